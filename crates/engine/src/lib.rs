@@ -1,0 +1,11 @@
+//! The engine: workload x allocator x kernel, sampled into metrics.
+//!
+//! # Brief overview
+//! - [`OpRow`]: one op's outcome in the per-op CSV format shared with real replays.
+//!
+//! The engine is pure and deterministic: no clocks, no threads, no I/O except through
+//! writer arguments.
+
+mod oprow;
+
+pub use oprow::{OpRow, Region};

@@ -1,0 +1,160 @@
+//! What the kernel counts: memory use, events, and the cost ledger.
+
+use crate::types::Syscall;
+use serde::{Deserialize, Serialize};
+
+/// Memory use of one process at one moment. Exact at every moment, not sampled.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemStats {
+    /// Bytes of virtual address space mapped (VSZ of the anonymous memory, heap included).
+    pub mapped: u64,
+    /// Resident bytes: pages backed by a private frame, times the page size. Pages that
+    /// map the shared zero page are not counted (Linux counts them neither).
+    pub rss: u64,
+    /// Bytes of page-table pages (PML4, PDPT, PD and PT pages) the process owns.
+    pub pt_bytes: u64,
+    /// Number of VMAs.
+    pub vmas: u64,
+    /// The program break.
+    pub brk: u64,
+}
+
+/// Physical memory, shared by every process.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhysStats {
+    /// Frames in the pool.
+    pub total_frames: u64,
+    /// Frames not in use.
+    pub free_frames: u64,
+}
+
+/// Bytes given back to the OS, by mechanism.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Returned {
+    /// Address range released by lowering the program break.
+    pub brk: u64,
+    /// Address range released by `munmap` (and by `mremap` shrinking).
+    pub munmap: u64,
+    /// Address range passed to `madvise(MADV_DONTNEED or MADV_FREE)`.
+    pub madvise: u64,
+}
+
+impl Returned {
+    /// The sum over every mechanism.
+    pub fn total(&self) -> u64 {
+        self.brk + self.munmap + self.madvise
+    }
+}
+
+/// Event counters of one process.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Syscalls made, by kind (index with [`Counters::syscall`]).
+    pub syscalls: [u64; Syscall::ALL.len()],
+    /// Minor faults: traps that mapped a page (write faults and zero-page read faults).
+    pub minor_faults: u64,
+    /// Faults on a first read that mapped the shared zero page (a subset of `minor_faults`).
+    pub zero_page_maps: u64,
+    /// TLB lookups that hit.
+    pub tlb_hits: u64,
+    /// TLB lookups that missed and needed a page walk.
+    pub tlb_misses: u64,
+    /// TLB flushes of a range (shootdowns) charged.
+    pub tlb_shootdowns: u64,
+    /// Context switches *to* this process.
+    pub context_switches: u64,
+    /// Address range given back to the OS, by mechanism.
+    pub returned: Returned,
+    /// Resident bytes freed by giving memory back, by mechanism.
+    pub returned_resident: Returned,
+}
+
+impl Counters {
+    /// How many times `call` was made.
+    pub fn syscall(&self, call: Syscall) -> u64 {
+        self.syscalls[call as usize]
+    }
+
+    /// All syscalls together.
+    pub fn total_syscalls(&self) -> u64 {
+        self.syscalls.iter().sum()
+    }
+}
+
+/// A category of simulated time in the ledger.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostCategory {
+    /// Entering and leaving the kernel (per syscall and per fault trap).
+    ModeSwitch,
+    /// Kernel work inside syscalls (VMA bookkeeping and the like).
+    Syscall,
+    /// Page-fault handling, zeroing excluded.
+    Fault,
+    /// Clearing frames before a process gets them.
+    Zeroing,
+    /// Allocating page-table pages.
+    PageTable,
+    /// TLB misses (page walks).
+    Tlb,
+    /// TLB flushes of unmapped or changed ranges, with freeing their frames.
+    Shootdown,
+    /// Switching between processes.
+    ContextSwitch,
+    /// The allocator's own user-space work.
+    User,
+}
+
+impl CostCategory {
+    /// Every category, in a fixed order (for tables, stacked bars and CSV columns).
+    pub const ALL: [CostCategory; 9] = [
+        CostCategory::ModeSwitch,
+        CostCategory::Syscall,
+        CostCategory::Fault,
+        CostCategory::Zeroing,
+        CostCategory::PageTable,
+        CostCategory::Tlb,
+        CostCategory::Shootdown,
+        CostCategory::ContextSwitch,
+        CostCategory::User,
+    ];
+
+    /// A short snake_case name, used in JSON and CSV.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CostCategory::ModeSwitch => "mode_switch",
+            CostCategory::Syscall => "syscall",
+            CostCategory::Fault => "fault",
+            CostCategory::Zeroing => "zeroing",
+            CostCategory::PageTable => "page_table",
+            CostCategory::Tlb => "tlb",
+            CostCategory::Shootdown => "shootdown",
+            CostCategory::ContextSwitch => "context_switch",
+            CostCategory::User => "user",
+        }
+    }
+}
+
+/// Simulated nanoseconds spent, by category.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Nanoseconds per category, indexed by `CostCategory as usize`.
+    pub ns: [f64; CostCategory::ALL.len()],
+}
+
+impl Ledger {
+    /// Adds `ns` nanoseconds to `category`.
+    pub fn charge(&mut self, category: CostCategory, ns: f64) {
+        self.ns[category as usize] += ns;
+    }
+
+    /// Nanoseconds charged to `category`.
+    pub fn get(&self, category: CostCategory) -> f64 {
+        self.ns[category as usize]
+    }
+
+    /// All categories together.
+    pub fn total(&self) -> f64 {
+        self.ns.iter().sum()
+    }
+}

@@ -1,0 +1,5 @@
+//! The `sim` command.
+
+fn main() {
+    println!("brkmap: under construction");
+}
