@@ -1,7 +1,14 @@
 //! Real runs on this machine, to calibrate and check the model.
 //!
 //! # Brief overview
-//! Replays of op streams through the real libc `malloc` and through raw `mmap`, and
-//! lmbench-style microbenchmarks of the kernel's costs. The only crate that calls real
-//! libc allocation and memory syscalls; every `unsafe` block says why it is sound.
-//! Linux + glibc only: elsewhere it compiles and reports itself unavailable.
+//! - [`replay`]: replays of op streams through the real libc `malloc` (in a fresh child
+//!   process whose heap nothing else has touched) and through raw `mmap`.
+//! - [`bench`]: lmbench-style microbenchmarks of the kernel's costs, producing a
+//!   [`kernel::CostModel`].
+//!
+//! The only crate that calls real libc allocation and memory syscalls; every `unsafe`
+//! block says why it is sound. Linux + glibc only: elsewhere it compiles and reports
+//! itself unavailable.
+
+pub mod bench;
+pub mod replay;

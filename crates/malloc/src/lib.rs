@@ -3,8 +3,9 @@
 //! # Brief overview
 //! - [`Allocator`]: the interface every allocator implements: `malloc`, `free`,
 //!   `realloc`, `trim`, and introspection ([`HeapStats`], [`Block`]s for heap maps).
-//! - allocator families (glibc model, textbook free lists, size classes): in modules
-//!   of this crate.
+//! - [`glibc`]: a model of glibc 2.36's malloc, exact to the address and the syscall.
+//! - [`freelist`]: textbook free lists over brk (first, next, best, worst fit).
+//! - [`segregated`]: size classes with slab pages.
 //!
 //! An allocator gets memory only through syscalls on a [`kernel::Kernel`], and writes
 //! its own metadata (headers, footers, list links) through [`kernel::Kernel::touch`], so
@@ -12,5 +13,8 @@
 //! nothing about workloads, metric sampling or files.
 
 mod api;
+pub mod freelist;
+pub mod glibc;
+pub mod segregated;
 
 pub use api::{AllocError, Allocator, Block, BlockKind, HeapStats};

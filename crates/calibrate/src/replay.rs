@@ -1,0 +1,1 @@
+//! Real replays of op streams through libc malloc and raw mmap.

@@ -1,0 +1,1 @@
+//! Textbook free-list allocators over brk: first, next, best and worst fit.

@@ -1,0 +1,1 @@
+//! Size classes: segregated storage with slab pages per class.
