@@ -117,6 +117,19 @@ pub trait Allocator {
     /// Allocates `size` bytes (`malloc(0)` returns a valid, unique pointer).
     fn malloc(&mut self, kernel: &mut Kernel, size: u64) -> Result<Addr, AllocError>;
 
+    /// Allocates `size` bytes for a block the program says belongs to lifetime class
+    /// `lifetime` (0 = shortest-lived). Allocators that segregate by lifetime override
+    /// it; the default ignores the hint.
+    fn malloc_hinted(
+        &mut self,
+        kernel: &mut Kernel,
+        size: u64,
+        lifetime: u8,
+    ) -> Result<Addr, AllocError> {
+        let _ = lifetime;
+        self.malloc(kernel, size)
+    }
+
     /// Frees a block.
     fn free(&mut self, kernel: &mut Kernel, ptr: Addr) -> Result<(), AllocError>;
 

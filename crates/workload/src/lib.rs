@@ -8,6 +8,7 @@
 //! This crate knows nothing about allocators, kernels or metrics.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Identifies a block across the ops that allocate, resize and free it.
 pub type BlockId = u64;
@@ -79,4 +80,8 @@ pub struct Workload {
     pub touch: TouchPolicy,
     /// The ops, in order.
     pub ops: Vec<Op>,
+    /// Lifetime classes the program declares for some blocks (0 = shortest-lived), as a
+    /// program using arenas or regions would. Allocators that understand lifetimes
+    /// (`lifetime-arenas`) use them; others ignore them. Empty for traces.
+    pub lifetimes: BTreeMap<BlockId, u8>,
 }
