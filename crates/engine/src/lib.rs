@@ -1,14 +1,24 @@
 //! The engine: workload x allocator x kernel, sampled into metrics.
 //!
 //! # Brief overview
+//! - [`run`] with a [`RunConfig`]: one workload through one allocator on a fresh
+//!   simulated kernel, giving a [`RunResult`]: a [`Summary`] (peaks, fragmentation,
+//!   syscalls, faults, memory returned, simulated time), a [`Timeline`] of [`Sample`]s,
+//!   per-op [`OpRow`]s and heap maps ([`HeapSnapshot`]).
+//! - [`registry`]: every allocator by name, with a one-line description.
 //! - [`OpRow`]: one op's outcome in the per-op CSV format shared with real replays.
-//! - [`Timeline`] of [`Sample`]s: the metrics over a run, simulated or real.
 //!
 //! The engine is pure and deterministic: no clocks, no threads, no I/O except through
-//! writer arguments.
+//! writer arguments. The same workload, allocator and configuration always give the
+//! same result, bit for bit.
 
 mod oprow;
+pub mod registry;
+mod run;
+mod summary;
 mod timeline;
 
 pub use oprow::{OpRow, Region};
+pub use run::{HeapSnapshot, RunConfig, RunError, RunResult, run};
+pub use summary::{Outcome, Summary};
 pub use timeline::{Sample, Source, Timeline};

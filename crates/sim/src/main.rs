@@ -1,5 +1,57 @@
-//! The `sim` command.
+//! The `sim` command: brkmap's only door to the terminal.
+//!
+//! Library crates never print; this binary parses the command line, calls them, prints
+//! tables and writes files. Every error is one line on stderr with exit code 2 for bad
+//! usage or input, 1 for a failure of the work itself; nothing reachable from user
+//! input panics.
+
+mod cli;
+mod error;
+mod list;
+mod output;
+mod simulate;
+mod source;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use error::CliError;
 
 fn main() {
-    println!("brkmap: under construction");
+    std::process::exit(run());
+}
+
+/// Parses the command line and runs the command; returns the exit code.
+fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap formats its own errors (and --help/--version, exit code 0).
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match &cli.command {
+        None => simulate::run(&cli.run),
+        Some(Command::List) => {
+            list::run();
+            Ok(())
+        }
+        Some(other) => Err(CliError::failed(format!(
+            "`{}` is not available in this build yet",
+            match other {
+                Command::Replay(_) => "replay",
+                Command::Calibrate(_) => "calibrate",
+                Command::Validate(_) => "validate",
+                Command::List => "list",
+            }
+        ))),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("sim: error: {e}");
+            e.code
+        }
+    }
 }

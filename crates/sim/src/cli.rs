@@ -1,0 +1,154 @@
+//! The command line, declared with clap.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  sim --workload churn                       compare the default allocators on churn
+  sim --workload ramp --allocator glibc,first-fit --seed 3
+  sim --trace my.rep --allocator glibc       replay a CS:APP trace
+  sim --workload churn --format json         the summary as JSON on stdout
+  sim list                                   every workload and allocator
+  sim replay --trace t.rep --real --emit-ops real.csv
+  sim calibrate --quick                      measure this machine's costs
+  sim validate --workload churn --allocator mmap";
+
+/// brkmap: see where memory comes from (brk, mmap, malloc) and when it goes back.
+///
+/// Without a subcommand, `sim` simulates a workload or a trace through one or more
+/// allocators on a simulated Linux-like kernel, prints a comparison table and writes
+/// summary.json, timeline.csv and charts to the output directory.
+#[derive(Debug, Parser)]
+#[command(name = "sim", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// A subcommand; without one, `sim` runs a simulation.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// What to simulate and how.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the workloads and allocators with one-line descriptions.
+    List,
+    /// Replay ops through the simulator or the real libc and write per-op rows.
+    Replay(ReplayArgs),
+    /// Measure this machine's syscall, fault and context-switch costs.
+    Calibrate(CalibrateArgs),
+    /// Run the simulation and the real replay of the same ops side by side.
+    Validate(ValidateArgs),
+}
+
+/// Where the ops come from.
+#[derive(Debug, Args, Clone)]
+pub struct Source {
+    /// A named workload generator (see `sim list`).
+    #[arg(long, short = 'w', value_name = "NAME", conflicts_with = "trace")]
+    pub workload: Option<String>,
+    /// A trace file: CS:APP `.rep` or brkmap's native format.
+    #[arg(long, short = 't', value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// The generator's seed.
+    #[arg(long, short = 's', default_value_t = 1)]
+    pub seed: u64,
+    /// How many ops to generate (a trace is cut to its first N ops).
+    #[arg(long, value_name = "N")]
+    pub ops: Option<u64>,
+}
+
+/// Output formats of the summary on stdout.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// An aligned table for people.
+    Table,
+    /// The summary as JSON (the same as summary.json).
+    Json,
+    /// The summary as CSV, one row per allocator.
+    Csv,
+}
+
+/// Arguments of a simulation run.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Where the ops come from.
+    #[command(flatten)]
+    pub source: Source,
+    /// Allocators to compare, comma separated (see `sim list`).
+    #[arg(long, short = 'a', value_delimiter = ',', value_name = "A,B,...")]
+    pub allocator: Vec<String>,
+    /// An allocator option `NAME=VALUE` (glibc tunables such as mmap_threshold=65536,
+    /// free-list settings such as order=lifo); repeatable; applies to every allocator
+    /// that knows the name.
+    #[arg(long = "tunable", value_name = "NAME=VALUE")]
+    pub tunables: Vec<String>,
+    /// A cost model JSON (as written by `sim calibrate`) instead of the defaults.
+    #[arg(long, value_name = "FILE")]
+    pub cost: Option<PathBuf>,
+    /// The output directory [default: target/brkmap/<workload>].
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Do not draw SVG charts.
+    #[arg(long)]
+    pub no_svg: bool,
+    /// Sample the metrics every N ops [default: about 1000 samples per run].
+    #[arg(long, value_name = "N")]
+    pub sample_every: Option<u64>,
+}
+
+/// Arguments of `sim replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Where the ops come from.
+    #[command(flatten)]
+    pub source: Source,
+    /// Replay through the real libc of this machine instead of the simulator.
+    #[arg(long, conflicts_with = "allocator")]
+    pub real: bool,
+    /// With --real: `glibc` (malloc/free/realloc) or `mmap` (one mapping per block).
+    #[arg(long, default_value = "glibc", requires = "real")]
+    pub strategy: String,
+    /// The simulated allocator to replay through.
+    #[arg(long, short = 'a')]
+    pub allocator: Option<String>,
+    /// Allocator options, as for a simulation run.
+    #[arg(long = "tunable", value_name = "NAME=VALUE")]
+    pub tunables: Vec<String>,
+    /// Write the per-op CSV here.
+    #[arg(long, value_name = "FILE")]
+    pub emit_ops: PathBuf,
+}
+
+/// Arguments of `sim calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Fewer repetitions: finishes in under 20 seconds.
+    #[arg(long)]
+    pub quick: bool,
+    /// Where to write the cost model JSON [default: target/brkmap/cost.json].
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Arguments of `sim validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Where the ops come from.
+    #[command(flatten)]
+    pub source: Source,
+    /// The allocator to check: `glibc` or `mmap` (the two with a real counterpart).
+    #[arg(long, short = 'a', default_value = "glibc")]
+    pub allocator: String,
+    /// A cost model JSON (from `sim calibrate` on this machine).
+    #[arg(long, value_name = "FILE")]
+    pub cost: Option<PathBuf>,
+    /// The output directory for both timelines.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}

@@ -1,0 +1,29 @@
+//! `sim list`: what can be run.
+
+use crate::output::Table;
+use engine::registry;
+
+/// Prints every workload generator and every allocator with a one-line description.
+pub fn run() {
+    let mut t = Table::new(&["workload", "default ops", "what it does"]);
+    for g in workload::GENERATORS {
+        t.row(vec![
+            g.name.to_string(),
+            g.default_ops.to_string(),
+            g.summary.to_string(),
+        ]);
+    }
+    print!("{}", t.render());
+    println!();
+    let mut t = Table::new(&["allocator", "family", "what it is"]);
+    for e in registry::entries() {
+        t.row(vec![
+            e.name.to_string(),
+            e.family.to_string(),
+            e.summary.to_string(),
+        ]);
+    }
+    print!("{}", t.render());
+    println!();
+    println!("Traces: `sim --trace FILE` reads CS:APP .rep files and brkmap's native format.");
+}

@@ -1,0 +1,263 @@
+//! The default command: simulate one op stream through several allocators and compare.
+
+use crate::cli::{Format, RunArgs};
+use crate::error::{CliError, CliResult};
+use crate::output::{Table, bytes, nanos, write_atomic};
+use crate::source;
+use engine::{Outcome, RunConfig, RunResult, Summary, registry};
+use kernel::{KernelConfig, Syscall};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// The allocators compared when `--allocator` is not given.
+pub const DEFAULT_ALLOCATORS: &[&str] = &["first-fit", "mmap"];
+
+/// What summary.json holds.
+#[derive(Serialize)]
+struct SummaryFile<'a> {
+    workload: &'a str,
+    seed: Option<u64>,
+    ops: usize,
+    cost_model: &'a kernel::CostModel,
+    runs: Vec<&'a Summary>,
+}
+
+/// Runs `sim [--workload|--trace] ...`.
+pub fn run(args: &RunArgs) -> CliResult {
+    // Check everything the user gave before any work or any write.
+    let w = source::load(&args.source)?;
+    let settings = source::settings(&args.tunables)?;
+    let cost = source::cost_model(args.cost.as_deref())?;
+    let names: Vec<String> = if args.allocator.is_empty() {
+        DEFAULT_ALLOCATORS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.allocator.iter().map(|s| s.trim().to_string()).collect()
+    };
+    if args.sample_every == Some(0) {
+        return Err(CliError::usage("--sample-every must be at least 1"));
+    }
+    let mut allocators = Vec::new();
+    for name in &names {
+        let a = registry::build(name, &settings).map_err(|e| CliError::usage(e.to_string()))?;
+        allocators.push(a);
+    }
+    let config = RunConfig {
+        kernel: KernelConfig {
+            cost: cost.clone(),
+            ..KernelConfig::default()
+        },
+        sample_every: args.sample_every.unwrap_or(0),
+        ..RunConfig::default()
+    };
+
+    let mut results: Vec<RunResult> = Vec::new();
+    for a in allocators {
+        let r = engine::run(&w, a, &config).map_err(|e| CliError::failed(e.to_string()))?;
+        results.push(r);
+    }
+
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| source::default_out(&source::leaf_name(&w)));
+    let summary = SummaryFile {
+        workload: &w.name,
+        seed: w.seed,
+        ops: w.ops.len(),
+        cost_model: &cost,
+        runs: results.iter().map(|r| &r.summary).collect(),
+    };
+    let mut json = serde_json::to_string_pretty(&summary)
+        .map_err(|e| CliError::failed(format!("cannot encode the summary: {e}")))?;
+    json.push('\n');
+    let summary_path = out_dir.join("summary.json");
+    let timeline_path = out_dir.join("timeline.csv");
+    write_atomic(&summary_path, json.as_bytes())?;
+    write_atomic(&timeline_path, timeline_csv(&results).as_bytes())?;
+    let written = [summary_path, timeline_path];
+
+    match args.format {
+        Format::Table => {
+            print!("{}", heading(&w));
+            print!("{}", table(&results));
+            for note in notes(&results) {
+                println!("{note}");
+            }
+            println!();
+            for p in &written {
+                println!("wrote {}", p.display());
+            }
+        }
+        Format::Json => {
+            print!("{json}");
+            for p in &written {
+                eprintln!("wrote {}", p.display());
+            }
+        }
+        Format::Csv => {
+            print!("{}", summary_csv(&results));
+            for p in &written {
+                eprintln!("wrote {}", p.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn heading(w: &workload::Workload) -> String {
+    let what = match w.seed {
+        Some(seed) => format!("workload {} (seed {seed})", w.name),
+        None => format!("trace {}", w.name),
+    };
+    format!("{what}: {} ops\n\n", w.ops.len())
+}
+
+fn table(results: &[RunResult]) -> String {
+    let mut t = Table::new(&[
+        "allocator",
+        "ops",
+        "peak live",
+        "peak footprint",
+        "peak RSS",
+        "frag_max",
+        "brk",
+        "mmap",
+        "munmap",
+        "madvise",
+        "faults",
+        "returned",
+        "time/op",
+    ]);
+    for r in results {
+        let s = &r.summary;
+        t.row(vec![
+            s.allocator.clone(),
+            s.ops.to_string(),
+            bytes(s.peak_live),
+            bytes(s.peak_footprint),
+            bytes(s.peak_rss),
+            format!("{:.3}", s.frag_max),
+            s.syscall(Syscall::Brk).to_string(),
+            s.syscall(Syscall::Mmap).to_string(),
+            s.syscall(Syscall::Munmap).to_string(),
+            s.syscall(Syscall::Madvise).to_string(),
+            s.minor_faults.to_string(),
+            bytes(s.returned.total()),
+            nanos(s.ns_per_op),
+        ]);
+    }
+    t.render()
+}
+
+/// Lines under the table: runs that stopped early, and what the columns mean.
+fn notes(results: &[RunResult]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in results {
+        match &r.summary.outcome {
+            Outcome::Completed => {}
+            Outcome::OutOfMemory { op, detail } => out.push(format!(
+                "note: {} ran out of memory at op {op} ({detail}); its row covers the ops before",
+                r.summary.allocator
+            )),
+            Outcome::Segv { op, detail } => out.push(format!(
+                "note: {} stopped at op {op}: {detail}",
+                r.summary.allocator
+            )),
+        }
+    }
+    out.push(
+        "frag_max = (max footprint - max live) / max live; returned = bytes given back to the OS \
+         (brk shrink + munmap + madvise); time/op = simulated ns per allocator call"
+            .to_string(),
+    );
+    out
+}
+
+fn summary_csv(results: &[RunResult]) -> String {
+    let mut s = String::from(
+        "allocator,workload,seed,outcome,ops,peak_live,peak_footprint,peak_allocated,peak_rss,\
+         peak_mapped,frag_max,frag_peak,brk,mmap,munmap,mprotect,mremap,madvise,minor_faults,\
+         tlb_misses,returned_brk,returned_munmap,returned_madvise,time_ns,ns_per_op\n",
+    );
+    for r in results {
+        let x = &r.summary;
+        let outcome = match x.outcome {
+            Outcome::Completed => "completed",
+            Outcome::OutOfMemory { .. } => "out_of_memory",
+            Outcome::Segv { .. } => "segv",
+        };
+        let _ = write!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{:.4},{:.4}",
+            x.allocator,
+            x.workload,
+            x.seed.map(|v| v.to_string()).unwrap_or_default(),
+            outcome,
+            x.ops,
+            x.peak_live,
+            x.peak_footprint,
+            x.peak_allocated,
+            x.peak_rss,
+            x.peak_mapped,
+            x.frag_max,
+            x.frag_peak
+        );
+        for call in Syscall::ALL {
+            let _ = write!(s, ",{}", x.syscall(call));
+        }
+        let _ = writeln!(
+            s,
+            ",{},{},{},{},{},{:.1},{:.2}",
+            x.minor_faults,
+            x.tlb_misses,
+            x.returned.brk,
+            x.returned.munmap,
+            x.returned.madvise,
+            x.time_ns,
+            x.ns_per_op
+        );
+    }
+    s
+}
+
+/// The timeline of every run in one CSV, with an `allocator` column.
+pub fn timeline_csv(results: &[RunResult]) -> String {
+    let mut s = String::from(
+        "allocator,op,time_ns,live,allocated,footprint,free_in_heap,largest_free,mapped,rss,\
+         pt_bytes,returned_brk,returned_munmap,returned_madvise,brk,mmap,munmap,mprotect,mremap,\
+         madvise,minor_faults,tlb_misses,phase\n",
+    );
+    for r in results {
+        for x in &r.timeline.samples {
+            let _ = write!(
+                s,
+                "{},{},{:.1},{},{},{},{},{},{},{},{},{},{},{}",
+                r.timeline.allocator,
+                x.op,
+                x.time_ns,
+                x.live,
+                x.allocated,
+                x.footprint,
+                x.free_in_heap,
+                x.largest_free,
+                x.mapped,
+                x.rss,
+                x.pt_bytes,
+                x.returned_brk,
+                x.returned_munmap,
+                x.returned_madvise
+            );
+            for n in x.syscalls {
+                let _ = write!(s, ",{n}");
+            }
+            let _ = writeln!(
+                s,
+                ",{},{},{}",
+                x.minor_faults,
+                x.tlb_misses,
+                x.phase.as_deref().unwrap_or("")
+            );
+        }
+    }
+    s
+}

@@ -1,0 +1,107 @@
+//! Turning `--workload`/`--trace` into a validated op stream, and shared option parsing.
+
+use crate::cli::Source;
+use crate::error::{CliError, CliResult};
+use engine::registry::Setting;
+use kernel::CostModel;
+use std::path::{Path, PathBuf};
+use workload::Workload;
+
+/// Loads the ops the user asked for, validated, cut to `--ops` when given.
+pub fn load(source: &Source) -> CliResult<Workload> {
+    if source.ops == Some(0) {
+        return Err(CliError::usage("--ops must be at least 1"));
+    }
+    let mut w = match (&source.workload, &source.trace) {
+        (Some(name), None) => workload::generate(name, source.seed, source.ops)
+            .map_err(|e| CliError::usage(e.to_string()))?,
+        (None, Some(path)) => {
+            let mut w = workload::read_trace(path).map_err(|e| CliError::usage(e.to_string()))?;
+            if let Some(n) = source.ops {
+                w.ops.truncate(n as usize);
+            }
+            w
+        }
+        (None, None) => workload::generate("churn", source.seed, source.ops)
+            .map_err(|e| CliError::usage(e.to_string()))?,
+        (Some(_), Some(_)) => {
+            return Err(CliError::usage("give --workload or --trace, not both"));
+        }
+    };
+    workload::validate(&w).map_err(|e| CliError::usage(format!("{}: {e}", w.name)))?;
+    w.name = w.name.clone();
+    Ok(w)
+}
+
+/// Parses `NAME=VALUE` settings.
+pub fn settings(raw: &[String]) -> CliResult<Vec<Setting>> {
+    raw.iter()
+        .map(|s| match s.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(CliError::usage(format!(
+                "--tunable '{s}': expected NAME=VALUE"
+            ))),
+        })
+        .collect()
+}
+
+/// Reads a cost model file, or the defaults.
+pub fn cost_model(path: Option<&Path>) -> CliResult<CostModel> {
+    let Some(path) = path else {
+        return Ok(CostModel::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("cannot read cost model {}: {e}", path.display())))?;
+    CostModel::from_json(&text)
+        .map_err(|e| CliError::usage(format!("{}: not a cost model: {e}", path.display())))
+}
+
+/// The default output directory: `target/brkmap/<leaf>` in the workspace the binary was
+/// built from (so `cargo run` from any folder writes to one place), or in the current
+/// directory when that workspace is gone.
+pub fn default_out(leaf: &str) -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let base = if workspace.join("Cargo.toml").is_file() {
+        workspace.join("target")
+    } else {
+        PathBuf::from("target")
+    };
+    let dir = base.join("brkmap").join(leaf);
+    // Show a tidy path: without the `crates/sim/../..` detour.
+    std::path::absolute(&dir)
+        .ok()
+        .and_then(|p| tidy(&p))
+        .unwrap_or(dir)
+}
+
+fn tidy(p: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
+/// A file-name-safe version of a workload name (a trace path becomes its file stem).
+pub fn leaf_name(w: &Workload) -> String {
+    let base = Path::new(&w.name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| w.name.clone());
+    let clean: String = base
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    match w.seed {
+        Some(s) => format!("{clean}-seed{s}"),
+        None => clean,
+    }
+}
