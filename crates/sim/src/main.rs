@@ -24,11 +24,18 @@ fn main() {
 fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            // clap formats its own errors (and --help/--version, exit code 0).
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: clap's own text on stdout.
             let _ = e.print();
-            return code;
+            return 0;
+        }
+        Err(e) => {
+            // A usage error: clap's first line (what is wrong), as one line of ours.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("bad usage");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("sim: error: {first} (see `sim --help`)");
+            return 2;
         }
     };
     let result = match &cli.command {
