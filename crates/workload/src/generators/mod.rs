@@ -618,12 +618,17 @@ impl Builder {
 
     /// Mallocs a fresh id. Callers keep `slack() >= 2`.
     pub(crate) fn malloc(&mut self, size: u64) -> BlockId {
-        debug_assert!(self.slack() >= 2 || self.emitted + 1 == self.budget);
+        debug_assert!(self.slack() >= 2);
+        self.live += 1;
+        self.malloc_unfreed(size)
+    }
+
+    /// Mallocs a fresh id that will never be freed: it costs one call, not two.
+    fn malloc_unfreed(&mut self, size: u64) -> BlockId {
         let id = self.next_id;
         self.next_id += 1;
         self.workload.ops.push(Op::Malloc { id, size });
         self.emitted += 1;
-        self.live += 1;
         self.touch_range(id, 0, size);
         id
     }
@@ -667,8 +672,9 @@ impl Builder {
         }
     }
 
-    /// Spends an odd last unit of slack: the realloc of a random block of `pool` (to a
-    /// size from `sizes`), or, when nothing is live, one malloc that stays live.
+    /// Spends the remaining slack: mallocs into `pool` while it is at least 2, then an
+    /// odd last unit on the realloc of a random block of `pool` (to a size from
+    /// `sizes`), or, when `pool` is empty, on one malloc that is never freed.
     pub(crate) fn settle(&mut self, pool: &mut Pool, sizes: &SizeDist) {
         while self.slack() > 0 {
             if self.slack() >= 2 {
@@ -681,15 +687,14 @@ impl Builder {
                 block.1 = new;
                 self.realloc(id, old, new);
             } else {
-                // Nothing live and one call left: a block the program never frees (as
-                // real programs leave blocks live at exit). It needs no free, so it
-                // leaves the live count that the budget rule drains.
+                // The pool is empty and one call is left: a malloc the program never
+                // frees (real programs leave blocks live at exit). Being never freed,
+                // it costs one call, which is exactly what is left.
                 let size = sizes.sample(&mut self.rng);
-                match self.leftover_lifetime {
-                    Some(class) => self.malloc_with_lifetime(size, class),
-                    None => self.malloc(size),
-                };
-                self.live -= 1;
+                let id = self.malloc_unfreed(size);
+                if let Some(class) = self.leftover_lifetime {
+                    self.workload.lifetimes.insert(id, class);
+                }
             }
         }
     }
