@@ -23,10 +23,10 @@
 //!
 //! This crate knows nothing about allocators, kernels or metrics, and never prints.
 
-mod generators;
+pub mod generators;
 mod op;
 mod rng;
-mod trace;
+pub mod trace;
 mod validate;
 
 pub use generators::{

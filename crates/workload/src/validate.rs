@@ -409,6 +409,13 @@ pub struct WorkloadStats {
 
 /// Checks a whole workload: every op in order, its name, and its lifetime hints.
 /// The first problem found is returned.
+///
+/// Rejected: `free`, `realloc` or `touch` of an id never allocated or already freed
+/// (a double free, a use after free); `malloc` of an id that names a live block
+/// (reusing an id after its free is fine); sizes and trim pads above 2^48; `realloc` to
+/// 0 (glibc would free the block: write a `free`); touches of zero bytes or past the
+/// block's current size; phase and workload names a trace cannot hold
+/// ([`check_label`]); lifetime hints for ids no op allocates.
 pub fn validate(workload: &Workload) -> Result<(), WorkloadError> {
     stats(workload).map(|_| ())
 }

@@ -168,7 +168,7 @@ impl TraceError {
     }
 }
 
-/// Reads the trace at `path`, in either format (see the [module docs](self)).
+/// Reads the trace at `path`, in either format (chosen as [`parse_trace`] says).
 /// Errors name the path as given.
 pub fn read_trace(path: impl AsRef<Path>) -> Result<Workload, TraceError> {
     let path = path.as_ref();
@@ -186,6 +186,12 @@ pub fn read_trace(path: impl AsRef<Path>) -> Result<Workload, TraceError> {
 
 /// Parses trace bytes in either format; `file` names them in errors (a path: its
 /// extension is a hint, and its stem names the workload).
+///
+/// The format comes from the content first: text whose first line starts with
+/// `# brkmap trace` is native (and must then be `# brkmap trace v1`). Otherwise a `file`
+/// ending in `.rep`, or a first non-blank line starting with a digit, means `.rep`.
+/// Anything else is [`TraceErrorKind::UnknownFormat`]. Bytes that are not UTF-8 are an
+/// error at the line of the first bad byte.
 pub fn parse_trace(bytes: &[u8], file: &str) -> Result<Workload, TraceError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = 1 + bytes[..e.valid_up_to()]
