@@ -21,6 +21,22 @@
 //!   trace files in brkmap's native text format and in the CS:APP malloc-lab `.rep`
 //!   format. Errors ([`TraceError`]) name the file and the line.
 //!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 1 000 calls of the `churn` generator, seed 1: the same ops on every machine.
+//! let w = workload::generate("churn", 1, Some(1_000))?;
+//! assert_eq!(w.allocator_calls(), 1_000);
+//! let stats = workload::stats(&w)?;
+//! assert_eq!(stats.live_at_end, 0);
+//!
+//! // Written as a native trace and read back, it is the same workload.
+//! let text = workload::write_native(&w);
+//! assert!(text.starts_with("# brkmap trace v1"));
+//! assert_eq!(workload::parse_native(&text, "churn.trace")?, w);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! This crate knows nothing about allocators, kernels or metrics, and never prints.
 
 pub mod generators;

@@ -68,7 +68,7 @@ fn small_and_odd_op_counts_are_exact_and_valid() {
                         }
                     }
                     Err(GenError::TooFewOps { min, .. }) => {
-                        assert!(ops < min && min <= 40, "{} ops={ops} min={min}", g.name)
+                        assert!(ops < min && min <= 4, "{} ops={ops} min={min}", g.name)
                     }
                     Err(e) => panic!("{} ops={ops}: {e}", g.name),
                 }

@@ -374,6 +374,11 @@ fn the_format_is_sniffed_from_content_first() {
     // A .rep trace under another name is recognised by its numeric header.
     let w = parse_trace(rep("a 1 8\n").as_bytes(), "trace.txt").unwrap();
     assert_eq!(w.ops, [Op::Malloc { id: 1, size: 8 }]);
+    // A native header after blank lines is reported as misplaced, not as an unknown format.
+    assert_eq!(
+        check("late.trace", &format!("\n{}", native("malloc 1 8\n"))),
+        "late.trace:1: a native trace must start with the line `# brkmap trace v1`"
+    );
     // A byte-order mark is skipped.
     let with_bom = format!("\u{feff}{}", native("malloc 1 8\n"));
     assert!(parse_trace(with_bom.as_bytes(), "bom.trace").is_ok());

@@ -34,7 +34,8 @@ pub const LONG: u8 = 2;
 /// share of blocks, each short with probability `short_permille`/1000, request-lived
 /// with probability `request_permille`/1000, long otherwise; a short block is freed
 /// after 1 to `short_span` further allocations; at the request's end its short and
-/// request blocks are freed. Phase `shutdown` frees the long-lived blocks.
+/// request blocks are freed. Phase `shutdown` frees the long-lived blocks. With fewer
+/// than 2 calls per request there are fewer requests.
 ///
 /// **Defaults.** 30 000 calls over 20 requests (750 blocks each), 70 % short, 25 %
 /// request-lived, 5 % long, short spans up to 16 allocations, sizes
@@ -70,7 +71,7 @@ impl LifetimesParams {
             "requests",
             || format!("{} is not in 1..=10000", self.requests),
         )?;
-        check_ops(Self::NAME, self.ops, 2 * self.requests)?;
+        check_ops(Self::NAME, self.ops, 2)?;
         require(
             self.short_permille + self.request_permille <= 1000,
             Self::NAME,
@@ -94,16 +95,18 @@ impl LifetimesParams {
         // A block that must stay live to the end (tiny `ops`) is long-lived.
         b.leftover_lifetime = Some(LONG);
         let mut long = Pool::default();
-        let per_request = self.ops / 2 / self.requests;
+        // Every request needs at least one block (a malloc and a free).
+        let requests = self.requests.min(self.ops / 2);
+        let per_request = self.ops / 2 / requests;
         // Allocations made so far: the clock that short lifetimes are measured in.
         let mut clock: u64 = 0;
 
-        for request in 1..=self.requests {
+        for request in 1..=requests {
             b.phase(&format!("request-{request}"));
             // Temporaries by time of death (ties broken by id, so the order is fixed).
             let mut short: BinaryHeap<Reverse<(u64, BlockId)>> = BinaryHeap::new();
             let mut scoped = Pool::default();
-            let last = request == self.requests;
+            let last = request == requests;
             let mut made = 0;
             while b.slack() >= 2 && (last || made < per_request) {
                 let size = self.sizes.sample(&mut b.rng);

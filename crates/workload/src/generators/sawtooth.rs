@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 /// each becoming a survivor with probability `survivor_permille`/1000; phase
 /// `shrink-k` frees the cycle's other blocks in a random order (followed by a
 /// `malloc_trim(0)` when `trim_each_cycle`). Phase `drain` frees the survivors. The
-/// calls are split evenly between cycles.
+/// calls are split evenly between cycles; with fewer than 2 calls per cycle there are
+/// fewer cycles.
 ///
 /// **Defaults.** 24 000 calls in 6 cycles (2 000 blocks, about 1.5 MiB live at each
 /// peak), 2 % survivors, sizes [`SizeDist::small_objects`], no explicit trims.
@@ -56,7 +57,7 @@ impl SawtoothParams {
             "cycles",
             || format!("{} is not in 1..=10000", self.cycles),
         )?;
-        check_ops(Self::NAME, self.ops, 2 * self.cycles)?;
+        check_ops(Self::NAME, self.ops, 2)?;
         require(
             self.survivor_permille <= 1000,
             Self::NAME,
@@ -67,12 +68,14 @@ impl SawtoothParams {
 
         let mut b = Builder::new(Self::NAME, seed, self.ops);
         let mut survivors = Pool::default();
-        let per_cycle = self.ops / 2 / self.cycles;
+        // Every cycle needs at least one block (a malloc and a free).
+        let cycles = self.cycles.min(self.ops / 2);
+        let per_cycle = self.ops / 2 / cycles;
 
-        for cycle in 1..=self.cycles {
+        for cycle in 1..=cycles {
             b.phase(&format!("grow-{cycle}"));
             let mut working = Pool::default();
-            let last = cycle == self.cycles;
+            let last = cycle == cycles;
             let mut made = 0;
             // The last cycle takes whatever the even split left over.
             while b.slack() >= 2 && (last || made < per_cycle) {

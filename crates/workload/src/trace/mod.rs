@@ -200,23 +200,20 @@ pub fn parse_trace(bytes: &[u8], file: &str) -> Result<Workload, TraceError> {
             .count();
         TraceError::at(file, line, TraceErrorKind::NotUtf8)
     })?;
-    let body = strip_bom(text);
-    if body
-        .trim_start_matches([' ', '\t'])
-        .starts_with("# brkmap trace")
-    {
+    let first = strip_bom(text)
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty());
+    if first.is_some_and(|line| line.starts_with("# brkmap trace")) {
+        // parse_native insists that the header is the very first line.
         return parse_native(text, file);
     }
-    if TraceFormat::from_path(file) == TraceFormat::Rep {
+    if TraceFormat::from_path(file) == TraceFormat::Rep
+        || first.is_some_and(|line| line.starts_with(|c: char| c.is_ascii_digit()))
+    {
         return parse_rep(text, file);
     }
-    let first = body.lines().map(str::trim).find(|l| !l.is_empty());
-    match first {
-        Some(line) if line.bytes().next().is_some_and(|b| b.is_ascii_digit()) => {
-            parse_rep(text, file)
-        }
-        _ => Err(TraceError::at(file, 1, TraceErrorKind::UnknownFormat)),
-    }
+    Err(TraceError::at(file, 1, TraceErrorKind::UnknownFormat))
 }
 
 /// `text` without a leading UTF-8 byte-order mark (which some Windows editors write).
