@@ -1,87 +1,65 @@
 //! Op streams: what a program asks of its allocator.
 //!
-//! # Brief overview
-//! - [`Op`]: one request (`Malloc`, `Free`, `Realloc`, `Touch`, `Trim`, `Phase`).
-//! - [`Workload`]: a named op stream with its touch policy.
-//! - generators (seeded with ChaCha8) and trace readers/writers: later in this crate.
+//! A program's memory behaviour, as an allocator sees it, is a sequence of calls:
+//! `malloc`, `free`, `realloc`, and now and then `malloc_trim`. This crate models that
+//! sequence, checks it, makes it up (seeded generators imitating real program
+//! behaviour) and reads and writes it (trace files).
 //!
-//! This crate knows nothing about allocators, kernels or metrics.
+//! # Brief overview
+//! - [`Op`]: one request (`Malloc`, `Free`, `Realloc`, `Touch`, `Trim`, `Phase`), on
+//!   blocks named by a [`BlockId`] rather than an address, so one stream can run
+//!   against any allocator.
+//! - [`Workload`]: a named op stream with its [`TouchPolicy`] and optional lifetime
+//!   hints.
+//! - [`validate`] / [`Validator`]: is this a stream a correct C program could produce
+//!   (no double free, no unknown id, no touch past a block's end, ...)? Errors give the
+//!   op's index ([`OpError`]) or the trace's line.
+//! - [`generate`] and [`GENERATORS`]: the named, seeded generators (`churn`, `ramp`,
+//!   `sawtooth`, `swiss-cheese`, `large`, `realloc-growth`, `lifetimes`), each with a
+//!   params struct ([`GeneratorParams`]).
+//! - [`read_trace`], [`parse_native`], [`parse_rep`], [`write_native`], [`write_rep`]:
+//!   trace files in brkmap's native text format and in the CS:APP malloc-lab `.rep`
+//!   format. Errors ([`TraceError`]) name the file and the line.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 1 000 calls of the `churn` generator, seed 1: the same ops on every machine.
+//! let w = workload::generate("churn", 1, Some(1_000))?;
+//! assert_eq!(w.allocator_calls(), 1_000);
+//! let stats = workload::stats(&w)?;
+//! assert_eq!(stats.live_at_end, 0);
+//!
+//! // Written as a native trace and read back, it is the same workload.
+//! let text = workload::write_native(&w);
+//! assert!(text.starts_with("# brkmap trace v1"));
+//! assert_eq!(workload::parse_native(&text, "churn.trace")?, w);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! This crate knows nothing about allocators, kernels or metrics, and never prints.
 
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+pub mod generators;
+mod op;
+mod rng;
+pub mod trace;
+mod validate;
 
-/// Identifies a block across the ops that allocate, resize and free it.
-pub type BlockId = u64;
+pub use generators::{
+    ChurnParams, FreeOrder, GENERATORS, GenError, GeneratorInfo, GeneratorParams, LargeParams,
+    LifetimesParams, MAX_OPS, RampParams, ReallocGrowthParams, SawtoothParams, SizeBucket,
+    SizeDist, SwissCheeseParams, generate, generator_info,
+};
+pub use op::{BlockId, LabelProblem, MAX_SIZE, Op, OpKind, TouchPolicy, Workload, check_label};
+pub use trace::{
+    NATIVE_HEADER, RepWriteError, TraceError, TraceErrorKind, TraceFormat, lossy_for_rep,
+    parse_native, parse_rep, parse_trace, read_trace, write_native, write_rep,
+};
+pub use validate::{
+    OpError, OpProblem, Position, Validator, WorkloadError, WorkloadStats, stats, validate,
+};
 
-/// One request of a program to its allocator.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Op {
-    /// `malloc(size)`, remembered as `id`.
-    Malloc {
-        /// The block's id.
-        id: BlockId,
-        /// Requested bytes.
-        size: u64,
-    },
-    /// `free` of block `id`.
-    Free {
-        /// The block's id.
-        id: BlockId,
-    },
-    /// `realloc` of block `id` to `size` bytes; the block keeps its id.
-    Realloc {
-        /// The block's id.
-        id: BlockId,
-        /// The new requested size.
-        size: u64,
-    },
-    /// The program reads or writes `len` bytes of block `id` from `offset`.
-    Touch {
-        /// The block's id.
-        id: BlockId,
-        /// First byte touched, from the block's start.
-        offset: u64,
-        /// Bytes touched.
-        len: u64,
-        /// A write (true) or a read (false).
-        write: bool,
-    },
-    /// `malloc_trim(pad)`: ask the allocator to give free memory back.
-    Trim {
-        /// Bytes to leave at the top of the heap.
-        pad: u64,
-    },
-    /// A phase marker: the engine samples metrics here and figures label it.
-    Phase {
-        /// The phase's name.
-        name: String,
-    },
-}
-
-/// What the program does with the bytes it allocates, besides explicit `Touch` ops.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TouchPolicy {
-    /// Write every allocated byte (as `memset` would), and on realloc the new bytes:
-    /// RSS is what a real program would see. The default.
-    #[default]
-    WriteAll,
-    /// Touch nothing beyond explicit `Touch` ops.
-    None,
-}
-
-/// A named op stream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Workload {
-    /// Generator or trace name.
-    pub name: String,
-    /// The seed that generated it, for generated workloads.
-    pub seed: Option<u64>,
-    /// What allocated bytes are touched.
-    pub touch: TouchPolicy,
-    /// The ops, in order.
-    pub ops: Vec<Op>,
-    /// Lifetime classes the program declares for some blocks (0 = shortest-lived), as a
-    /// program using arenas or regions would. Allocators that understand lifetimes
-    /// (`lifetime-arenas`) use them; others ignore them. Empty for traces.
-    pub lifetimes: BTreeMap<BlockId, u8>,
+/// Lifetime classes that the `lifetimes` generator writes into [`Workload::lifetimes`].
+pub mod lifetime {
+    pub use crate::generators::{LONG, REQUEST, SHORT};
 }

@@ -1,0 +1,278 @@
+//! The CS:APP malloc-lab trace format (`.rep`).
+
+use super::{
+    NumberError, TraceError, TraceErrorKind, name_from_label, numbered_lines, parse_decimal, shown,
+};
+use crate::op::{BlockId, MAX_SIZE, Op, OpKind, TouchPolicy, Workload};
+use crate::validate::{Position, Validator};
+use std::fmt::{self, Write as _};
+
+/// The header's four numbers, in file order, as messages call them.
+const HEADER_FIELDS: [&str; 4] = [
+    "suggested heap size",
+    "number of ids",
+    "number of ops",
+    "weight",
+];
+
+/// Parses a CS:APP `.rep` trace; `file` names it in errors, and its stem names the
+/// workload.
+///
+/// # The format
+/// ```text
+/// 0          suggested heap size (ignored, as the malloc lab's driver ignores it)
+/// 3          number of ids: every id is below it
+/// 5          number of ops: the body has exactly this many
+/// 1          weight (ignored)
+/// a 0 512    malloc(512), remembered as block 0
+/// a 1 128
+/// r 0 1024   realloc block 0 to 1024 bytes
+/// f 1        free block 1
+/// f 0
+/// ```
+/// (The notes on the right are for this page; a real file has only the numbers.)
+///
+/// Ids and sizes are non-negative decimal integers; sizes are at most 2^48. Fields are
+/// separated by blanks or tabs; lines may end in `\r\n`. **Blank lines are skipped
+/// anywhere**, as the lab's driver (which reads with `fscanf`) skips them; each
+/// non-blank line holds one header number or one op. There are no comments. Blocks
+/// live at the end are fine: real programs exit without freeing everything.
+///
+/// The stream must be valid (see [`crate::validate`]): no free or realloc of an unknown
+/// or already-freed id, no malloc of a live id, no realloc to 0. Traces carry no touches,
+/// so the workload writes every allocated byte ([`TouchPolicy::WriteAll`]).
+pub fn parse_rep(text: &str, file: &str) -> Result<Workload, TraceError> {
+    let mut lines = numbered_lines(text).filter(|(_, l)| !l.trim().is_empty());
+    let mut header = [0u64; 4];
+    let mut header_lines = [0usize; 4];
+    for (i, field) in HEADER_FIELDS.iter().enumerate() {
+        let Some((n, line)) = lines.next() else {
+            let line = numbered_lines(text).count().max(1);
+            return Err(TraceError::malformed(
+                file,
+                line,
+                format!("the file ends inside the 4-line header: {field} is missing"),
+            ));
+        };
+        let mut tokens = line.split_ascii_whitespace();
+        let token = tokens.next().unwrap_or("");
+        if tokens.next().is_some() {
+            return Err(TraceError::malformed(
+                file,
+                n,
+                format!(
+                    "header line {} ({field}) must hold one number, found `{}`",
+                    i + 1,
+                    shown(line.trim())
+                ),
+            ));
+        }
+        header[i] = parse_decimal(token).map_err(|_| {
+            TraceError::malformed(
+                file,
+                n,
+                format!(
+                    "header line {} ({field}) must be a non-negative integer, found `{}`",
+                    i + 1,
+                    shown(token)
+                ),
+            )
+        })?;
+        header_lines[i] = n;
+    }
+    let [_, ids, op_count, _] = header;
+
+    let mut workload = Workload::new(name_from_label(file));
+    // Reserve for the announced ops, but never more than the text could hold (a line
+    // is at least 4 bytes), so a lying header cannot make us allocate gigabytes.
+    let capacity = op_count.min(text.len() as u64 / 4 + 1) as usize;
+    workload.ops.reserve(capacity);
+    let mut validator = Validator::with_capacity(ids.min(capacity as u64) as usize);
+
+    for (n, line) in lines {
+        let op = parse_op(line).map_err(|message| TraceError::malformed(file, n, message))?;
+        let id = op.id().unwrap_or(0);
+        if id >= ids {
+            return Err(TraceError::at(
+                file,
+                n,
+                TraceErrorKind::IdOutOfRange { id, ids },
+            ));
+        }
+        validator
+            .check(&op, Position::Line(n))
+            .map_err(|p| TraceError::at(file, n, TraceErrorKind::Op(p)))?;
+        workload.ops.push(op);
+    }
+    let body = workload.ops.len() as u64;
+    if body != op_count {
+        return Err(TraceError::at(
+            file,
+            header_lines[2],
+            TraceErrorKind::OpCountMismatch {
+                header: op_count,
+                body,
+            },
+        ));
+    }
+    Ok(workload)
+}
+
+/// Parses one body line (not blank) into an op, or says what is wrong with it.
+fn parse_op(line: &str) -> Result<Op, String> {
+    let mut tokens = line.split_ascii_whitespace();
+    let kind = tokens.next().unwrap_or("");
+    let (a, b, extra) = (tokens.next(), tokens.next(), tokens.next());
+    let usage_error = |usage: &str, got: usize| {
+        format!(
+            "`{kind}` takes {usage}, found {got} field(s) in `{}`",
+            shown(line.trim())
+        )
+    };
+    let fields = line.split_ascii_whitespace().count();
+    match kind {
+        "a" | "r" => {
+            let (Some(id), Some(size), None) = (a, b, extra) else {
+                return Err(usage_error(
+                    &format!("an id and a size (`{kind} ID SIZE`)"),
+                    fields,
+                ));
+            };
+            let id = number("id", id)?;
+            let size = number("size", size)?;
+            Ok(if kind == "a" {
+                Op::Malloc { id, size }
+            } else {
+                Op::Realloc { id, size }
+            })
+        }
+        "f" => {
+            let (Some(id), None) = (a, b) else {
+                return Err(usage_error("an id (`f ID`)", fields));
+            };
+            Ok(Op::Free {
+                id: number("id", id)?,
+            })
+        }
+        _ => Err(format!(
+            "unknown op `{}`; a .rep line is `a ID SIZE`, `r ID SIZE` or `f ID`",
+            shown(kind)
+        )),
+    }
+}
+
+/// Parses a non-negative integer field called `what`.
+fn number(what: &str, token: &str) -> Result<u64, String> {
+    parse_decimal(token).map_err(|e| match e {
+        NumberError::Invalid => format!(
+            "{what} must be a non-negative integer, found `{}`",
+            shown(token)
+        ),
+        NumberError::Overflow if what == "size" => format!(
+            "size {} is above the limit of 2^48 = {MAX_SIZE} bytes",
+            shown(token)
+        ),
+        NumberError::Overflow => format!("{what} {} is too large", shown(token)),
+    })
+}
+
+/// Why a workload cannot be written as a `.rep` trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RepWriteError {
+    /// An op the format has no line for (touch, trim, phase marker).
+    UnsupportedOp {
+        /// Index of the op.
+        index: usize,
+        /// Its kind.
+        kind: OpKind,
+    },
+    /// The workload has lifetime hints, which the format cannot hold.
+    LifetimeHints,
+    /// The workload's touch policy is not [`TouchPolicy::WriteAll`], the only one a
+    /// reader of a `.rep` file assumes.
+    TouchPolicy,
+    /// An id of `u64::MAX`: the header's number of ids (largest id + 1) would overflow.
+    IdTooLarge,
+}
+
+impl fmt::Display for RepWriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RepWriteError::UnsupportedOp { index, kind } => write!(
+                f,
+                "op {index}: a .rep trace cannot hold a {kind} (only malloc, realloc and \
+                 free); write the native format, or drop such ops first"
+            ),
+            RepWriteError::LifetimeHints => f.write_str(
+                "a .rep trace cannot hold lifetime hints; write the native format, or drop \
+                 the hints first",
+            ),
+            RepWriteError::TouchPolicy => f.write_str(
+                "a .rep trace cannot say that allocated bytes stay untouched; write the \
+                 native format",
+            ),
+            RepWriteError::IdTooLarge => {
+                f.write_str("id 18446744073709551615 is too large for a .rep header")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RepWriteError {}
+
+/// Writes `workload` as a `.rep` trace: header `0`, largest id + 1, op count, `1`.
+///
+/// Only malloc, realloc and free can be written; anything else is an error rather
+/// than silently lost ([`lossy_for_rep`] drops it explicitly).
+pub fn write_rep(workload: &Workload) -> Result<String, RepWriteError> {
+    if !workload.lifetimes.is_empty() {
+        return Err(RepWriteError::LifetimeHints);
+    }
+    if workload.touch != TouchPolicy::WriteAll {
+        return Err(RepWriteError::TouchPolicy);
+    }
+    let mut max_id: Option<BlockId> = None;
+    for (index, op) in workload.ops.iter().enumerate() {
+        if !op.is_allocator_call() {
+            return Err(RepWriteError::UnsupportedOp {
+                index,
+                kind: op.kind(),
+            });
+        }
+        max_id = max_id.max(op.id());
+    }
+    let ids = match max_id {
+        None => 0,
+        Some(id) => id.checked_add(1).ok_or(RepWriteError::IdTooLarge)?,
+    };
+    let mut out = String::with_capacity(16 + workload.ops.len() * 14);
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "0\n{ids}\n{}\n1", workload.ops.len());
+    for op in &workload.ops {
+        let _ = match *op {
+            Op::Malloc { id, size } => writeln!(out, "a {id} {size}"),
+            Op::Realloc { id, size } => writeln!(out, "r {id} {size}"),
+            Op::Free { id } => writeln!(out, "f {id}"),
+            Op::Touch { .. } | Op::Trim { .. } | Op::Phase { .. } => Ok(()),
+        };
+    }
+    Ok(out)
+}
+
+/// The part of `workload` a `.rep` trace can hold: its malloc, realloc and free calls.
+/// Phase markers, trims, touches and lifetime hints are dropped, and the touch policy
+/// becomes [`TouchPolicy::WriteAll`] (which is what a `.rep` reader assumes).
+pub fn lossy_for_rep(workload: &Workload) -> Workload {
+    Workload {
+        name: workload.name.clone(),
+        seed: workload.seed,
+        touch: TouchPolicy::WriteAll,
+        ops: workload
+            .ops
+            .iter()
+            .filter(|op| op.is_allocator_call())
+            .cloned()
+            .collect(),
+        lifetimes: Default::default(),
+    }
+}
