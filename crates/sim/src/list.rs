@@ -5,7 +5,7 @@ use engine::registry;
 
 /// Prints every workload generator and every allocator with a one-line description.
 pub fn run() {
-    let mut t = Table::new(&["workload", "default ops", "what it does"]);
+    let mut t = Table::new(&["workload", "default ops", "what it does"]).left(2);
     for g in workload::GENERATORS {
         t.row(vec![
             g.name.to_string(),
@@ -15,7 +15,9 @@ pub fn run() {
     }
     print!("{}", t.render());
     println!();
-    let mut t = Table::new(&["allocator", "family", "what it is"]);
+    let mut t = Table::new(&["allocator", "family", "what it is"])
+        .left(1)
+        .left(2);
     for e in registry::entries() {
         t.row(vec![
             e.name.to_string(),

@@ -59,19 +59,34 @@ pub fn nanos(ns: f64) -> String {
     }
 }
 
-/// A text table with a header row; the first column is left-aligned, the others right.
+/// A text table with a header row; the first column is left-aligned, the others right
+/// unless marked with [`Table::left`].
 pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
+    left: Vec<bool>,
 }
 
 impl Table {
     /// A table with these column titles.
     pub fn new(header: &[&str]) -> Table {
+        let mut left = vec![false; header.len()];
+        if let Some(first) = left.first_mut() {
+            *first = true;
+        }
         Table {
             header: header.iter().map(|s| s.to_string()).collect(),
             rows: Vec::new(),
+            left,
         }
+    }
+
+    /// Left-aligns column `col` (for text columns).
+    pub fn left(mut self, col: usize) -> Table {
+        if let Some(l) = self.left.get_mut(col) {
+            *l = true;
+        }
+        self
     }
 
     /// Adds a row (as many cells as the header).
@@ -95,7 +110,7 @@ impl Table {
                     s.push_str("  ");
                 }
                 let pad = w - cell.chars().count();
-                if i == 0 {
+                if self.left[i] {
                     s.push_str(cell);
                     s.push_str(&" ".repeat(pad));
                 } else {
