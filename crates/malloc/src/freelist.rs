@@ -1,1 +1,849 @@
 //! Textbook free-list allocators over brk: first, next, best and worst fit.
+//!
+//! This is the allocator of every operating-systems course (OSTEP chapter 17, CS:APP
+//! 9.9, K&R 8.7): one contiguous heap between a fixed start and the *program break*,
+//! cut into blocks that are either in use or free, with the free ones threaded on a
+//! list. `malloc` searches the list for a block that fits, splits off what it does not
+//! need, and asks the kernel for more heap (`sbrk`) only when nothing fits; `free` puts
+//! the block back, merges it with free neighbours, and may give the end of the heap back
+//! to the kernel by lowering the break.
+//!
+//! [`FreeList`] is one allocator with every textbook choice as an option of
+//! [`FreeListConfig`]: the fit policy ([`Fit`]), the list order ([`Order`]), when to
+//! coalesce ([`Coalesce`]), the split threshold, the block layout (header, footer,
+//! alignment), and how the heap grows and shrinks. The registry's `first-fit`,
+//! `next-fit`, `best-fit` and `worst-fit` are presets of it ([`FreeList::preset`]).
+//!
+//! # What it costs
+//! A search is O(n) in the length of the free list *by nature*, and that is what a
+//! student measures: every call charges [`CostModel::alloc_op_ns`] (the fast path) plus
+//! one more `alloc_op_ns` for every list node (or, for the heap scans of deferred
+//! coalescing and of footer-less backward merging, every heap block) it visits. The
+//! number visited by the last call is [`FreeList::last_search`], in the spirit of
+//! OSTEP's "searched N elements".
+//!
+//! # What the kernel sees
+//! Memory comes only from `sbrk`: the heap grows by at least `grow` bytes at a time, the
+//! new break rounded up to a page, and shrinks with a negative `sbrk` when the free block
+//! at the end exceeds the trim threshold. Every metadata *write* a real allocator makes
+//! is passed to [`Kernel::touch`]: headers and footers of blocks it creates or changes,
+//! the two list links inside a free block, and the links of its list neighbours when it
+//! is linked or unlinked. So a large free block's footer faults in the last page of the
+//! heap, exactly as it would in C. Metadata *reads* during searches are not passed to
+//! the kernel (they only visit pages the writes already made resident, and would cost
+//! simulation time per node); their time is charged per node instead. `realloc` that
+//! moves a block reads the old bytes and writes the new ones.
+//!
+//! # The data structures behind the simulation
+//! The simulated allocator keeps its list in C-like memory; the simulator keeps the same
+//! information in ordered maps, so no operation costs the host more than it costs the
+//! simulated allocator: the blocks in a `BTreeMap` keyed by address (physical
+//! neighbours, heap maps), and the free list in a `BTreeMap` whose key order *is* the
+//! list order (an address for `address`, `(size, address)` for the size orders, an
+//! insertion counter for `lifo`/`fifo`). Walking the list is iterating that map.
+//!
+//! [`CostModel::alloc_op_ns`]: kernel::CostModel::alloc_op_ns
+
+mod config;
+
+pub use config::{Coalesce, ConfigError, Fit, FreeListConfig, Order, PRESETS, parse_bytes};
+
+use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
+use kernel::{Access, Addr, Kernel, PAGE_SIZE, page_align_up};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::ops::Bound;
+
+/// The allocator never asks for a break or a block beyond the 47-bit user address space
+/// of x86-64; larger requests fail as out of memory without a syscall.
+const ADDR_LIMIT: u64 = 1 << 47;
+
+/// A free block's place in the list: the key of the ordered map standing for the linked
+/// list. Comparing keys is comparing list positions.
+type Key = (u64, u64);
+
+/// What the simulator knows about one block of the heap (what its header says).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Blk {
+    /// Bytes of the block, header and footer included.
+    size: u64,
+    /// `Some(list position)` when the block is free, `None` when it is in use.
+    key: Option<Key>,
+}
+
+/// Where a block being linked into the free list goes.
+#[derive(Copy, Clone, Debug)]
+enum Place {
+    /// Where the list order puts a newly freed block. `walked` says the position was
+    /// already found by a walk that was charged (so it is not charged twice).
+    New { walked: bool },
+    /// In the place of the node that had this key: the remainder of a split, a block
+    /// merged with its neighbour in an address-ordered list, a grown or trimmed top. A
+    /// size-ordered list cannot keep a place whose size changed, so there it means `New`.
+    Keep(Key),
+}
+
+/// A textbook free-list allocator over the program break.
+///
+/// Create one with [`FreeList::new`] from a [`FreeListConfig`], or with
+/// [`FreeList::preset`]. The heap starts at the program break of the first `malloc`.
+///
+/// Block layout: `header | payload | footer`, each block a multiple of the alignment,
+/// every payload aligned. If the break at the start is not such that the first payload
+/// is aligned, the bytes before the first block are padding, and the bytes between the
+/// last block and the page-aligned break are slack (fewer than `align`); both belong to
+/// the allocator (CS:APP's prologue and epilogue) and count as in use in [`HeapStats`]
+/// and as [`BlockKind::Meta`] in heap maps.
+#[derive(Clone, Debug)]
+pub struct FreeList {
+    name: String,
+    cfg: FreeListConfig,
+    /// Smallest block the layout allows.
+    min_block: u64,
+    /// Smallest remainder a split leaves: `max(split_threshold, min_block)`.
+    split_min: u64,
+    /// The break at the first `malloc`; `None` before.
+    heap_start: Option<Addr>,
+    /// Where the first block starts (the heap start plus alignment padding).
+    first: Addr,
+    /// One past the last block.
+    end: Addr,
+    /// The program break as this allocator last set it.
+    brk: Addr,
+    /// Every block, in use or free, by address. They tile `[first, end)`.
+    blocks: BTreeMap<Addr, Blk>,
+    /// The free list: key order is list order; value is (address, size).
+    list: BTreeMap<Key, (Addr, u64)>,
+    /// Free blocks by size, for `largest_free` in O(log n).
+    by_size: BTreeSet<(u64, Addr)>,
+    /// Insertion counter for LIFO and FIFO keys.
+    seq: u64,
+    /// Next fit's roving pointer: the list position where the next search starts (the
+    /// remainder of the last block split, or the node after the last block taken whole);
+    /// `None` for the head.
+    rover: Option<Key>,
+    /// Bytes of blocks in use.
+    used: u64,
+    /// Bytes of free blocks.
+    free: u64,
+    /// Nodes visited by the call in progress.
+    visits: u64,
+    /// Nodes visited by the last call.
+    last_visits: u64,
+    /// Nodes visited since the allocator was created.
+    total_visits: u64,
+}
+
+impl FreeList {
+    /// An allocator with this configuration (checked with [`FreeListConfig::validate`]),
+    /// named `free-list` (see [`FreeList::with_name`]).
+    pub fn new(cfg: FreeListConfig) -> Result<FreeList, ConfigError> {
+        cfg.validate()?;
+        let min_block = cfg.min_block();
+        let split_min = cfg.split_threshold.max(min_block);
+        Ok(FreeList {
+            name: "free-list".to_string(),
+            cfg,
+            min_block,
+            split_min,
+            heap_start: None,
+            first: 0,
+            end: 0,
+            brk: 0,
+            blocks: BTreeMap::new(),
+            list: BTreeMap::new(),
+            by_size: BTreeSet::new(),
+            seq: 0,
+            rover: None,
+            used: 0,
+            free: 0,
+            visits: 0,
+            last_visits: 0,
+            total_visits: 0,
+        })
+    }
+
+    /// The allocator of a named preset (`first-fit`, `next-fit`, `best-fit`,
+    /// `worst-fit`; see [`FreeListConfig::preset`]), carrying that name.
+    pub fn preset(name: &str) -> Option<FreeList> {
+        let cfg = FreeListConfig::preset(name)?;
+        FreeList::new(cfg).ok().map(|f| f.with_name(name))
+    }
+
+    /// The same allocator under another registry name (for a preset with options
+    /// changed, say `first-fit` with `order=lifo`).
+    pub fn with_name(mut self, name: impl Into<String>) -> FreeList {
+        self.name = name.into();
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FreeListConfig {
+        &self.cfg
+    }
+
+    /// The program break at the first `malloc` (where the heap starts); `None` before.
+    pub fn heap_start(&self) -> Option<Addr> {
+        self.heap_start
+    }
+
+    /// List nodes (and heap blocks, for scans) visited by the last call: what the call
+    /// was charged for beyond its fast path.
+    pub fn last_search(&self) -> u64 {
+        self.last_visits
+    }
+
+    /// List nodes (and heap blocks) visited by every call so far.
+    pub fn total_search(&self) -> u64 {
+        self.total_visits
+    }
+
+    /// The free list in list order: (block address, block size), addresses absolute.
+    pub fn free_list(&self) -> Vec<(Addr, u64)> {
+        self.list.values().copied().collect()
+    }
+
+    /// The free list as OSTEP's `malloc.py` prints it, with addresses relative to the
+    /// heap start, in list order:
+    ///
+    /// ```text
+    /// Free List [ Size 2 ]: [ addr:0 sz:32 ] [ addr:96 sz:4000 ]
+    /// ```
+    ///
+    /// Sizes are whole blocks (header and footer included). For homework: print it
+    /// after each operation and check it by hand.
+    pub fn describe(&self) -> String {
+        let base = self.heap_start.unwrap_or(0);
+        let mut s = format!("Free List [ Size {} ]:", self.list.len());
+        for &(addr, size) in self.list.values() {
+            let _ = write!(s, " [ addr:{} sz:{} ]", addr - base, size);
+        }
+        s
+    }
+
+    // ----- layout ---------------------------------------------------------------------
+
+    /// The block size serving a `size`-byte request: header, payload and footer rounded
+    /// up to the alignment, and at least the minimum block. `None` when absurdly large.
+    fn block_size(&self, size: u64) -> Option<u64> {
+        let raw = size.checked_add(self.cfg.header + self.cfg.footer)?;
+        if raw > ADDR_LIMIT {
+            return None;
+        }
+        Some(raw.next_multiple_of(self.cfg.align).max(self.min_block))
+    }
+
+    /// The highest block boundary (an address whose payload would be aligned) at or
+    /// below `x`. Only called with `x >= self.first`.
+    fn boundary_le(&self, x: Addr) -> Addr {
+        let h = self.cfg.header;
+        ((x + h) & !(self.cfg.align - 1)) - h
+    }
+
+    /// Records the heap start on first use: the current break.
+    fn init(&mut self, kernel: &Kernel) {
+        if self.heap_start.is_none() {
+            let b = kernel.program_break();
+            self.heap_start = Some(b);
+            self.brk = b;
+            self.first = (b + self.cfg.header).next_multiple_of(self.cfg.align) - self.cfg.header;
+            self.end = self.first;
+        }
+    }
+
+    /// The block at the end of the heap when it is free: (address, size, list key).
+    fn top(&self) -> Option<(Addr, u64, Key)> {
+        let (&a, b) = self.blocks.last_key_value()?;
+        b.key.map(|k| (a, b.size, k))
+    }
+
+    /// The used block whose payload starts at `ptr`: (block address, size).
+    fn lookup_used(&self, ptr: Addr) -> Option<(Addr, u64)> {
+        let addr = ptr.checked_sub(self.cfg.header)?;
+        match self.blocks.get(&addr) {
+            Some(&Blk { size, key: None }) => Some((addr, size)),
+            _ => None,
+        }
+    }
+
+    // ----- metadata writes --------------------------------------------------------------
+
+    fn write(kernel: &mut Kernel, addr: Addr, len: u64) -> Result<(), AllocError> {
+        if len == 0 {
+            return Ok(());
+        }
+        kernel.touch(addr, len, Access::Write)?;
+        Ok(())
+    }
+
+    /// Writes a block's boundary tags: its header, and its footer (the last bytes).
+    fn write_tags(&self, kernel: &mut Kernel, addr: Addr, size: u64) -> Result<(), AllocError> {
+        Self::write(kernel, addr, self.cfg.header)?;
+        Self::write(kernel, addr + size - self.cfg.footer, self.cfg.footer)
+    }
+
+    /// Writes the list links of the free-list neighbours of `key` (the node before it
+    /// gets a new `next`, the node after it a new `prev`): what linking or unlinking a
+    /// node of a doubly linked list stores.
+    fn write_neighbour_links(&self, kernel: &mut Kernel, key: Key) -> Result<(), AllocError> {
+        let h = self.cfg.header;
+        if let Some((_, &(a, _))) = self.list.range(..key).next_back() {
+            Self::write(kernel, a + h, 8)?;
+        }
+        if let Some((_, &(a, _))) = self
+            .list
+            .range((Bound::Excluded(key), Bound::Unbounded))
+            .next()
+        {
+            Self::write(kernel, a + h + 8, 8)?;
+        }
+        Ok(())
+    }
+
+    // ----- the free list ----------------------------------------------------------------
+
+    /// Links the free block `[addr, addr+size)` into the list and writes its tags and
+    /// links. Returns its key. A position found by walking the list is charged one node
+    /// per node passed.
+    fn list_insert(
+        &mut self,
+        kernel: &mut Kernel,
+        addr: Addr,
+        size: u64,
+        place: Place,
+    ) -> Result<Key, AllocError> {
+        let walked = match place {
+            Place::New { walked } => walked,
+            Place::Keep(_) => false,
+        };
+        let kept = match (place, self.cfg.order) {
+            (Place::Keep(old), Order::Lifo | Order::Fifo) => Some(old),
+            (Place::Keep(_), Order::Address) => Some((addr, 0)),
+            _ => None,
+        };
+        let key = match kept {
+            Some(k) => k,
+            None => {
+                let key = match self.cfg.order {
+                    // LIFO: in front of everything (keys count down).
+                    Order::Lifo => {
+                        self.seq += 1;
+                        (u64::MAX - self.seq, 0)
+                    }
+                    // FIFO: behind everything, through a tail pointer.
+                    Order::Fifo => {
+                        self.seq += 1;
+                        (self.seq, 0)
+                    }
+                    Order::Address => (addr, 0),
+                    Order::SizeAsc => (size, addr),
+                    Order::SizeDesc => (u64::MAX - size, addr),
+                };
+                // A sorted list is walked from its head to the insertion point.
+                if !walked && !matches!(self.cfg.order, Order::Lifo | Order::Fifo) {
+                    self.visits += self.list.range(..key).count() as u64;
+                }
+                key
+            }
+        };
+        self.list.insert(key, (addr, size));
+        self.by_size.insert((size, addr));
+        self.blocks.insert(
+            addr,
+            Blk {
+                size,
+                key: Some(key),
+            },
+        );
+        self.free += size;
+        self.write_tags(kernel, addr, size)?;
+        Self::write(kernel, addr + self.cfg.header, 16)?;
+        self.write_neighbour_links(kernel, key)?;
+        Ok(key)
+    }
+
+    /// Unlinks the free block at `addr` (of `size`, list key `key`) and forgets it; the
+    /// caller records what the bytes become.
+    fn list_remove(
+        &mut self,
+        kernel: &mut Kernel,
+        addr: Addr,
+        size: u64,
+        key: Key,
+    ) -> Result<(), AllocError> {
+        self.list.remove(&key);
+        self.by_size.remove(&(size, addr));
+        self.blocks.remove(&addr);
+        self.free -= size;
+        self.write_neighbour_links(kernel, key)
+    }
+
+    /// Records `[addr, addr+size)` as a block in use (books only).
+    fn set_used(&mut self, addr: Addr, size: u64) {
+        if let Some(old) = self.blocks.insert(addr, Blk { size, key: None }) {
+            self.used -= old.size;
+        }
+        self.used += size;
+    }
+
+    /// Searches the list for a free block of at least `asize` bytes, by the fit policy.
+    fn search(&mut self, asize: u64) -> Option<(Addr, u64, Key)> {
+        fn first_fit<'a, I>(it: I, asize: u64, seen: &mut u64) -> Option<(Addr, u64, Key)>
+        where
+            I: Iterator<Item = (&'a Key, &'a (Addr, u64))>,
+        {
+            for (&key, &(a, s)) in it {
+                *seen += 1;
+                if s >= asize {
+                    return Some((a, s, key));
+                }
+            }
+            None
+        }
+        let mut seen = 0;
+        let found = match (self.cfg.fit, self.cfg.order) {
+            (Fit::First, _) | (Fit::Best, Order::SizeAsc) => {
+                first_fit(self.list.iter(), asize, &mut seen)
+            }
+            (Fit::Next, _) => {
+                // Resume at the rover's position, wrap around at the end of the list.
+                let r = self.rover.unwrap_or((0, 0));
+                first_fit(
+                    self.list.range(r..).chain(self.list.range(..r)),
+                    asize,
+                    &mut seen,
+                )
+            }
+            (Fit::Best, _) => {
+                let mut best: Option<(Addr, u64, Key)> = None;
+                for (&key, &(a, s)) in &self.list {
+                    seen += 1;
+                    if s >= asize && best.is_none_or(|(_, bs, _)| s < bs) {
+                        best = Some((a, s, key));
+                        if s == asize {
+                            break; // nothing fits better than exactly
+                        }
+                    }
+                }
+                best
+            }
+            (Fit::Worst, Order::SizeDesc) => {
+                // The head is the largest block.
+                let head = self.list.iter().next().map(|(&key, &(a, s))| (a, s, key));
+                seen = u64::from(head.is_some());
+                head.filter(|&(_, s, _)| s >= asize)
+            }
+            (Fit::Worst, _) => {
+                let mut worst: Option<(Addr, u64, Key)> = None;
+                for (&key, &(a, s)) in &self.list {
+                    seen += 1;
+                    if worst.is_none_or(|(_, ws, _)| s > ws) {
+                        worst = Some((a, s, key));
+                    }
+                }
+                worst.filter(|&(_, s, _)| s >= asize)
+            }
+        };
+        self.visits += seen;
+        found
+    }
+
+    /// Hands out `asize` bytes from the free block `(addr, bsize, key)`: unlinks it,
+    /// splits off the tail when the remainder reaches the split threshold (the
+    /// remainder keeps the block's place in the list), writes the tags. Returns the
+    /// payload pointer.
+    fn place(
+        &mut self,
+        kernel: &mut Kernel,
+        (addr, bsize, key): (Addr, u64, Key),
+        asize: u64,
+    ) -> Result<Addr, AllocError> {
+        self.list_remove(kernel, addr, bsize, key)?;
+        // Next fit's rover moves to the node after the one taken (wrapping to the head
+        // when there is none) ...
+        self.rover = self.list.range(key..).next().map(|(&k, _)| k);
+        let size = if bsize - asize >= self.split_min {
+            asize
+        } else {
+            bsize
+        };
+        self.set_used(addr, size);
+        self.write_tags(kernel, addr, size)?;
+        if size < bsize {
+            // ... or to the remainder of a split, which is where the search stopped.
+            let rest = self.list_insert(kernel, addr + size, bsize - size, Place::Keep(key))?;
+            self.rover = Some(rest);
+        }
+        Ok(addr + self.cfg.header)
+    }
+
+    /// Grows the heap so that a block of `asize` fits at its end: extends the free top
+    /// block when there is one (and coalescing is on), else appends a new free block.
+    /// Returns the free block to place into.
+    fn grow(
+        &mut self,
+        kernel: &mut Kernel,
+        asize: u64,
+        size: u64,
+    ) -> Result<(Addr, u64, Key), AllocError> {
+        let oom = AllocError::OutOfMemory { size };
+        let top = match self.cfg.coalesce {
+            Coalesce::None => None,
+            _ => self.top(),
+        };
+        let t = top.map_or(self.end, |(a, _, _)| a);
+        let want = t
+            .checked_add(asize)
+            .ok_or_else(|| oom.clone())?
+            .max(self.brk.saturating_add(self.cfg.grow));
+        if want > ADDR_LIMIT {
+            return Err(oom);
+        }
+        // The heap must be contiguous: if something else moved the break, give up.
+        if kernel.program_break() != self.brk {
+            return Err(oom);
+        }
+        let new_brk = page_align_up(want);
+        kernel
+            .sbrk((new_brk - self.brk) as i64)
+            .map_err(|_| oom.clone())?;
+        self.brk = new_brk;
+        let old_end = self.end;
+        self.end = self.boundary_le(new_brk);
+        let key = match top {
+            Some((a, s, key)) => {
+                self.list_remove(kernel, a, s, key)?;
+                self.list_insert(kernel, a, self.end - a, Place::Keep(key))?
+            }
+            None => self.list_insert(
+                kernel,
+                old_end,
+                self.end - old_end,
+                Place::New { walked: false },
+            )?,
+        };
+        Ok((t, self.end - t, key))
+    }
+
+    /// Merges every run of adjacent free blocks (deferred coalescing). One pass over
+    /// the heap, charged one node per block. Returns true when anything merged.
+    fn coalesce_all(&mut self, kernel: &mut Kernel) -> Result<bool, AllocError> {
+        self.visits += self.blocks.len() as u64;
+        let mut runs: Vec<Vec<(Addr, u64, Key)>> = Vec::new();
+        let mut run: Vec<(Addr, u64, Key)> = Vec::new();
+        for (&a, b) in &self.blocks {
+            match b.key {
+                Some(key) => run.push((a, b.size, key)),
+                None => {
+                    if run.len() >= 2 {
+                        runs.push(std::mem::take(&mut run));
+                    }
+                    run.clear();
+                }
+            }
+        }
+        if run.len() >= 2 {
+            runs.push(run);
+        }
+        let merged = !runs.is_empty();
+        for run in runs {
+            let (start, _, first_key) = run[0];
+            let mut len = 0;
+            for &(a, s, key) in &run {
+                self.list_remove(kernel, a, s, key)?;
+                len += s;
+            }
+            let place = match self.cfg.order {
+                Order::Address => Place::Keep(first_key),
+                _ => Place::New { walked: false },
+            };
+            self.list_insert(kernel, start, len, place)?;
+        }
+        Ok(merged)
+    }
+
+    /// Frees the used block `[addr, addr+size)`: coalesces as configured, links it,
+    /// trims the heap when the top grew past the threshold.
+    /// `prev_used` says the caller knows the block before is in use (the tail cut off a
+    /// shrinking block), so no backward look is needed.
+    fn free_block(
+        &mut self,
+        kernel: &mut Kernel,
+        addr: Addr,
+        size: u64,
+        prev_used: bool,
+    ) -> Result<(), AllocError> {
+        self.blocks.remove(&addr);
+        self.used -= size;
+        let (mut start, mut len) = (addr, size);
+        let mut place = Place::New { walked: false };
+        if self.cfg.coalesce == Coalesce::Immediate {
+            let address_order = self.cfg.order == Order::Address;
+            // Forward: the next block's header says whether it is free (one read).
+            self.visits += 1;
+            if let Some(&Blk {
+                size: nsize,
+                key: Some(nkey),
+            }) = self.blocks.get(&(addr + size))
+            {
+                self.list_remove(kernel, addr + size, nsize, nkey)?;
+                len += nsize;
+                if address_order {
+                    place = Place::Keep(nkey);
+                }
+            }
+            // Backward: with a footer, the word below our header (one read); without,
+            // a walk of the address-ordered list to our place, or a scan of the heap.
+            let mut walked = false;
+            if prev_used {
+                // Nothing to look at.
+            } else if self.cfg.footer > 0 {
+                self.visits += 1;
+            } else if address_order {
+                self.visits += self.list.range(..(addr, 0)).count() as u64;
+                walked = true;
+            } else {
+                self.visits += self.blocks.range(..addr).count() as u64;
+            }
+            let prev = match prev_used {
+                true => None,
+                false => self.blocks.range(..addr).next_back().map(|(&a, &b)| (a, b)),
+            };
+            if let Some((
+                paddr,
+                Blk {
+                    size: psize,
+                    key: Some(pkey),
+                },
+            )) = prev
+            {
+                self.list_remove(kernel, paddr, psize, pkey)?;
+                start = paddr;
+                len += psize;
+                if address_order {
+                    place = Place::Keep(pkey);
+                }
+            }
+            if let Place::New { .. } = place {
+                place = Place::New { walked };
+            }
+        }
+        self.list_insert(kernel, start, len, place)?;
+        if let (Some(threshold), Some((_, top_size, _))) = (self.cfg.trim_threshold, self.top())
+            && top_size > threshold
+        {
+            self.release_top(kernel, 0)?;
+        }
+        Ok(())
+    }
+
+    /// Gives back the whole pages of the free top block beyond its first `keep` bytes by
+    /// lowering the break. The part kept stays a free block (at least a minimum block),
+    /// or vanishes when the top started on the new break. Returns true when the break
+    /// moved.
+    fn release_top(&mut self, kernel: &mut Kernel, keep: u64) -> Result<bool, AllocError> {
+        let Some((t, s, key)) = self.top() else {
+            return Ok(false);
+        };
+        let mut p = page_align_up(t.saturating_add(keep).min(ADDR_LIMIT));
+        loop {
+            let e = self.boundary_le(p);
+            if e == t || e - t >= self.min_block {
+                break;
+            }
+            p += PAGE_SIZE;
+        }
+        if p >= self.brk || kernel.program_break() != self.brk {
+            return Ok(false);
+        }
+        kernel
+            .sbrk(-((self.brk - p) as i64))
+            .map_err(AllocError::Syscall)?;
+        self.brk = p;
+        self.end = self.boundary_le(p);
+        self.list_remove(kernel, t, s, key)?;
+        if self.end > t {
+            self.list_insert(kernel, t, self.end - t, Place::Keep(key))?;
+        }
+        Ok(true)
+    }
+
+    fn malloc_inner(&mut self, kernel: &mut Kernel, size: u64) -> Result<Addr, AllocError> {
+        let asize = self
+            .block_size(size)
+            .ok_or(AllocError::OutOfMemory { size })?;
+        self.init(kernel);
+        let mut found = self.search(asize);
+        if found.is_none()
+            && self.cfg.coalesce == Coalesce::Deferred
+            && self.coalesce_all(kernel)?
+        {
+            found = self.search(asize);
+        }
+        let block = match found {
+            Some(b) => b,
+            None => self.grow(kernel, asize, size)?,
+        };
+        self.place(kernel, block, asize)
+    }
+
+    fn realloc_inner(
+        &mut self,
+        kernel: &mut Kernel,
+        ptr: Addr,
+        (addr, cur): (Addr, u64),
+        size: u64,
+        ops: &mut f64,
+    ) -> Result<Addr, AllocError> {
+        let asize = self
+            .block_size(size)
+            .ok_or(AllocError::OutOfMemory { size })?;
+        if asize <= cur {
+            // Shrink in place: cut off the tail when it is worth a block, free it.
+            if cur - asize >= self.split_min {
+                self.set_used(addr, asize);
+                self.write_tags(kernel, addr, asize)?;
+                self.set_used(addr + asize, cur - asize);
+                self.free_block(kernel, addr + asize, cur - asize, true)?;
+            }
+            return Ok(ptr);
+        }
+        // Grow in place into a free successor that is big enough.
+        self.visits += 1;
+        if let Some(&Blk {
+            size: nsize,
+            key: Some(nkey),
+        }) = self.blocks.get(&(addr + cur))
+            && cur + nsize >= asize
+        {
+            self.list_remove(kernel, addr + cur, nsize, nkey)?;
+            let total = cur + nsize;
+            let size = if total - asize >= self.split_min {
+                asize
+            } else {
+                total
+            };
+            self.set_used(addr, size);
+            self.write_tags(kernel, addr, size)?;
+            if size < total {
+                self.list_insert(kernel, addr + size, total - size, Place::Keep(nkey))?;
+            }
+            return Ok(ptr);
+        }
+        // Move: malloc, copy the payload, free (two more calls' worth of work).
+        *ops += 2.0;
+        let new = self.malloc_inner(kernel, size)?;
+        let n = (cur - self.cfg.header - self.cfg.footer).min(size);
+        if n > 0 {
+            kernel.touch(ptr, n, Access::Read)?;
+            kernel.touch(new, n, Access::Write)?;
+        }
+        self.free_block(kernel, addr, cur, false)?;
+        Ok(new)
+    }
+
+    /// Charges the call: `ops` fast paths plus one per node visited.
+    fn finish(&mut self, kernel: &mut Kernel, ops: f64) {
+        let per = kernel.config().cost.alloc_op_ns;
+        kernel.charge_user(per * (ops + self.visits as f64));
+        self.last_visits = self.visits;
+        self.total_visits += self.visits;
+        self.visits = 0;
+    }
+}
+
+impl Allocator for FreeList {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn malloc(&mut self, kernel: &mut Kernel, size: u64) -> Result<Addr, AllocError> {
+        let r = self.malloc_inner(kernel, size);
+        self.finish(kernel, 1.0);
+        r
+    }
+
+    fn free(&mut self, kernel: &mut Kernel, ptr: Addr) -> Result<(), AllocError> {
+        let (addr, size) = self
+            .lookup_used(ptr)
+            .ok_or(AllocError::InvalidPointer { ptr })?;
+        let r = self.free_block(kernel, addr, size, false);
+        self.finish(kernel, 1.0);
+        r
+    }
+
+    fn realloc(&mut self, kernel: &mut Kernel, ptr: Addr, size: u64) -> Result<Addr, AllocError> {
+        let block = self
+            .lookup_used(ptr)
+            .ok_or(AllocError::InvalidPointer { ptr })?;
+        let mut ops = 1.0;
+        let r = self.realloc_inner(kernel, ptr, block, size, &mut ops);
+        self.finish(kernel, ops);
+        r
+    }
+
+    /// `malloc_trim(pad)`: (after a coalescing pass, when coalescing is deferred) lowers
+    /// the break to keep only `pad` bytes of the free top block, in whole pages.
+    fn trim(&mut self, kernel: &mut Kernel, pad: u64) -> Result<bool, AllocError> {
+        let r = (|| {
+            if self.cfg.coalesce == Coalesce::Deferred {
+                self.coalesce_all(kernel)?;
+            }
+            self.release_top(kernel, pad)
+        })();
+        self.finish(kernel, 1.0);
+        r
+    }
+
+    /// `arena` = break - heap start = `footprint`; `allocated` = `uordblks` = blocks in
+    /// use plus the allocator's padding; `fordblks` = free blocks; `keepcost` = the free
+    /// block at the end of the heap (0 if the last block is in use).
+    fn stats(&self) -> HeapStats {
+        let arena = self.heap_start.map_or(0, |h| self.brk.saturating_sub(h));
+        let allocated = arena.saturating_sub(self.free);
+        HeapStats {
+            arena,
+            hblks: 0,
+            hblkhd: 0,
+            uordblks: allocated,
+            fordblks: self.free,
+            keepcost: self.top().map_or(0, |(_, s, _)| s),
+            allocated,
+            footprint: arena,
+            largest_free: self.by_size.last().map_or(0, |&(s, _)| s),
+        }
+    }
+
+    /// The heap in address order: padding before the first block (`Meta`), every
+    /// block (`Used`, `Free`, or `Top` for a free last block), slack before the break
+    /// (`Meta`).
+    fn blocks(&self, out: &mut Vec<Block>) {
+        let Some(hs) = self.heap_start else {
+            return;
+        };
+        if self.brk <= hs {
+            return;
+        }
+        let block = |addr, size, kind| Block {
+            addr,
+            size,
+            kind,
+            mapped: false,
+        };
+        if self.first > hs {
+            out.push(block(hs, self.first - hs, BlockKind::Meta));
+        }
+        let last = self.blocks.last_key_value().map(|(&a, _)| a);
+        for (&a, b) in &self.blocks {
+            let kind = match b.key {
+                None => BlockKind::Used,
+                Some(_) if Some(a) == last => BlockKind::Top,
+                Some(_) => BlockKind::Free,
+            };
+            out.push(block(a, b.size, kind));
+        }
+        if self.brk > self.end {
+            out.push(block(self.end, self.brk - self.end, BlockKind::Meta));
+        }
+    }
+}
