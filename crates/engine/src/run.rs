@@ -227,7 +227,14 @@ pub fn run(
         };
         let stopped = outcome != Outcome::Completed;
         if phase.is_some() || (i + 1) % every == 0 || stopped {
-            sample(&kernel, allocator.as_ref(), i + 1, live, phase, &mut timeline);
+            sample(
+                &kernel,
+                allocator.as_ref(),
+                i + 1,
+                live,
+                phase,
+                &mut timeline,
+            );
             if config.heap_maps {
                 heap_maps.push(snapshot(&kernel, allocator.as_ref(), i + 1, heap_start));
             }
@@ -310,7 +317,9 @@ fn execute(
             }
             .map_err(classify)?;
             if write_all {
-                kernel.touch(ptr, size, Access::Write).map_err(touch_fault)?;
+                kernel
+                    .touch(ptr, size, Access::Write)
+                    .map_err(touch_fault)?;
             }
             blocks.insert(id, Live { ptr, size });
             *live += size;

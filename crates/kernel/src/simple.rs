@@ -105,7 +105,9 @@ impl Kernel {
         &self.procs[&self.current]
     }
     fn proc_mut(&mut self) -> &mut Process {
-        self.procs.get_mut(&self.current).expect("current process exists")
+        self.procs
+            .get_mut(&self.current)
+            .expect("current process exists")
     }
 
     fn syscall(&mut self, call: Syscall) {
@@ -145,7 +147,7 @@ impl Kernel {
             }
         }
         if new_end < old_end {
-            self.drop_pages(old_end, new_end - old_end);
+            self.drop_pages(new_end, old_end - new_end);
             self.proc_mut().counters.returned.brk += old_end - new_end;
         }
         let p = self.proc_mut();
@@ -193,7 +195,13 @@ impl Kernel {
     }
 
     /// The `mmap` syscall for anonymous private memory.
-    pub fn mmap(&mut self, addr: Addr, len: u64, prot: Prot, flags: MapFlags) -> Result<Addr, Errno> {
+    pub fn mmap(
+        &mut self,
+        addr: Addr,
+        len: u64,
+        prot: Prot,
+        flags: MapFlags,
+    ) -> Result<Addr, Errno> {
         self.syscall(Syscall::Mmap);
         if len == 0 || addr % PAGE_SIZE != 0 {
             return Err(Errno::EINVAL);
@@ -260,7 +268,13 @@ impl Kernel {
             let p = self.proc_mut();
             p.vmas.remove(&s);
             if s < start {
-                p.vmas.insert(s, Vma { end: start, ..v.clone() });
+                p.vmas.insert(
+                    s,
+                    Vma {
+                        end: start,
+                        ..v.clone()
+                    },
+                );
             }
             if v.end > end {
                 p.vmas.insert(end, v);

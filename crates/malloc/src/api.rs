@@ -27,7 +27,9 @@ pub enum AllocError {
 impl fmt::Display for AllocError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AllocError::OutOfMemory { size } => write!(f, "out of memory for a {size}-byte request"),
+            AllocError::OutOfMemory { size } => {
+                write!(f, "out of memory for a {size}-byte request")
+            }
             AllocError::InvalidPointer { ptr } => write!(f, "invalid pointer {ptr:#x}"),
             AllocError::Fault(fault) => write!(f, "{fault}"),
             AllocError::Syscall(e) => write!(f, "syscall failed: {e}"),

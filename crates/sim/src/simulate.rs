@@ -31,7 +31,10 @@ pub fn run(args: &RunArgs) -> CliResult {
     let names: Vec<String> = if args.allocator.is_empty() {
         DEFAULT_ALLOCATORS.iter().map(|s| s.to_string()).collect()
     } else {
-        args.allocator.iter().map(|s| s.trim().to_string()).collect()
+        args.allocator
+            .iter()
+            .map(|s| s.trim().to_string())
+            .collect()
     };
     if args.sample_every == Some(0) {
         return Err(CliError::usage("--sample-every must be at least 1"));

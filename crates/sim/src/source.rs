@@ -98,7 +98,13 @@ pub fn leaf_name(w: &Workload) -> String {
         .unwrap_or_else(|| w.name.clone());
     let clean: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     match w.seed {
         Some(s) => format!("{clean}-seed{s}"),
