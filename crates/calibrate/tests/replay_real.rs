@@ -177,6 +177,8 @@ fn mmap_strategy_rows_rss_and_faults_are_exact() {
         Op::Free { id: 1 },
         phase("freed"),
         Op::Trim { pad: 0 },
+        // Same page-rounded length: nothing to ask the kernel.
+        Op::Realloc { id: 2, size: PAGE },
     ];
     let options = ReplayOptions {
         strategy: Strategy::Mmap,
@@ -191,11 +193,12 @@ fn mmap_strategy_rows_rss_and_faults_are_exact() {
                     5,r,1,40960,mmap,0,0,1,40960,0,0,0\n\
                     7,a,2,0,mmap,0,0,2,45056,0,0,0\n\
                     8,f,1,0,-,0,0,1,4096,0,0,0\n\
-                    10,t,0,0,-,0,0,1,4096,0,0,0\n";
+                    10,t,0,0,-,0,0,1,4096,0,0,0\n\
+                    11,r,2,4096,mmap,0,0,1,4096,0,0,0\n";
     assert_eq!(run.csv, expected);
     let s = &run.timeline.samples;
     let ops_at: Vec<u64> = s.iter().map(|s| s.op).collect();
-    assert_eq!(ops_at, [2, 5, 7, 10, 11]);
+    assert_eq!(ops_at, [2, 5, 7, 10, 12]);
     let names: Vec<Option<&str>> = s.iter().map(|s| s.phase.as_deref()).collect();
     assert_eq!(
         names,

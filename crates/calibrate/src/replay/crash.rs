@@ -16,11 +16,13 @@
 //! mapping past the end of its file raises `SIGBUS` instead.
 
 use super::{ReplayError, run_child, wire};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
 
 /// One crash experiment.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CrashExperiment {
     /// Write the first byte after a one-page mapping, where nothing is mapped (the
     /// experiment maps two pages and unmaps the second to be sure).
@@ -103,13 +105,22 @@ impl fmt::Display for CrashExperiment {
     }
 }
 
-/// `SIGSEGV` on Linux (all architectures).
+/// The number of `SIGSEGV`, the signal for an access the page tables refuse.
+#[cfg(unix)]
+pub const SIGSEGV: i32 = libc::SIGSEGV;
+/// The number of `SIGBUS`, the signal for an access to a page with nothing behind it.
+#[cfg(unix)]
+pub const SIGBUS: i32 = libc::SIGBUS;
+/// The number of `SIGSEGV` on Linux (there are no such signals here).
+#[cfg(not(unix))]
 pub const SIGSEGV: i32 = 11;
-/// `SIGBUS` on Linux x86 and arm (7).
+/// The number of `SIGBUS` on Linux x86 (there are no such signals here).
+#[cfg(not(unix))]
 pub const SIGBUS: i32 = 7;
 
 /// How an experiment's child ended.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CrashOutcome {
     /// Killed by this signal.
     Signal(i32),
@@ -143,7 +154,7 @@ impl fmt::Display for CrashOutcome {
 }
 
 /// The result of one experiment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrashReport {
     /// Which experiment.
     pub experiment: CrashExperiment,
@@ -479,6 +490,12 @@ mod tests {
             assert_eq!(CrashExperiment::from_name(e.name().as_bytes()), Some(e));
         }
         assert_eq!(CrashExperiment::from_name(b"nope"), None);
+    }
+
+    #[test]
+    fn experiments_serialize_by_name() {
+        let json = serde_json::to_string(&CrashExperiment::PastFileEnd).unwrap();
+        assert_eq!(json, "\"past-file-end\"");
     }
 
     #[test]

@@ -35,17 +35,23 @@ mod wire;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod child;
 
-pub use crash::{CrashExperiment, CrashOutcome, CrashReport, segv_experiments};
+pub use crash::{
+    CrashExperiment, CrashOutcome, CrashReport, SIGBUS, SIGSEGV, run_crash_experiment,
+    segv_experiments,
+};
 pub use plan::{estimate_peak, real_block_bytes};
 
 use engine::{OpRow, Timeline};
+use serde::{Deserialize, Serialize};
 use std::ffi::{CStr, c_char, c_int};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use workload::{Op, TouchPolicy, Workload};
 
 /// How the replayed ops get their memory.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// glibc's `malloc`, `free`, `realloc` and `malloc_trim`, with `mallinfo2` after
     /// every op. The default.
@@ -70,6 +76,21 @@ impl Strategy {
     }
 }
 
+impl FromStr for Strategy {
+    type Err = String;
+
+    /// `glibc` or `mmap`.
+    fn from_str(s: &str) -> Result<Strategy, String> {
+        match s {
+            "glibc" => Ok(Strategy::Glibc),
+            "mmap" => Ok(Strategy::Mmap),
+            other => Err(format!(
+                "unknown real-replay strategy {other:?} (expected glibc or mmap)"
+            )),
+        }
+    }
+}
+
 impl fmt::Display for Strategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -85,7 +106,12 @@ pub struct ReplayOptions {
     /// 0 samples only at phase markers and at the end.
     pub sample_interval: u64,
     /// The most real memory the replayed blocks may hold, in bytes. `None` means a
-    /// quarter of the machine's available memory ([`default_cap`]).
+    /// quarter of the machine's available memory ([`default_cap`]). The parent refuses a
+    /// stream whose estimated peak ([`estimate_peak`]) is over it; the child also stops
+    /// before any op that could take what the allocator holds (glibc: `arena + hblkhd`
+    /// plus the growth one call may add; mmap: the mappings) over it. The harness's own
+    /// buffers (the encoded ops, 16 to 32 bytes per op, and the block table, 24 bytes
+    /// per block id) are not counted.
     pub cap: Option<u64>,
     /// Turn transparent huge pages off in the child, so that memory is faulted in and
     /// measured in 4 KiB pages as the simulator models it (on by default; it only
@@ -278,8 +304,9 @@ pub fn default_cap() -> Result<u64, ReplayError> {
 /// - `returned_brk`, `returned_munmap`: bytes given back by lowering the break and by
 ///   unmapping (or shrinking) mapped blocks, seen the same way.
 /// - `minor_faults`: `getrusage` minor faults since the first op. The child pre-faults
-///   its own buffers and stack, so what remains is the replay's own memory plus the
-///   first touches of glibc's code and data pages (a few tens at most).
+///   its own buffers and stack and warms up the calls it makes, so what remains is the
+///   replay's own memory; on the reference machine the count equals the pages the
+///   replay touched, exactly (a first touch of one of glibc's own pages could add one).
 pub fn replay_real(
     exe: &Path,
     workload: &Workload,
