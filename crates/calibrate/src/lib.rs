@@ -5,6 +5,7 @@
 //!   process whose heap nothing else has touched) and through raw `mmap`.
 //! - [`bench`]: lmbench-style microbenchmarks of the kernel's costs, producing a
 //!   [`kernel::CostModel`].
+//! - [`sys`]: small allocation-free wrappers over the libc calls both use.
 //!
 //! The only crate that calls real libc allocation and memory syscalls; every `unsafe`
 //! block says why it is sound. Linux + glibc only: elsewhere it compiles and reports
@@ -12,3 +13,4 @@
 
 pub mod bench;
 pub mod replay;
+pub mod sys;

@@ -1,1 +1,0 @@
-//! Real replays of op streams through libc malloc and raw mmap.

@@ -1,0 +1,954 @@
+//! The replay child: runs the op stream with libc alone.
+//!
+//! Rules this file keeps, because the child's heap must look exactly like the heap of a C
+//! program that only ever made the replayed calls:
+//! - no Rust allocation (no `Vec`, `String`, `format!`), no stdio: every buffer is an
+//!   anonymous mapping, numbers are formatted by hand, output goes out with `write(2)`;
+//! - the harness's own memory is pre-faulted (`MAP_POPULATE`, a pre-touched stack), so
+//!   that the minor-fault count is the replay's own;
+//! - nothing can panic on any input: every read of the request is bounds-checked and
+//!   every failure leaves through [`Failure`], one line on stderr and an exit code.
+
+use super::Strategy;
+use super::plan::real_block_bytes;
+use super::wire::{self, hdr, smp, tag};
+use crate::sys::{self, Mapping, SysError};
+use std::ffi::c_void;
+
+/// The byte a write-all touch stores (any value faults the page in; a non-zero one makes
+/// the writes visible in a debugger).
+const FILL: u8 = 0xA5;
+
+/// Size of the output buffer; it is flushed with `write(2)` whenever it fills up.
+const OUT_BYTES: usize = 1 << 20;
+
+/// Pages `mincore` reports per call (one scratch byte each).
+const MINCORE_PAGES: usize = 1 << 16;
+
+/// Stack the child pre-touches before the first op.
+const STACK_PREFAULT: usize = 64 * 1024;
+
+/// Head room a glibc `malloc` may add to the heap beyond the chunk itself: `top_pad`
+/// (128 KiB) plus a page of rounding.
+const GLIBC_GROWTH_SLACK: u64 = 128 * 1024 + 4096;
+
+/// Why the child stops early.
+struct Failure {
+    /// Exit code (`wire::EXIT_*`).
+    code: i32,
+    /// Index of the op being replayed, when there is one.
+    op: Option<u64>,
+    /// What went wrong.
+    what: &'static str,
+    /// The errno of a failed call.
+    errno: Option<i32>,
+}
+
+impl Failure {
+    fn new(code: i32, op: Option<u64>, what: &'static str) -> Failure {
+        Failure {
+            code,
+            op,
+            what,
+            errno: None,
+        }
+    }
+
+    fn sys(op: Option<u64>, e: SysError) -> Failure {
+        Failure {
+            code: wire::EXIT_SYSCALL,
+            op,
+            what: e.call,
+            errno: Some(e.errno),
+        }
+    }
+
+    fn protocol(what: &'static str) -> Failure {
+        Failure::new(wire::EXIT_PROTOCOL, None, what)
+    }
+
+    /// Writes the one-line report to stderr.
+    fn report(&self) {
+        let mut line = Line::new();
+        line.put(b"replay child: ");
+        if let Some(op) = self.op {
+            line.put(b"op ");
+            line.num(op);
+            line.put(b": ");
+        }
+        line.put(self.what.as_bytes());
+        if let Some(errno) = self.errno {
+            line.put(b" failed: ");
+            line.put(sys::errno_name(errno).as_bytes());
+        }
+        line.put(b"\n");
+        let _ = sys::write_all(2, line.bytes());
+    }
+}
+
+/// Formats `n` in decimal into `buf`, returning the digits.
+fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// A short line on the stack (for the error report); what does not fit is dropped.
+struct Line {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Line {
+    fn new() -> Line {
+        Line {
+            buf: [0; 256],
+            len: 0,
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        let room = self.buf.len() - self.len;
+        let n = bytes.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
+
+    fn num(&mut self, n: u64) {
+        let mut tmp = [0; 20];
+        self.put(format_u64(n, &mut tmp));
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// The output buffer: an anonymous mapping flushed to stdout when full.
+struct Out<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Out<'_> {
+    fn flush(&mut self) -> Result<(), Failure> {
+        sys::write_all(1, &self.buf[..self.len]).map_err(|e| Failure::sys(None, e))?;
+        self.len = 0;
+        Ok(())
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        if self.buf.len() - self.len < bytes.len() {
+            self.flush()?;
+        }
+        if bytes.len() > self.buf.len() {
+            return sys::write_all(1, bytes).map_err(|e| Failure::sys(None, e));
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+        Ok(())
+    }
+
+    fn num(&mut self, n: u64) -> Result<(), Failure> {
+        let mut tmp = [0; 20];
+        self.put(format_u64(n, &mut tmp))
+    }
+}
+
+/// glibc's `mallinfo2` figures that the per-op rows carry (the mmap strategy fills
+/// them in the same shape: mappings as `hblks`/`hblkhd`, nothing else).
+#[derive(Copy, Clone, Default)]
+struct Info {
+    arena: u64,
+    hblks: u64,
+    hblkhd: u64,
+    uordblks: u64,
+    fordblks: u64,
+    keepcost: u64,
+}
+
+fn mallinfo() -> Info {
+    // SAFETY: mallinfo2 only reads the allocator's own state and returns a plain struct;
+    // it allocates nothing.
+    let m = unsafe { libc::mallinfo2() };
+    Info {
+        arena: m.arena as u64,
+        hblks: m.hblks as u64,
+        hblkhd: m.hblkhd as u64,
+        uordblks: m.uordblks as u64,
+        fordblks: m.fordblks as u64,
+        keepcost: m.keepcost as u64,
+    }
+}
+
+/// The current program break.
+fn current_brk() -> usize {
+    // SAFETY: sbrk(0) moves nothing; it returns the current break (glibc caches it after
+    // the first call, which asks the kernel with brk(0)).
+    unsafe { libc::sbrk(0) as usize }
+}
+
+/// Words per table slot: pointer, requested size, mapping length.
+const SLOT_WORDS: usize = 3;
+
+/// One live block in the table.
+#[derive(Copy, Clone)]
+struct Slot {
+    /// The block's address (0 when the slot holds no live block).
+    ptr: usize,
+    /// Requested bytes.
+    size: u64,
+    /// mmap strategy: the mapping's length. glibc: non-zero when the block lives in a
+    /// chunk of its own mapping (glibc knows the exact length, we only need the flag).
+    map_len: u64,
+}
+
+/// Touches pages of the stack now, so the replay's calls do not fault them in later.
+#[inline(never)]
+fn prefault_stack() {
+    let mut area = [0u8; STACK_PREFAULT];
+    let mut i = 0;
+    while i < area.len() {
+        area[i] = 1;
+        i += 4096;
+    }
+    std::hint::black_box(&mut area);
+}
+
+/// Entry of `__brkmap-replay-child replay`.
+pub(crate) fn main() -> ! {
+    match run() {
+        Ok(()) => sys::exit_now(0),
+        Err(failure) => {
+            failure.report();
+            sys::exit_now(failure.code)
+        }
+    }
+}
+
+fn run() -> Result<(), Failure> {
+    // The request header, then the payload into a mapping of the announced size.
+    let mut head_bytes = [0u8; wire::HEADER_WORDS * 8];
+    let got = sys::read_exact(0, &mut head_bytes).map_err(|e| Failure::sys(None, e))?;
+    if got != head_bytes.len() {
+        return Err(Failure::protocol("the request header is truncated"));
+    }
+    let mut head = [0u64; wire::HEADER_WORDS];
+    for (i, word) in head.iter_mut().enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&head_bytes[i * 8..i * 8 + 8]);
+        *word = u64::from_le_bytes(b);
+    }
+    if head[hdr::MAGIC] != wire::MAGIC || head[hdr::VERSION] != wire::VERSION {
+        return Err(Failure::protocol("not a replay request of this version"));
+    }
+    let strategy = match head[hdr::STRATEGY] {
+        wire::STRATEGY_GLIBC => Strategy::Glibc,
+        wire::STRATEGY_MMAP => Strategy::Mmap,
+        _ => return Err(Failure::protocol("unknown strategy")),
+    };
+    // Sizes announced by the parent; refuse absurd ones instead of mapping them.
+    const LIMIT: u64 = 1 << 40;
+    let payload_words = head[hdr::PAYLOAD_WORDS];
+    let n_slots = head[hdr::N_SLOTS];
+    let max_samples = head[hdr::MAX_SAMPLES];
+    if payload_words > LIMIT / 8 || n_slots > LIMIT / 24 || max_samples > LIMIT / 160 {
+        return Err(Failure::protocol("the request announces absurd sizes"));
+    }
+    if head[hdr::FLAGS] & wire::FLAG_NO_THP != 0 {
+        // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes a flag of
+        // this process.
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
+    }
+
+    let payload_len = (payload_words * 8) as usize;
+    let mut input = Mapping::new(payload_len, true).map_err(|e| Failure::sys(None, e))?;
+    let got = sys::read_exact(0, &mut input.bytes_mut()[..payload_len])
+        .map_err(|e| Failure::sys(None, e))?;
+    if got != payload_len {
+        return Err(Failure::protocol("the op stream is truncated"));
+    }
+    let mut table =
+        Mapping::new(n_slots as usize * SLOT_WORDS * 8, true).map_err(|e| Failure::sys(None, e))?;
+    let mut samples = Mapping::new(max_samples as usize * wire::SAMPLE_WORDS * 8, true)
+        .map_err(|e| Failure::sys(None, e))?;
+    let mut out_map = Mapping::new(OUT_BYTES, true).map_err(|e| Failure::sys(None, e))?;
+    let mut scratch = Mapping::new(MINCORE_PAGES, true).map_err(|e| Failure::sys(None, e))?;
+
+    let words = &input.words_mut()[..payload_words as usize];
+    let table = &mut table.words_mut()[..n_slots as usize * SLOT_WORDS];
+    let mut r = Replayer {
+        strategy,
+        write_all: head[hdr::TOUCH] == 1,
+        interval: head[hdr::INTERVAL],
+        cap: head[hdr::CAP],
+        n_ops: head[hdr::N_OPS],
+        table,
+        samples: samples.words_mut(),
+        n_samples: 0,
+        out: Out {
+            buf: out_map.bytes_mut(),
+            len: 0,
+        },
+        scratch: scratch.bytes_mut(),
+        initial_brk: 0,
+        brk: 0,
+        info: Info::default(),
+        live: 0,
+        syscalls: [0; 6],
+        returned_brk: 0,
+        returned_munmap: 0,
+        op_ns: 0,
+        minflt0: 0,
+    };
+    r.replay(words)
+}
+
+/// The replay's state: the block table, the last allocator figures and the counters.
+struct Replayer<'a> {
+    strategy: Strategy,
+    write_all: bool,
+    interval: u64,
+    cap: u64,
+    n_ops: u64,
+    table: &'a mut [u64],
+    samples: &'a mut [u64],
+    n_samples: usize,
+    out: Out<'a>,
+    scratch: &'a mut [u8],
+    /// The break before the first op: heap offsets count from here.
+    initial_brk: usize,
+    /// The break after the last op.
+    brk: usize,
+    /// Allocator figures after the last op.
+    info: Info,
+    /// Requested bytes of live blocks.
+    live: u64,
+    syscalls: [u64; 6],
+    returned_brk: u64,
+    returned_munmap: u64,
+    /// Nanoseconds inside ops so far.
+    op_ns: u64,
+    /// Minor faults before the first op.
+    minflt0: u64,
+}
+
+impl Replayer<'_> {
+    fn replay(&mut self, words: &[u64]) -> Result<(), Failure> {
+        // Warm up what the loop calls, so its first use neither faults in the middle of
+        // the measurement nor, for glibc, changes the heap: mallinfo2 initialises malloc's
+        // bookkeeping (as the first malloc would) without allocating.
+        prefault_stack();
+        self.info = match self.strategy {
+            Strategy::Glibc => mallinfo(),
+            Strategy::Mmap => {
+                warm_up_mapping_calls();
+                Info::default()
+            }
+        };
+        let _ = sys::monotonic_ns();
+        let _ = sys::resident_bytes(self.scratch.as_ptr() as usize, 1, &mut [0u8; 1]);
+        self.initial_brk = current_brk();
+        self.brk = self.initial_brk;
+        self.out.put(engine::OpRow::HEADER.as_bytes())?;
+        self.out.put(b"\n")?;
+
+        self.minflt0 = sys::minor_faults();
+        let start = sys::monotonic_ns();
+        let mut cursor = 0usize;
+        let mut index = 0u64;
+        while index < self.n_ops {
+            self.step(index, words, &mut cursor)?;
+            index += 1;
+        }
+        if cursor != words.len() {
+            return Err(Failure::protocol("the op stream is longer than announced"));
+        }
+        let last_sampled = self
+            .n_samples
+            .checked_sub(1)
+            .and_then(|i| self.samples.get(i * wire::SAMPLE_WORDS + smp::OP).copied());
+        if last_sampled != Some(self.n_ops) {
+            self.sample(None, false)?;
+        }
+        let elapsed = sys::monotonic_ns().saturating_sub(start);
+        self.finish(elapsed)
+    }
+
+    /// Writes the samples and the `#end` line, and flushes.
+    fn finish(&mut self, elapsed: u64) -> Result<(), Failure> {
+        self.out.put(wire::SAMPLES_LINE.as_bytes())?;
+        for i in 0..self.n_samples {
+            for j in 0..wire::SAMPLE_WORDS {
+                if j > 0 {
+                    self.out.put(b",")?;
+                }
+                let v = self.samples.get(i * wire::SAMPLE_WORDS + j).copied();
+                self.out.num(v.unwrap_or(0))?;
+            }
+            self.out.put(b"\n")?;
+        }
+        self.out.put(wire::END_PREFIX.as_bytes())?;
+        self.out.num(elapsed)?;
+        self.out.put(b" ")?;
+        self.out.num(self.op_ns)?;
+        self.out.put(b" ")?;
+        self.out
+            .put(sys::glibc_version().unwrap_or("unknown").as_bytes())?;
+        self.out.put(b"\n")?;
+        self.out.flush()
+    }
+
+    fn slot(&self, slot: usize, op: u64) -> Result<Slot, Failure> {
+        let base = slot.saturating_mul(SLOT_WORDS);
+        match self.table.get(base..base.saturating_add(SLOT_WORDS)) {
+            Some(w) => Ok(Slot {
+                ptr: w[0] as usize,
+                size: w[1],
+                map_len: w[2],
+            }),
+            None => Err(Failure::new(
+                wire::EXIT_PROTOCOL,
+                Some(op),
+                "block slot out of range",
+            )),
+        }
+    }
+
+    fn set_slot(&mut self, slot: usize, s: Slot) {
+        let base = slot.saturating_mul(SLOT_WORDS);
+        if let Some(w) = self.table.get_mut(base..base.saturating_add(SLOT_WORDS)) {
+            w[0] = s.ptr as u64;
+            w[1] = s.size;
+            w[2] = s.map_len;
+        }
+    }
+
+    fn live_slot(&self, slot: usize, op: u64) -> Result<Slot, Failure> {
+        let s = self.slot(slot, op)?;
+        if s.ptr == 0 {
+            return Err(Failure::new(
+                wire::EXIT_INVALID,
+                Some(op),
+                "the op names a block that is not live",
+            ));
+        }
+        Ok(s)
+    }
+
+    /// Decodes and runs op `index`, then writes its row and any sample due.
+    fn step(&mut self, index: u64, words: &[u64], cursor: &mut usize) -> Result<(), Failure> {
+        let mut next = || -> Result<u64, Failure> {
+            let w = words
+                .get(*cursor)
+                .ok_or(Failure::protocol("the op stream is shorter than announced"))?;
+            *cursor += 1;
+            Ok(u64::from_le(*w))
+        };
+        let head = next()?;
+        let kind = head & 0xff;
+        let slot = (head >> tag::SLOT_SHIFT) as usize;
+        let mut phase = false;
+        match kind {
+            tag::MALLOC => {
+                let id = next()?;
+                let size = next()?;
+                let ptr = self.malloc(index, slot, size)?;
+                self.row(index, b'a', id, size, Some(ptr))?;
+            }
+            tag::FREE => {
+                let id = next()?;
+                self.free(index, slot)?;
+                self.row(index, b'f', id, 0, None)?;
+            }
+            tag::REALLOC => {
+                let id = next()?;
+                let size = next()?;
+                let ptr = self.realloc(index, slot, size)?;
+                self.row(index, b'r', id, size, ptr)?;
+            }
+            tag::TOUCH => {
+                let _id = next()?;
+                let offset = next()?;
+                let len = next()?;
+                self.touch(index, slot, offset, len, head & tag::WRITE != 0)?;
+            }
+            tag::TRIM => {
+                let pad = next()?;
+                self.trim(pad);
+                self.row(index, b't', 0, pad, None)?;
+            }
+            tag::PHASE => phase = true,
+            _ => {
+                return Err(Failure::new(
+                    wire::EXIT_PROTOCOL,
+                    Some(index),
+                    "unknown op kind",
+                ));
+            }
+        }
+        let done = index + 1;
+        if phase {
+            self.sample(Some(index), true)?;
+        } else if self.interval > 0 && done.is_multiple_of(self.interval) {
+            self.sample(Some(index), false)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the time since `t0` to the op time.
+    fn stop_clock(&mut self, t0: u64) {
+        self.op_ns = self
+            .op_ns
+            .saturating_add(sys::monotonic_ns().saturating_sub(t0));
+    }
+
+    fn check_cap(&self, index: u64, after: u64) -> Result<(), Failure> {
+        if after > self.cap {
+            Err(Failure::new(
+                wire::EXIT_CAP,
+                Some(index),
+                "the replay would go over its memory cap",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// 1 when glibc placed the block at `ptr` outside the brk heap (in a chunk of its
+    /// own mapping), else 0.
+    fn glibc_mapped_flag(&self, ptr: usize) -> u64 {
+        let brk = current_brk();
+        u64::from(!(ptr >= self.initial_brk && ptr < brk))
+    }
+
+    /// Real bytes held now (glibc: `arena + hblkhd`; mmap: the mappings).
+    fn held(&self) -> u64 {
+        self.info.arena.saturating_add(self.info.hblkhd)
+    }
+
+    fn malloc(&mut self, index: u64, slot: usize, size: u64) -> Result<usize, Failure> {
+        if self.slot(slot, index)?.ptr != 0 {
+            return Err(Failure::new(
+                wire::EXIT_INVALID,
+                Some(index),
+                "malloc of a block that is live",
+            ));
+        }
+        let (ptr, map_len) = match self.strategy {
+            Strategy::Glibc => {
+                let need =
+                    real_block_bytes(Strategy::Glibc, size).saturating_add(GLIBC_GROWTH_SLACK);
+                self.check_cap(index, self.held().saturating_add(need))?;
+                let t0 = sys::monotonic_ns();
+                // SAFETY: malloc accepts any size; a null result is handled below.
+                let ptr = unsafe { libc::malloc(size as usize) };
+                if ptr.is_null() {
+                    return Err(Failure::new(
+                        wire::EXIT_OOM,
+                        Some(index),
+                        "malloc returned NULL",
+                    ));
+                }
+                if self.write_all {
+                    // SAFETY: malloc returned at least `size` writable bytes at `ptr`.
+                    unsafe { std::ptr::write_bytes(ptr.cast::<u8>(), FILL, size as usize) };
+                }
+                self.stop_clock(t0);
+                (ptr as usize, self.glibc_mapped_flag(ptr as usize))
+            }
+            Strategy::Mmap => {
+                let len = real_block_bytes(Strategy::Mmap, size);
+                self.check_cap(index, self.held().saturating_add(len))?;
+                let t0 = sys::monotonic_ns();
+                // SAFETY: a fresh anonymous mapping at a kernel-chosen address touches no
+                // existing memory; failure is checked below.
+                let ptr = unsafe {
+                    libc::mmap(
+                        std::ptr::null_mut(),
+                        len as usize,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                        -1,
+                        0,
+                    )
+                };
+                if ptr == libc::MAP_FAILED {
+                    let e = sys::errno();
+                    return Err(Failure {
+                        code: wire::EXIT_OOM,
+                        op: Some(index),
+                        what: "mmap",
+                        errno: Some(e),
+                    });
+                }
+                if self.write_all {
+                    // SAFETY: the mapping holds `len >= size` writable bytes.
+                    unsafe { std::ptr::write_bytes(ptr.cast::<u8>(), FILL, size as usize) };
+                }
+                self.stop_clock(t0);
+                self.syscalls[wire::SYS_MMAP] += 1;
+                self.info.hblks += 1;
+                self.info.hblkhd += len;
+                (ptr as usize, len)
+            }
+        };
+        self.live = self.live.saturating_add(size);
+        self.set_slot(slot, Slot { ptr, size, map_len });
+        Ok(ptr)
+    }
+
+    fn free(&mut self, index: u64, slot: usize) -> Result<(), Failure> {
+        let s = self.live_slot(slot, index)?;
+        let t0 = sys::monotonic_ns();
+        match self.strategy {
+            // SAFETY: `s.ptr` came from malloc/realloc and has not been freed (the table
+            // clears a slot when its block is freed).
+            Strategy::Glibc => unsafe { libc::free(s.ptr as *mut c_void) },
+            Strategy::Mmap => {
+                // SAFETY: `s.ptr`/`s.map_len` describe a live mapping made for this block
+                // and nothing else refers to it.
+                let rc = unsafe { libc::munmap(s.ptr as *mut c_void, s.map_len as usize) };
+                if rc != 0 {
+                    return Err(Failure::sys(
+                        Some(index),
+                        SysError {
+                            call: "munmap",
+                            errno: sys::errno(),
+                        },
+                    ));
+                }
+                self.syscalls[wire::SYS_MUNMAP] += 1;
+                self.returned_munmap += s.map_len;
+                self.info.hblks = self.info.hblks.saturating_sub(1);
+                self.info.hblkhd = self.info.hblkhd.saturating_sub(s.map_len);
+            }
+        }
+        self.stop_clock(t0);
+        self.live = self.live.saturating_sub(s.size);
+        self.set_slot(
+            slot,
+            Slot {
+                ptr: 0,
+                size: 0,
+                map_len: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Resizes a block; `None` when `size` is 0 and the block was freed (glibc's rule).
+    fn realloc(&mut self, index: u64, slot: usize, size: u64) -> Result<Option<usize>, Failure> {
+        let s = self.live_slot(slot, index)?;
+        if size == 0 {
+            match self.strategy {
+                Strategy::Glibc => {
+                    let t0 = sys::monotonic_ns();
+                    // SAFETY: `s.ptr` is live; realloc(p, 0) frees it and returns NULL.
+                    unsafe { libc::realloc(s.ptr as *mut c_void, 0) };
+                    self.stop_clock(t0);
+                    self.live = self.live.saturating_sub(s.size);
+                    self.set_slot(
+                        slot,
+                        Slot {
+                            ptr: 0,
+                            size: 0,
+                            map_len: 0,
+                        },
+                    );
+                }
+                Strategy::Mmap => self.free(index, slot)?,
+            }
+            return Ok(None);
+        }
+        let grow = size.saturating_sub(s.size) as usize;
+        let (ptr, map_len) = match self.strategy {
+            Strategy::Glibc => {
+                let need =
+                    real_block_bytes(Strategy::Glibc, size).saturating_add(GLIBC_GROWTH_SLACK);
+                self.check_cap(index, self.held().saturating_add(need))?;
+                let t0 = sys::monotonic_ns();
+                // SAFETY: `s.ptr` is a live block from malloc/realloc; on failure realloc
+                // returns NULL and leaves it valid.
+                let ptr = unsafe { libc::realloc(s.ptr as *mut c_void, size as usize) };
+                if ptr.is_null() {
+                    return Err(Failure::new(
+                        wire::EXIT_OOM,
+                        Some(index),
+                        "realloc returned NULL",
+                    ));
+                }
+                if self.write_all && grow > 0 {
+                    // SAFETY: the block now has `size` bytes; bytes `s.size..size` are
+                    // inside it.
+                    unsafe {
+                        std::ptr::write_bytes(ptr.cast::<u8>().add(s.size as usize), FILL, grow)
+                    };
+                }
+                self.stop_clock(t0);
+                (ptr as usize, self.glibc_mapped_flag(ptr as usize))
+            }
+            Strategy::Mmap => {
+                let len = real_block_bytes(Strategy::Mmap, size);
+                let t0 = sys::monotonic_ns();
+                let mut ptr = s.ptr as *mut c_void;
+                if len != s.map_len {
+                    self.check_cap(
+                        index,
+                        self.held().saturating_sub(s.map_len).saturating_add(len),
+                    )?;
+                    // SAFETY: `s.ptr`/`s.map_len` describe a live mapping of this block;
+                    // MREMAP_MAYMOVE lets the kernel move it, and the old address is not
+                    // used again.
+                    ptr = unsafe {
+                        libc::mremap(ptr, s.map_len as usize, len as usize, libc::MREMAP_MAYMOVE)
+                    };
+                    if ptr == libc::MAP_FAILED {
+                        let e = sys::errno();
+                        return Err(Failure {
+                            code: wire::EXIT_OOM,
+                            op: Some(index),
+                            what: "mremap",
+                            errno: Some(e),
+                        });
+                    }
+                    self.syscalls[wire::SYS_MREMAP] += 1;
+                    self.returned_munmap += s.map_len.saturating_sub(len);
+                    self.info.hblkhd = self
+                        .info
+                        .hblkhd
+                        .saturating_sub(s.map_len)
+                        .saturating_add(len);
+                }
+                if self.write_all && grow > 0 {
+                    // SAFETY: the mapping now has `len >= size` bytes; `s.size..size` is
+                    // inside it.
+                    unsafe {
+                        std::ptr::write_bytes(ptr.cast::<u8>().add(s.size as usize), FILL, grow)
+                    };
+                }
+                self.stop_clock(t0);
+                (ptr as usize, len)
+            }
+        };
+        self.live = self.live.saturating_sub(s.size).saturating_add(size);
+        self.set_slot(slot, Slot { ptr, size, map_len });
+        Ok(Some(ptr))
+    }
+
+    fn touch(
+        &mut self,
+        index: u64,
+        slot: usize,
+        offset: u64,
+        len: u64,
+        write: bool,
+    ) -> Result<(), Failure> {
+        let s = self.live_slot(slot, index)?;
+        if offset.checked_add(len).is_none_or(|end| end > s.size) {
+            return Err(Failure::new(
+                wire::EXIT_INVALID,
+                Some(index),
+                "touch outside its block",
+            ));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let t0 = sys::monotonic_ns();
+        // SAFETY: offset + len <= s.size (checked above), so `start` and every byte up to
+        // `start + len` are inside the live block.
+        let start = unsafe { (s.ptr as *mut u8).add(offset as usize) };
+        if write {
+            // SAFETY: see above; the block is writable.
+            unsafe { std::ptr::write_bytes(start, FILL, len as usize) };
+        } else {
+            // A read faults a page in as much as reading all its bytes would: read the
+            // first byte and one byte in every further page.
+            let mut sum = 0u8;
+            let mut at = 0u64;
+            while at < len {
+                // SAFETY: at < len, inside the block (see above).
+                sum ^= unsafe { std::ptr::read_volatile(start.add(at as usize)) };
+                let to_next_page = 4096 - ((s.ptr as u64 + offset + at) & 4095);
+                at += to_next_page;
+            }
+            std::hint::black_box(sum);
+        }
+        self.stop_clock(t0);
+        Ok(())
+    }
+
+    fn trim(&mut self, pad: u64) {
+        if self.strategy == Strategy::Glibc {
+            let t0 = sys::monotonic_ns();
+            // SAFETY: malloc_trim only returns free memory of glibc's own heap to the OS.
+            unsafe { libc::malloc_trim(pad as usize) };
+            self.stop_clock(t0);
+        }
+    }
+
+    /// Refreshes the allocator figures (glibc) and writes op `index`'s row.
+    fn row(
+        &mut self,
+        index: u64,
+        kind: u8,
+        id: u64,
+        size: u64,
+        ptr: Option<usize>,
+    ) -> Result<(), Failure> {
+        if self.strategy == Strategy::Glibc {
+            self.observe_glibc();
+        }
+        let o = &mut self.out;
+        o.num(index)?;
+        o.put(b",")?;
+        o.put(&[kind])?;
+        o.put(b",")?;
+        o.num(id)?;
+        o.put(b",")?;
+        o.num(size)?;
+        match ptr {
+            Some(p) if p >= self.initial_brk && p < self.brk => {
+                o.put(b",heap,")?;
+                o.num((p - self.initial_brk) as u64)?;
+            }
+            Some(_) => o.put(b",mmap,0")?,
+            None => o.put(b",-,0")?,
+        }
+        let i = self.info;
+        for v in [
+            i.arena, i.hblks, i.hblkhd, i.uordblks, i.fordblks, i.keepcost,
+        ] {
+            o.put(b",")?;
+            o.num(v)?;
+        }
+        o.put(b"\n")
+    }
+
+    /// Reads `mallinfo2` and the break after a glibc op, and infers from the changes the
+    /// syscalls glibc made (see `replay_real`'s documentation for what is visible).
+    fn observe_glibc(&mut self) {
+        let before = self.info;
+        let brk_before = self.brk;
+        self.info = mallinfo();
+        self.brk = current_brk();
+        if self.brk != brk_before {
+            self.syscalls[wire::SYS_BRK] += 1;
+            self.returned_brk += brk_before.saturating_sub(self.brk) as u64;
+        }
+        let (b, a) = (before, self.info);
+        if a.hblks > b.hblks {
+            self.syscalls[wire::SYS_MMAP] += a.hblks - b.hblks;
+        } else if a.hblks < b.hblks {
+            self.syscalls[wire::SYS_MUNMAP] += b.hblks - a.hblks;
+        } else if a.hblkhd != b.hblkhd {
+            self.syscalls[wire::SYS_MREMAP] += 1;
+        }
+        self.returned_munmap += b.hblkhd.saturating_sub(a.hblkhd);
+    }
+
+    /// Resident bytes of the replayed memory: the heap range and every live block in a
+    /// mapping of its own.
+    fn rss(&mut self, index: Option<u64>) -> Result<u64, Failure> {
+        let mut rss = 0;
+        if self.brk > self.initial_brk {
+            rss += sys::resident_bytes(self.initial_brk, self.brk - self.initial_brk, self.scratch)
+                .map_err(|e| Failure::sys(index, e))?;
+        }
+        if self.info.hblks > 0 {
+            let mut i = 0;
+            while i + SLOT_WORDS <= self.table.len() {
+                let (ptr, size, map_len) = (self.table[i], self.table[i + 1], self.table[i + 2]);
+                if ptr != 0 && map_len != 0 {
+                    // glibc's mapping runs from 16 bytes before the block to the page
+                    // after its end; only the block's pages are ever touched.
+                    let len = if self.strategy == Strategy::Mmap {
+                        map_len
+                    } else {
+                        size.max(1)
+                    };
+                    rss += sys::resident_bytes(ptr as usize, len as usize, self.scratch)
+                        .map_err(|e| Failure::sys(index, e))?;
+                }
+                i += SLOT_WORDS;
+            }
+        }
+        Ok(rss)
+    }
+
+    /// Records a sample after op `index` (or at the end).
+    fn sample(&mut self, index: Option<u64>, phase: bool) -> Result<(), Failure> {
+        let rss = self.rss(index)?;
+        let faults = sys::minor_faults().saturating_sub(self.minflt0);
+        let i = self.info;
+        let heap_range = (self.brk - self.initial_brk) as u64;
+        let (allocated, footprint, free_in_heap, mapped) = match self.strategy {
+            Strategy::Glibc => (
+                i.uordblks + i.hblkhd,
+                i.arena + i.hblkhd,
+                i.fordblks,
+                heap_range + i.hblkhd,
+            ),
+            Strategy::Mmap => (i.hblkhd, i.hblkhd, 0, i.hblkhd),
+        };
+        let mut rec = [0u64; wire::SAMPLE_WORDS];
+        rec[smp::OP] = index.map_or(self.n_ops, |i| i + 1);
+        rec[smp::PHASE] = phase as u64;
+        rec[smp::TIME_NS] = self.op_ns;
+        rec[smp::LIVE] = self.live;
+        rec[smp::ALLOCATED] = allocated;
+        rec[smp::FOOTPRINT] = footprint;
+        rec[smp::FREE_IN_HEAP] = free_in_heap;
+        rec[smp::MAPPED] = mapped;
+        rec[smp::RSS] = rss;
+        rec[smp::RETURNED_BRK] = self.returned_brk;
+        rec[smp::RETURNED_MUNMAP] = self.returned_munmap;
+        rec[smp::RETURNED_MADVISE] = 0;
+        rec[smp::SYSCALLS..smp::SYSCALLS + 6].copy_from_slice(&self.syscalls);
+        rec[smp::MINOR_FAULTS] = faults;
+        let base = self.n_samples * wire::SAMPLE_WORDS;
+        let dest = self
+            .samples
+            .get_mut(base..base + wire::SAMPLE_WORDS)
+            .ok_or(Failure::protocol("more samples than announced"))?;
+        dest.copy_from_slice(&rec);
+        self.n_samples += 1;
+        Ok(())
+    }
+}
+
+/// Calls mmap, mremap and munmap once on a scratch page, so that their code is mapped
+/// before the replay's fault count starts.
+fn warm_up_mapping_calls() {
+    let page = 4096;
+    // SAFETY: a fresh anonymous page at a kernel-chosen address, remapped and unmapped
+    // right away; nothing else refers to it.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p != libc::MAP_FAILED {
+            let q = libc::mremap(p, page, 2 * page, libc::MREMAP_MAYMOVE);
+            if q == libc::MAP_FAILED {
+                libc::munmap(p, page);
+            } else {
+                libc::munmap(q, 2 * page);
+            }
+        }
+    }
+}
