@@ -1,6 +1,6 @@
 //! `sim list`: what can be run.
 
-use crate::output::Table;
+use crate::output::{Table, emit};
 use engine::registry;
 
 /// Prints every workload generator and every allocator with a one-line description.
@@ -13,8 +13,8 @@ pub fn run() {
             g.summary.to_string(),
         ]);
     }
-    print!("{}", t.render());
-    println!();
+    let mut text = t.render();
+    text.push('\n');
     let mut t = Table::new(&["allocator", "family", "what it is"])
         .left(1)
         .left(2);
@@ -25,7 +25,9 @@ pub fn run() {
             e.summary.to_string(),
         ]);
     }
-    print!("{}", t.render());
-    println!();
-    println!("Traces: `sim --trace FILE` reads CS:APP .rep files and brkmap's native format.");
+    text.push_str(&t.render());
+    text.push_str(
+        "\nTraces: `sim --trace FILE` reads CS:APP .rep files and brkmap's native format.\n",
+    );
+    emit(&text);
 }

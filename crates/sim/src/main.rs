@@ -4,11 +4,19 @@
 //! tables and writes files. Every error is one line on stderr with exit code 2 for bad
 //! usage or input, 1 for a failure of the work itself; nothing reachable from user
 //! input panics.
+//!
+//! The binary has no Rust `main`: `calibrate::entry_point!` provides the C `main`, so
+//! that the same executable can be re-run as a pristine replay child whose heap nothing
+//! has touched (Rust's runtime allocates before `main`; a real glibc replay must not).
+//! Otherwise it calls [`run`] like any program.
+
+#![cfg_attr(not(test), no_main)]
 
 mod cli;
 mod error;
 mod list;
 mod output;
+mod replay;
 mod simulate;
 mod source;
 
@@ -16,9 +24,8 @@ use clap::Parser;
 use cli::{Cli, Command};
 use error::CliError;
 
-fn main() {
-    std::process::exit(run());
-}
+#[cfg(not(test))]
+calibrate::entry_point!(run);
 
 /// Parses the command line and runs the command; returns the exit code.
 fn run() -> i32 {
@@ -44,13 +51,13 @@ fn run() -> i32 {
             list::run();
             Ok(())
         }
+        Some(Command::Replay(args)) => replay::run(args),
         Some(other) => Err(CliError::failed(format!(
             "`{}` is not available in this build yet",
             match other {
-                Command::Replay(_) => "replay",
                 Command::Calibrate(_) => "calibrate",
                 Command::Validate(_) => "validate",
-                Command::List => "list",
+                Command::Replay(_) | Command::List => "that command",
             }
         ))),
     };

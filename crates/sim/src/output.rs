@@ -31,6 +31,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> CliResult {
     })
 }
 
+/// Writes `text` to stdout. A reader that went away (`sim list | head -1`) is not an
+/// error worth a message: the command stops quietly, as Unix tools do.
+pub fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("sim: error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Formats a byte count with a binary unit and one decimal: `512 B`, `4.0 KiB`, `1.5 MiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];

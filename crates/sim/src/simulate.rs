@@ -2,7 +2,7 @@
 
 use crate::cli::{Format, RunArgs};
 use crate::error::{CliError, CliResult};
-use crate::output::{Table, bytes, nanos, write_atomic};
+use crate::output::{Table, bytes, emit, nanos, write_atomic};
 use crate::source;
 use engine::{Outcome, RunConfig, RunResult, Summary, registry};
 use kernel::{KernelConfig, Syscall};
@@ -38,6 +38,13 @@ pub fn run(args: &RunArgs) -> CliResult {
     };
     if args.sample_every == Some(0) {
         return Err(CliError::usage("--sample-every must be at least 1"));
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    if let Some(key) = registry::unknown_keys(&refs, &settings).first() {
+        return Err(CliError::usage(format!(
+            "--tunable {key}: none of the allocators {} takes this option (see `sim list`)",
+            names.join(",")
+        )));
     }
     let mut allocators = Vec::new();
     for name in &names {
@@ -81,24 +88,26 @@ pub fn run(args: &RunArgs) -> CliResult {
 
     match args.format {
         Format::Table => {
-            print!("{}", heading(&w));
-            print!("{}", table(&results));
+            let mut text = heading(&w);
+            text.push_str(&table(&results));
             for note in notes(&results) {
-                println!("{note}");
+                text.push_str(&note);
+                text.push('\n');
             }
-            println!();
+            text.push('\n');
             for p in &written {
-                println!("wrote {}", p.display());
+                let _ = writeln!(text, "wrote {}", p.display());
             }
+            emit(&text);
         }
         Format::Json => {
-            print!("{json}");
+            emit(&json);
             for p in &written {
                 eprintln!("wrote {}", p.display());
             }
         }
         Format::Csv => {
-            print!("{}", summary_csv(&results));
+            emit(&summary_csv(&results));
             for p in &written {
                 eprintln!("wrote {}", p.display());
             }
