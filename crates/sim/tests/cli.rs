@@ -1,0 +1,212 @@
+//! The `sim` binary end to end: what a user types, what they get back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .output()
+        .expect("sim runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("brkmap-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Bad input: exit code 2, one line on stderr that names the problem, no backtrace,
+/// nothing on stdout.
+fn assert_usage_error(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line, got: {err}");
+    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "nothing on stdout: {}", stdout(o));
+}
+
+#[test]
+fn unknown_workload_is_a_usage_error() {
+    let o = sim(&["--workload", "no-such-thing", "--no-svg"]);
+    assert_usage_error(&o, "no-such-thing");
+}
+
+#[test]
+fn unknown_allocator_is_a_usage_error() {
+    let o = sim(&["--workload", "churn", "--allocator", "first-fit,nope"]);
+    assert_usage_error(&o, "unknown allocator 'nope'");
+}
+
+#[test]
+fn zero_ops_is_a_usage_error() {
+    let o = sim(&["--workload", "churn", "--ops", "0"]);
+    assert_usage_error(&o, "--ops");
+}
+
+#[test]
+fn a_bad_flag_is_a_usage_error() {
+    let o = sim(&["--no-such-flag"]);
+    assert_usage_error(&o, "--no-such-flag");
+}
+
+#[test]
+fn an_unknown_tunable_is_a_usage_error() {
+    let o = sim(&["--allocator", "first-fit", "--tunable", "colour=blue"]);
+    assert_usage_error(&o, "colour");
+}
+
+#[test]
+fn a_nonexistent_trace_is_a_usage_error() {
+    let o = sim(&["--trace", "/no/such/file.rep"]);
+    assert_usage_error(&o, "/no/such/file.rep");
+}
+
+#[test]
+fn a_malformed_trace_line_names_the_file_and_line() {
+    let dir = scratch("malformed");
+    let path = dir.join("bad.rep");
+    std::fs::write(&path, "0\n2\n3\n1\na 0 10\na 1 x\nf 0\n").unwrap();
+    let o = sim(&[
+        "--trace",
+        path.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_usage_error(&o, "bad.rep:6");
+    assert!(!dir.join("summary.json").exists(), "nothing half-written");
+}
+
+#[test]
+fn a_free_of_an_unknown_id_names_the_line() {
+    let dir = scratch("unknown-id");
+    let path = dir.join("bad.rep");
+    std::fs::write(&path, "0\n2\n2\n1\na 0 10\nf 1\n").unwrap();
+    let o = sim(&[
+        "--trace",
+        path.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_usage_error(&o, "bad.rep:6");
+    assert!(stderr(&o).contains("unknown id 1"), "{}", stderr(&o));
+    assert!(!dir.join("summary.json").exists());
+}
+
+#[test]
+fn json_output_is_byte_identical_across_runs() {
+    let dir = scratch("json");
+    let out = dir.to_str().unwrap();
+    let args = [
+        "--workload",
+        "churn",
+        "--seed",
+        "7",
+        "--format",
+        "json",
+        "--ops",
+        "4000",
+    ];
+    let a = sim(&[&args[..], &["--out", out]].concat());
+    let b = sim(&[&args[..], &["--out", out]].concat());
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout);
+    let v: serde_json::Value = serde_json::from_slice(&a.stdout).expect("stdout is JSON");
+    assert_eq!(v["seed"], 7);
+    assert_eq!(v["runs"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn a_run_prints_a_table_and_writes_its_files() {
+    let dir = scratch("table");
+    let o = sim(&[
+        "--workload",
+        "churn",
+        "--ops",
+        "3000",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("peak footprint"), "{text}");
+    for f in ["summary.json", "timeline.csv"] {
+        assert!(dir.join(f).is_file(), "{f} written");
+        assert!(
+            text.contains(&dir.join(f).display().to_string()),
+            "path of {f} printed"
+        );
+    }
+    let csv = std::fs::read_to_string(dir.join("timeline.csv")).unwrap();
+    assert!(csv.starts_with("allocator,op,time_ns,"));
+}
+
+#[test]
+fn list_names_every_workload_and_allocator() {
+    let o = sim(&["list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    for name in [
+        "churn",
+        "ramp",
+        "lifetimes",
+        "first-fit",
+        "best-fit",
+        "segregated",
+    ] {
+        assert!(text.contains(name), "{name} listed");
+    }
+}
+
+#[test]
+fn help_shows_examples() {
+    let o = sim(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("Examples:"));
+}
+
+/// A real program's trace from the shared folder, when it is there.
+fn shared_trace(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/traces")
+        .join(name);
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is absent", p.display());
+        None
+    }
+}
+
+#[test]
+fn a_real_programs_trace_replays() {
+    let Some(trace) = shared_trace("make-database.rep") else {
+        return;
+    };
+    let dir = scratch("trace");
+    let o = sim(&[
+        "--trace",
+        trace.to_str().unwrap(),
+        "--allocator",
+        "first-fit,best-fit",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("trace"), "{}", stdout(&o));
+}
