@@ -19,6 +19,6 @@ mod summary;
 mod timeline;
 
 pub use oprow::{OpRow, Region};
-pub use run::{HeapSnapshot, RunConfig, RunError, RunResult, run};
+pub use run::{HeapSnapshot, RunConfig, RunError, RunResult, Step, run, run_observed};
 pub use summary::{Outcome, Summary};
 pub use timeline::{Sample, Source, Timeline};

@@ -141,8 +141,33 @@ struct Peaks {
 /// Runs `workload` through `allocator` on a fresh kernel configured by `config`.
 pub fn run(
     workload: &Workload,
+    allocator: Box<dyn Allocator>,
+    config: &RunConfig,
+) -> Result<RunResult, RunError> {
+    run_observed(workload, allocator, config, &mut |_| {})
+}
+
+/// What an observer of [`run_observed`] sees after each op.
+pub struct Step<'a> {
+    /// Index of the op.
+    pub index: u64,
+    /// The op.
+    pub op: &'a Op,
+    /// The pointer a malloc or realloc returned.
+    pub ptr: Option<Addr>,
+    /// The allocator after the op (for [`Allocator::describe`] or heap maps).
+    pub allocator: &'a dyn Allocator,
+    /// The kernel after the op.
+    pub kernel: &'a Kernel,
+}
+
+/// Like [`run`], calling `observe` after every op that ran (the verbose mode of `sim`
+/// prints the free list there).
+pub fn run_observed(
+    workload: &Workload,
     mut allocator: Box<dyn Allocator>,
     config: &RunConfig,
+    observe: &mut dyn FnMut(&Step),
 ) -> Result<RunResult, RunError> {
     let mut kernel = Kernel::new(config.kernel.clone());
     let heap_start = kernel.program_break();
@@ -185,6 +210,13 @@ pub fn run(
         match step {
             Ok(Some((kind, id, size, ptr))) => {
                 done += 1;
+                observe(&Step {
+                    index: i,
+                    op,
+                    ptr,
+                    allocator: allocator.as_ref(),
+                    kernel: &kernel,
+                });
                 if config.rows {
                     let stats = allocator.stats();
                     let region = match ptr {
@@ -209,7 +241,13 @@ pub fn run(
                     });
                 }
             }
-            Ok(None) => {}
+            Ok(None) => observe(&Step {
+                index: i,
+                op,
+                ptr: None,
+                allocator: allocator.as_ref(),
+                kernel: &kernel,
+            }),
             Err(Stop::Oom(detail)) => {
                 outcome = Outcome::OutOfMemory { op: i, detail };
             }

@@ -149,6 +149,13 @@ pub trait Allocator {
     /// The allocator's accounting now.
     fn stats(&self) -> HeapStats;
 
+    /// The allocator's free structures in words, for a verbose mode that prints them
+    /// after every op so a student can check homework answers by hand (OSTEP's
+    /// `malloc.py` style). `None` when the allocator has no such view.
+    fn describe(&self) -> Option<String> {
+        None
+    }
+
     /// Appends every block the allocator manages, in address order, to `out` (a heap
     /// map; `out` is not cleared).
     fn blocks(&self, out: &mut Vec<Block>);

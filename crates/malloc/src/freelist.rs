@@ -753,6 +753,10 @@ impl FreeList {
 }
 
 impl Allocator for FreeList {
+    fn describe(&self) -> Option<String> {
+        Some(FreeList::describe(self))
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

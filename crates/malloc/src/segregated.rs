@@ -526,6 +526,10 @@ impl Segregated {
 }
 
 impl Allocator for Segregated {
+    fn describe(&self) -> Option<String> {
+        Some(Segregated::describe(self))
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

@@ -97,6 +97,10 @@ pub struct RunArgs {
     /// Do not draw SVG charts.
     #[arg(long)]
     pub no_svg: bool,
+    /// Print every op and the allocator's free list after it (OSTEP malloc.py style),
+    /// to check homework answers by hand. Addresses are offsets from the heap start.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// Sample the metrics every N ops [default: about 1000 samples per run].
     #[arg(long, value_name = "N")]
     pub sample_every: Option<u64>,

@@ -62,8 +62,19 @@ pub fn run(args: &RunArgs) -> CliResult {
 
     let mut results: Vec<RunResult> = Vec::new();
     for a in allocators {
-        let r = engine::run(&w, a, &config).map_err(|e| CliError::failed(e.to_string()))?;
-        results.push(r);
+        let r = if args.verbose {
+            let mut log = format!("== {} ==\n", a.name());
+            let base = config.kernel.heap_start;
+            let r = engine::run_observed(&w, a, &config, &mut |step| {
+                verbose_line(step, base, &mut log)
+            });
+            log.push('\n');
+            emit(&log);
+            r
+        } else {
+            engine::run(&w, a, &config)
+        };
+        results.push(r.map_err(|e| CliError::failed(e.to_string()))?);
     }
 
     let out_dir = args
@@ -114,6 +125,48 @@ pub fn run(args: &RunArgs) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// One op of the verbose log, then the allocator's own view of its free memory.
+fn verbose_line(step: &engine::Step, heap_start: u64, log: &mut String) {
+    use workload::Op;
+    let at = |p: u64| {
+        if p >= heap_start && p < step.kernel.program_break() {
+            format!("{}", p - heap_start)
+        } else {
+            format!("{p:#x} (mapped)")
+        }
+    };
+    let line = match (step.op, step.ptr) {
+        (Op::Malloc { id, size }, Some(p)) => {
+            format!("ptr[{id}] = Alloc({size}) returned {}", at(p))
+        }
+        (Op::Realloc { id, size }, Some(p)) => {
+            format!("ptr[{id}] = Realloc(ptr[{id}], {size}) returned {}", at(p))
+        }
+        (Op::Free { id }, _) => format!("Free(ptr[{id}])"),
+        (Op::Trim { pad }, _) => format!("Trim({pad})"),
+        (
+            Op::Touch {
+                id,
+                offset,
+                len,
+                write,
+            },
+            _,
+        ) => format!(
+            "{}(ptr[{id}] + {offset}, {len})",
+            if *write { "Write" } else { "Read" }
+        ),
+        (Op::Phase { name }, _) => format!("-- phase {name} --"),
+        (op, None) => format!("{op:?}"),
+    };
+    let _ = writeln!(log, "{line}");
+    if !matches!(step.op, Op::Phase { .. } | Op::Touch { .. }) {
+        if let Some(d) = step.allocator.describe() {
+            let _ = writeln!(log, "{d}");
+        }
+    }
 }
 
 fn heading(w: &workload::Workload) -> String {
