@@ -1,0 +1,81 @@
+//! The glibc model against real glibc 2.36: every row of the per-op CSV (returned
+//! address, mallinfo2 after the op) must be identical.
+//!
+//! Two sources of truth: the real-program traces of `../shared/traces/` with their
+//! `truth/*.glibc-2.36.csv` (skipped with a message when that folder is absent), and
+//! the small fixtures of `tests/data/` carried by the crate (see its README).
+
+mod common;
+
+use common::*;
+use malloc::glibc::{Glibc, Tunables};
+use std::fs;
+
+fn check_trace(name: &str, rep: &str, truth: &str, glibc: Glibc, block: Option<u64>) -> usize {
+    let ops = parse_rep(rep).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let extended = truth
+        .lines()
+        .next()
+        .is_some_and(|h| h.split(',').count() > 12);
+    let (mut k, mut g) = setup(glibc, block);
+    let model = replay(&mut k, &mut g, &ops, extended);
+    match compare_csv(name, truth, &model) {
+        Ok(rows) => rows,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn real_program_traces_match_glibc_exactly() {
+    let Some(dir) = shared_traces() else {
+        eprintln!("skipped: ../shared/traces is not present beside the repository");
+        return;
+    };
+    for name in ["make-database", "diff-lines", "ls-recursive"] {
+        let rep = dir.join(format!("{name}.rep"));
+        let truth = dir.join(format!("truth/{name}.glibc-2.36.csv"));
+        let (Ok(rep), Ok(truth)) = (fs::read_to_string(&rep), fs::read_to_string(&truth)) else {
+            eprintln!("skipped {name}: trace or truth file missing");
+            continue;
+        };
+        let rows = check_trace(name, &rep, &truth, Glibc::new(), None);
+        eprintln!("{name}: {rows} ops, 0 mismatches");
+    }
+}
+
+/// Fixture options are in the file name: `NAME[.block-BYTES][.tun-NAME=VALUE...].rep`.
+fn fixture_setup(stem: &str) -> (Glibc, Option<u64>) {
+    let mut tun = Tunables::default();
+    let mut block = None;
+    for part in stem.split('.').skip(1) {
+        if let Some(b) = part.strip_prefix("block-") {
+            block = Some(b.parse().expect("block-BYTES"));
+        } else if let Some(t) = part.strip_prefix("tun-") {
+            tun.apply(t).expect("tun-NAME=VALUE");
+        }
+    }
+    (Glibc::with_tunables(tun).expect("valid tunables"), block)
+}
+
+#[test]
+fn committed_fixtures_match_glibc_exactly() {
+    let dir = data_dir();
+    let mut names: Vec<_> = fs::read_dir(&dir)
+        .expect("tests/data exists")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rep"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no fixtures in {}", dir.display());
+    for rep_path in names {
+        let stem = rep_path.file_stem().unwrap().to_string_lossy().to_string();
+        let csv_path = rep_path.with_extension("csv");
+        let rep = fs::read_to_string(&rep_path).unwrap();
+        let truth = fs::read_to_string(&csv_path)
+            .unwrap_or_else(|_| panic!("{} has no {}", rep_path.display(), csv_path.display()));
+        let (g, block) = fixture_setup(&stem);
+        let rows = check_trace(&stem, &rep, &truth, g, block);
+        eprintln!("{stem}: {rows} ops, 0 mismatches");
+    }
+}
