@@ -11,18 +11,39 @@ use common::*;
 use malloc::glibc::{Glibc, Tunables};
 use std::fs;
 
-fn check_trace(name: &str, rep: &str, truth: &str, glibc: Glibc, block: Option<u64>) -> usize {
+fn check_trace(
+    name: &str,
+    rep: &str,
+    truth: &str,
+    syscalls: Option<&str>,
+    glibc: Glibc,
+    block: Option<u64>,
+) -> usize {
     let ops = parse_rep(rep).unwrap_or_else(|e| panic!("{name}: {e}"));
     let extended = truth
         .lines()
         .next()
         .is_some_and(|h| h.split(',').count() > 12);
     let (mut k, mut g) = setup(glibc, block);
+    g.record_syscalls(true);
     let model = replay(&mut k, &mut g, &ops, extended);
-    match compare_csv(name, truth, &model) {
-        Ok(rows) => rows,
-        Err(e) => panic!("{e}"),
+    let rows = compare_csv(name, truth, &model).unwrap_or_else(|e| panic!("{e}"));
+    if let Some(expected) = syscalls {
+        let got = syscall_lines(&g.take_syscalls(), k.config().heap_start);
+        let want: Vec<&str> = expected.lines().collect();
+        let at = want
+            .iter()
+            .zip(&got)
+            .position(|(w, g)| *w != g.as_str())
+            .unwrap_or(want.len().min(got.len()));
+        assert!(
+            want.len() == got.len() && at == want.len(),
+            "{name}: syscall {at} differs: real {:?}, model {:?}",
+            want.get(at),
+            got.get(at)
+        );
     }
+    rows
 }
 
 #[test]
@@ -38,7 +59,7 @@ fn real_program_traces_match_glibc_exactly() {
             eprintln!("skipped {name}: trace or truth file missing");
             continue;
         };
-        let rows = check_trace(name, &rep, &truth, Glibc::new(), None);
+        let rows = check_trace(name, &rep, &truth, None, Glibc::new(), None);
         eprintln!("{name}: {rows} ops, 0 mismatches");
     }
 }
@@ -74,8 +95,9 @@ fn committed_fixtures_match_glibc_exactly() {
         let rep = fs::read_to_string(&rep_path).unwrap();
         let truth = fs::read_to_string(&csv_path)
             .unwrap_or_else(|_| panic!("{} has no {}", rep_path.display(), csv_path.display()));
+        let syscalls = fs::read_to_string(rep_path.with_extension("syscalls")).ok();
         let (g, block) = fixture_setup(&stem);
-        let rows = check_trace(&stem, &rep, &truth, g, block);
+        let rows = check_trace(&stem, &rep, &truth, syscalls.as_deref(), g, block);
         eprintln!("{stem}: {rows} ops, 0 mismatches");
     }
 }

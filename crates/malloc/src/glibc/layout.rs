@@ -66,8 +66,8 @@ pub(crate) const TCACHE_STRUCT_SIZE: u64 = 2 * TCACHE_MAX_BINS as u64 + 8 * TCAC
 pub(crate) const FASTBIN_CONSOLIDATION_THRESHOLD: u64 = 65536;
 /// `MAX_ITERS`: most unsorted chunks one malloc sorts before giving up on the scan.
 pub(crate) const MAX_ITERS: u32 = 10000;
-/// `MMAP_AS_MORECORE_SIZE`: the least the heap grows by when sbrk fails and mmap
-/// stands in for it.
+/// `MMAP_AS_MORECORE_SIZE`: the first time mmap stands in for a failed sbrk, the
+/// mapping is rounded up to a multiple of this (see `Glibc::sysmalloc`).
 pub(crate) const MMAP_AS_MORECORE_SIZE: u64 = 1024 * 1024;
 /// `DEFAULT_MMAP_THRESHOLD`: chunks at least this big get their own mapping.
 pub(crate) const DEFAULT_MMAP_THRESHOLD: u64 = 128 * 1024;

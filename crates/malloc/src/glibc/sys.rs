@@ -49,9 +49,10 @@ impl Glibc {
     /// - Otherwise the heap grows with `sbrk` by `nb + top_pad + MINSIZE` minus what
     ///   top already has, rounded up to whole pages. The padding makes the next
     ///   growths rarer; MINSIZE keeps a top chunk after the split.
-    /// - If `sbrk` fails (the break ran into a mapping or a limit), a mapping of at
-    ///   least 1 MiB stands in; the arena is then non-contiguous for good, and the
-    ///   old top is closed with two fenceposts and freed.
+    /// - If `sbrk` fails (the break ran into a mapping or a limit), a mapping stands
+    ///   in (the first one rounded up to whole MiB); the arena is then
+    ///   non-contiguous for good, and the old top is closed with two fenceposts and
+    ///   freed.
     pub(super) fn sysmalloc(&mut self, k: &mut Kernel, nb: u64) -> Option<u64> {
         let pagesize = PAGE_SIZE;
         if nb >= self.p.mmap_threshold && self.n_mmaps < self.p.n_mmaps_max {
@@ -86,12 +87,16 @@ impl Glibc {
         }
 
         if brk.is_none() {
-            // mmap as a backup for sbrk: the new space cannot merge with old top.
+            // mmap as a backup for sbrk: the new space cannot merge with old top, so
+            // its size is added back. glibc 2.35 and 2.36 pass the page size and
+            // MMAP_AS_MORECORE_SIZE to `sysmalloc_mmap_fallback` in swapped order:
+            // the first fallback (contiguous arena) is rounded up to a whole MiB,
+            // later ones are only page-rounded (minimum one page), as measured.
             if self.contiguous {
-                size = align_up(size.wrapping_add(old_size), pagesize);
+                size = align_up(size.wrapping_add(old_size), MMAP_AS_MORECORE_SIZE);
             }
-            if size < MMAP_AS_MORECORE_SIZE {
-                size = MMAP_AS_MORECORE_SIZE;
+            if size < pagesize {
+                size = pagesize;
             }
             if size > nb
                 && let Some(mbrk) = self.sys_mmap(k, size)

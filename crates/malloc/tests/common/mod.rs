@@ -94,7 +94,12 @@ pub fn header(extended: bool) -> &'static str {
 /// process; `block` maps a page `block` bytes above the initial break so that the
 /// heap cannot grow past it (the replayer's `-b`).
 pub fn setup(glibc: Glibc, block: Option<u64>) -> (Kernel, Glibc) {
-    let mut k = Kernel::new(KernelConfig::default());
+    // The real machine cannot move its break past the 47-bit user address space;
+    // a data limit of 64 TiB stands for that in the simulated one.
+    let mut k = Kernel::new(KernelConfig {
+        data_limit: Some(1 << 46),
+        ..KernelConfig::default()
+    });
     if let Some(b) = block {
         let at = (k.config().heap_start + b + 4095) & !4095;
         k.mmap(at, 4096, kernel::Prot::NONE, kernel::MapFlags::FIXED)

@@ -1,0 +1,173 @@
+//! Random op streams through the glibc model: heap-map invariants after every op,
+//! and (on request) model outputs for comparison with real glibc.
+
+mod common;
+
+use common::*;
+use malloc::glibc::{Glibc, Tunables};
+use malloc::{Allocator, BlockKind};
+use std::fs;
+use std::path::Path;
+
+/// Checks what must hold after any op: the heap map tiles the heap from its start
+/// to the break with top last, and the statistics agree with the map.
+fn check_invariants(k: &kernel::Kernel, g: &Glibc, op: usize) {
+    let mut blocks = Vec::new();
+    g.blocks(&mut blocks);
+    let heap: Vec<_> = blocks.iter().filter(|b| !b.mapped).collect();
+    let start = k.config().heap_start;
+    if let Some(first) = heap.first() {
+        assert_eq!(
+            first.addr, start,
+            "op {op}: the heap map starts at the heap"
+        );
+        for w in heap.windows(2) {
+            assert_eq!(
+                w[0].addr + w[0].size,
+                w[1].addr,
+                "op {op}: blocks {:?} and {:?} do not touch",
+                w[0],
+                w[1]
+            );
+            assert!(
+                !(w[0].kind == BlockKind::Free && w[1].kind == BlockKind::Free),
+                "op {op}: two adjacent free chunks were not coalesced"
+            );
+        }
+        let last = heap.last().unwrap();
+        assert_eq!(last.kind, BlockKind::Top, "op {op}: top is the last chunk");
+        assert_eq!(
+            last.addr + last.size,
+            k.program_break(),
+            "op {op}: top ends at the break"
+        );
+    }
+    let m = g.mallinfo2();
+    let s = g.stats();
+    let sum = |kind: BlockKind, mapped: bool| -> (u64, u64) {
+        blocks
+            .iter()
+            .filter(|b| b.kind == kind && b.mapped == mapped)
+            .fold((0, 0), |(n, bytes), b| (n + 1, bytes + b.size))
+    };
+    let (nfree, free) = sum(BlockKind::Free, false);
+    let (_, top) = sum(BlockKind::Top, false);
+    let (_, used) = sum(BlockKind::Used, false);
+    let (nmapped, mapped) = sum(BlockKind::Used, true);
+    assert_eq!(m.ordblks, 1 + nfree, "op {op}: ordblks");
+    assert_eq!(m.fordblks, free + top + m.fsmblks, "op {op}: fordblks");
+    assert_eq!(m.keepcost, top, "op {op}: keepcost");
+    assert_eq!(
+        m.arena,
+        k.program_break() - start,
+        "op {op}: arena is the heap"
+    );
+    assert_eq!(
+        (m.hblks, m.hblkhd),
+        (nmapped, mapped),
+        "op {op}: mapped chunks"
+    );
+    assert_eq!(s.allocated, used + mapped, "op {op}: allocated bytes");
+    let largest = blocks
+        .iter()
+        .filter(|b| matches!(b.kind, BlockKind::Free | BlockKind::Cached | BlockKind::Top))
+        .map(|b| b.size)
+        .max()
+        .unwrap_or(0);
+    assert_eq!(s.largest_free, largest, "op {op}: largest free chunk");
+}
+
+#[test]
+fn random_streams_keep_the_heap_map_consistent() {
+    let long = std::env::var("BRKMAP_LONG").is_ok();
+    let (streams, len) = if long { (40, 20_000) } else { (4, 1_500) };
+    for seed in 0..streams {
+        let ops = random_ops(1000 + seed, len);
+        let (mut k, mut g) = setup(Glibc::new(), None);
+        let base = k.config().heap_start;
+        let mut ids = std::collections::HashMap::new();
+        for (n, op) in ops.iter().enumerate() {
+            match *op {
+                Op::Malloc { id, size } => {
+                    let p = g.malloc(&mut k, size).unwrap_or(0);
+                    assert!(p == 0 || p % 16 == 0);
+                    ids.insert(id, p);
+                }
+                Op::Realloc { id, size } => {
+                    let old = ids.get(&id).copied().unwrap_or(0);
+                    let p = g.realloc(&mut k, old, size).unwrap_or(0);
+                    if p != 0 || size == 0 {
+                        ids.insert(id, p);
+                    }
+                }
+                Op::Free { id } => {
+                    let old = ids.insert(id, 0).unwrap_or(0);
+                    g.free(&mut k, old).unwrap();
+                }
+                Op::Trim { pad } => {
+                    g.trim(&mut k, pad).unwrap();
+                }
+            }
+            check_invariants(&k, &g, n);
+        }
+        assert!(k.program_break() >= base);
+    }
+}
+
+/// Options of a stream are in its file name: `NAME[.block-BYTES][.tun-NAME=VALUE...]`.
+fn options(stem: &str) -> (Glibc, Option<u64>) {
+    let mut tun = Tunables::default();
+    let mut block = None;
+    for part in stem.split('.').skip(1) {
+        if let Some(b) = part.strip_prefix("block-") {
+            block = b.parse().ok();
+        } else if let Some(t) = part.strip_prefix("tun-") {
+            tun.apply(t).expect("tun-NAME=VALUE");
+        }
+    }
+    (Glibc::with_tunables(tun).expect("valid tunables"), block)
+}
+
+/// A tool more than a test: with `BRKMAP_GLIBC_DUMP=DIR`, writes
+/// `BRKMAP_GLIBC_STREAMS` random streams (default 0) of `BRKMAP_GLIBC_OPS` ops to
+/// DIR, then, for every `.rep` in DIR, the model's extended per-op CSV
+/// (`.model.csv`) and its syscalls (`.model.sys`). `tests/data/README.md` explains
+/// how these are compared with real glibc. Without the variable it does nothing.
+#[test]
+fn dump_model_outputs_for_comparison_with_real_glibc() {
+    let Ok(dir) = std::env::var("BRKMAP_GLIBC_DUMP") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let streams = env("BRKMAP_GLIBC_STREAMS", 0);
+    let len = env("BRKMAP_GLIBC_OPS", 5000) as usize;
+    let seed0 = env("BRKMAP_GLIBC_SEED", 1);
+    for s in seed0..seed0 + streams {
+        let ops = random_ops(s, len);
+        fs::write(dir.join(format!("rand-{s}.rep")), write_rep(&ops)).unwrap();
+    }
+    let mut reps: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rep"))
+        .collect();
+    reps.sort();
+    for rep in reps {
+        let stem = rep.file_stem().unwrap().to_string_lossy().to_string();
+        let ops = parse_rep(&fs::read_to_string(&rep).unwrap()).unwrap();
+        let (g, block) = options(&stem);
+        let (mut k, mut g) = setup(g, block);
+        g.record_syscalls(true);
+        let csv = replay(&mut k, &mut g, &ops, true);
+        let sys = syscall_lines(&g.take_syscalls(), k.config().heap_start);
+        fs::write(rep.with_extension("model.csv"), csv).unwrap();
+        fs::write(rep.with_extension("model.sys"), sys.join("\n") + "\n").unwrap();
+    }
+}
