@@ -5,16 +5,14 @@ use super::{Glibc, State};
 use kernel::Kernel;
 
 impl Glibc {
-    /// `_int_free` for a heap chunk `p` that is in no list. In order:
+    /// `_int_free` for a heap chunk `p` of `size` bytes that is in no list. In order:
     ///
     /// 1. the tcache bin of its size, if that bin holds fewer than `tcache_count`;
     /// 2. its fastbin, if it is at most `max_fast` (no coalescing);
     /// 3. otherwise it is coalesced with free neighbours and goes to the unsorted bin,
     ///    or into top if it borders top. A result of 64 KiB or more then consolidates
     ///    the fastbins and, if top reached the trim threshold, shrinks the heap.
-    pub(super) fn int_free(&mut self, k: &mut Kernel, p: u64) {
-        let size = self.size_of(p);
-
+    pub(super) fn int_free(&mut self, k: &mut Kernel, p: u64, size: u64) {
         if self.tcache.is_some() {
             let tc_idx = csize2tidx(size);
             if tc_idx < self.p.tcache_bins && self.tc_counts[tc_idx as usize] < self.p.tcache_count
@@ -28,8 +26,10 @@ impl Glibc {
             self.have_fastchunks = true;
             let idx = fastbin_index(size);
             let old = self.fastbins[idx];
-            self.chm(p).fd = old;
-            self.set_state(p, State::Fast);
+            let c = self.chm(p);
+            c.fd = old;
+            c.state = State::Fast;
+            self.count_in(State::Fast, size);
             self.w(p + 2 * SIZE_SZ, SIZE_SZ);
             self.fastbins[idx] = p;
             return;

@@ -490,17 +490,25 @@ impl Glibc {
 
     // ----- memory accesses -----------------------------------------------------
 
-    /// Queues a write of `len` bytes at `addr` (glibc storing metadata).
+    /// Queues a write of `len` bytes at `addr` (glibc storing metadata). A write
+    /// within one page already written in this batch adds nothing at page level and
+    /// is merged away.
     fn w(&mut self, addr: u64, len: u64) {
         let page = addr / PAGE_SIZE;
-        if page == self.last_dirty_page && (addr + len - 1) / PAGE_SIZE == page {
-            return;
+        let one_page = (addr + len - 1) / PAGE_SIZE == page;
+        if one_page {
+            if page == self.last_dirty_page {
+                return;
+            }
+            let recent = self.dirty.len().saturating_sub(8);
+            if self.dirty[recent..].iter().any(|&(a, l, acc)| {
+                acc == Access::Write && a / PAGE_SIZE == page && (a + l - 1) / PAGE_SIZE == page
+            }) {
+                self.last_dirty_page = page;
+                return;
+            }
         }
-        self.last_dirty_page = if (addr + len - 1) / PAGE_SIZE == page {
-            page
-        } else {
-            u64::MAX
-        };
+        self.last_dirty_page = if one_page { page } else { u64::MAX };
         self.dirty.push((addr, len, Access::Write));
     }
 
@@ -662,8 +670,11 @@ impl Glibc {
     /// `key` words are written into the freed payload.
     fn tcache_put(&mut self, p: u64, idx: usize) {
         let head = self.tc_entries[idx];
-        self.chm(p).fd = head;
-        self.set_state(p, State::Tcache);
+        let c = self.chm(p);
+        c.fd = head;
+        let (old, size) = (c.state, c.size);
+        c.state = State::Tcache;
+        self.count_out(old, size);
         self.w(p + CHUNK_HDR_SZ, 2 * SIZE_SZ);
         self.tc_entries[idx] = p;
         self.tc_counts[idx] += 1;
@@ -673,12 +684,13 @@ impl Glibc {
     /// `tcache_get`: pops the most recently cached chunk of bin `idx`.
     fn tcache_get(&mut self, idx: usize) -> u64 {
         let e = self.tc_entries[idx];
-        self.tc_entries[idx] = self.ch(e).fd;
+        let c = self.chm(e);
+        c.state = State::InUse;
+        self.tc_entries[idx] = c.fd;
         self.tc_counts[idx] -= 1;
         self.w_tcache_slot(idx);
         // e->key = 0: the "is in tcache" mark is cleared in the payload.
         self.w(e + CHUNK_HDR_SZ + SIZE_SZ, SIZE_SZ);
-        self.set_state(e, State::InUse);
         e
     }
 
@@ -715,7 +727,8 @@ impl Glibc {
     }
 
     /// `__libc_malloc` without the charge: tcache first, then `_int_malloc`.
-    fn libc_malloc(&mut self, k: &mut Kernel, bytes: u64) -> Option<u64> {
+    /// Returns the chunk and its size.
+    fn libc_malloc(&mut self, k: &mut Kernel, bytes: u64) -> Option<(u64, u64)> {
         let nb = checked_request2size(bytes)?;
         self.maybe_init_tcache(k);
         let tc_idx = csize2tidx(nb);
@@ -723,9 +736,10 @@ impl Glibc {
             && self.tcache.is_some()
             && self.tc_counts[tc_idx as usize] > 0
         {
-            return Some(self.tcache_get(tc_idx as usize));
+            return Some((self.tcache_get(tc_idx as usize), nb));
         }
-        self.int_malloc(k, bytes)
+        let p = self.int_malloc(k, bytes)?;
+        Some((p, self.size_of(p)))
     }
 
     /// The chunk behind a pointer the program passed in, if it holds it.
@@ -753,7 +767,7 @@ impl Glibc {
             self.munmap_chunk(k, p);
         } else {
             self.maybe_init_tcache(k);
-            self.int_free(k, p);
+            self.int_free(k, p, c.size);
         }
     }
 
@@ -796,8 +810,8 @@ impl Allocator for Glibc {
     fn malloc(&mut self, k: &mut Kernel, size: u64) -> Result<Addr, AllocError> {
         self.begin(k);
         match self.libc_malloc(k, size) {
-            Some(p) => {
-                self.allocated += self.size_of(p);
+            Some((p, chunk_size)) => {
+                self.allocated += chunk_size;
                 self.finish(k, p + CHUNK_HDR_SZ)
             }
             None => {

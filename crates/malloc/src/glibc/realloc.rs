@@ -28,8 +28,8 @@ impl Glibc {
         }
         if ptr == 0 {
             return match self.libc_malloc(k, bytes) {
-                Some(p) => {
-                    self.allocated += self.size_of(p);
+                Some((p, chunk_size)) => {
+                    self.allocated += chunk_size;
                     self.finish(k, p + CHUNK_HDR_SZ)
                 }
                 None => {
@@ -59,7 +59,7 @@ impl Glibc {
                 // Must malloc, copy, free (the full malloc path, tcache included).
                 match self.libc_malloc(k, bytes) {
                     None => None,
-                    Some(np) => {
+                    Some((np, _)) => {
                         let copy = old.size - CHUNK_HDR_SZ;
                         self.r(ptr, copy);
                         self.w(np + CHUNK_HDR_SZ, copy);
@@ -134,7 +134,7 @@ impl Glibc {
                 let copy = oldsize - SIZE_SZ;
                 self.r(oldp + CHUNK_HDR_SZ, copy);
                 self.w(np + CHUNK_HDR_SZ, copy);
-                self.int_free(k, oldp);
+                self.int_free(k, oldp, oldsize);
                 return Some(np);
             }
         }
@@ -151,7 +151,7 @@ impl Glibc {
             self.new_chunk(rem, remainder_size, true, State::InUse);
             self.w_head(rem);
             self.set_inuse_bit_at_offset(rem, remainder_size);
-            self.int_free(k, rem);
+            self.int_free(k, rem, remainder_size);
         }
         Some(newp)
     }

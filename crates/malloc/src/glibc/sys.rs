@@ -191,7 +191,7 @@ impl Glibc {
             self.new_chunk(old_top, rest, true, state);
             self.w_head(old_top);
             if rest >= MINSIZE {
-                self.int_free(k, old_top);
+                self.int_free(k, old_top, rest);
             }
         }
     }
