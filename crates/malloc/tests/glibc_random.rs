@@ -195,3 +195,59 @@ fn dump_model_outputs_for_comparison_with_real_glibc() {
         fs::write(rep.with_extension("model.sys"), sys.join("\n") + "\n").unwrap();
     }
 }
+
+/// Request sizes for arbitrary call sequences: mostly ordinary, sometimes absurd.
+fn any_size() -> impl proptest::strategy::Strategy<Value = u64> {
+    use proptest::prelude::*;
+    prop_oneof![
+        6 => 0u64..2048,
+        3 => 2048u64..300_000,
+        1 => 300_000u64..(4 << 20),
+        1 => prop_oneof![Just(1u64 << 62), Just(i64::MAX as u64), Just(1u64 << 63), Just(u64::MAX)],
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+        if std::env::var("BRKMAP_LONG").is_ok() { 2000 } else { 48 }
+    ))]
+
+    /// Any sequence of calls, including frees of dangling pointers, double frees and
+    /// absurd sizes: no panic, errors only where glibc would fail or abort, and the
+    /// heap map stays consistent.
+    #[test]
+    fn arbitrary_call_sequences_keep_the_model_consistent(
+        calls in proptest::collection::vec((0u8..6, 0usize..12, any_size()), 1..160)
+    ) {
+        let (mut k, mut g) = setup(Glibc::new(), None);
+        let mut slots = [0u64; 12];
+        for (n, (kind, slot, size)) in calls.into_iter().enumerate() {
+            match kind {
+                0 | 1 => match g.malloc(&mut k, size) {
+                    Ok(p) => slots[slot] = p,
+                    Err(e) => assert!(matches!(e, malloc::AllocError::OutOfMemory { .. })),
+                },
+                2 => {
+                    // A free that may be a double free or of a dangling pointer.
+                    match g.free(&mut k, slots[slot]) {
+                        Ok(()) => {}
+                        Err(e) => assert!(matches!(e, malloc::AllocError::InvalidPointer { .. })),
+                    }
+                }
+                3 => {
+                    if g.free(&mut k, slots[slot]).is_ok() {
+                        slots[slot] = 0;
+                    }
+                }
+                4 => match g.realloc(&mut k, slots[slot], size % (1 << 21)) {
+                    Ok(p) => slots[slot] = p,
+                    Err(e) => assert!(!matches!(e, malloc::AllocError::Fault(_))),
+                },
+                _ => {
+                    g.trim(&mut k, size % (1 << 18)).unwrap();
+                }
+            }
+            check_invariants(&k, &g, n, true);
+        }
+    }
+}

@@ -6,16 +6,16 @@
 //!
 //! # The pieces of ptmalloc
 //!
-//! - **Chunks** ([`layout`]): the heap is a sequence of chunks, each with a size
+//! - **Chunks** (`layout.rs`): the heap is a sequence of chunks, each with a size
 //!   word in front of the payload; free chunks hold list links in their payload.
 //! - **Top**: the last chunk of the heap, bordering the program break. It is in no
 //!   list; malloc splits it when nothing else fits and grows it with `sbrk`
-//!   ([`Glibc::sysmalloc`]), free merges into it and may shrink it ([`Glibc::systrim`]).
+//!   (`sysmalloc`, in `sys.rs`), free merges into it and may shrink it (`systrim`).
 //! - **tcache**: a per-thread cache of 64 singly linked stacks, one per chunk size
 //!   from 32 to 1040 bytes, at most 7 chunks each. It is checked first by malloc and
 //!   filled first by free; chunks in it are not coalesced and count as in use.
 //! - **Fastbins**: ten singly linked LIFO stacks for chunk sizes up to 128 bytes.
-//!   Also never coalesced until a *consolidation* ([`Glibc::malloc_consolidate`])
+//!   Also never coalesced until a *consolidation* (`malloc_consolidate`)
 //!   merges them all with their free neighbours.
 //! - **Bins** (doubly linked lists, 127 of them): bin 1 is the *unsorted* bin, where
 //!   every freed or split-off chunk lands first; 62 *smallbins* hold one exact size
@@ -34,6 +34,25 @@
 //! - [`Tunables`] / [`TunableError`]: `mallopt`/`GLIBC_TUNABLES` parameters.
 //! - [`Mallinfo2`]: the ten figures of glibc's `mallinfo2`.
 //!
+//! # Where to read on
+//! `malloc.rs` (`_int_malloc`: the search order, sorting of the unsorted bin, best
+//! fit, consolidation), `free.rs` (`_int_free`), `realloc.rs`, `sys.rs` (heap growth
+//! and trimming, `malloc_trim`, mapped chunks), `layout.rs` (sizes and bin indices),
+//! `tunables.rs`.
+//!
+//! # glibc 2.36 details the model keeps (all measured on the real library)
+//! - libc's `sbrk` asks the kernel for the break (`brk(NULL)`) the first time it runs
+//!   in a dynamically linked process: the first heap growth is two `brk` calls.
+//! - When `sbrk` fails, 2.35 and 2.36 call `sysmalloc_mmap_fallback` with the page
+//!   size and `MMAP_AS_MORECORE_SIZE` swapped: the first stand-in mapping is rounded
+//!   up to whole MiB (not merely "at least 1 MiB"), later ones only to pages.
+//! - `malloc_trim` with a top chunk of exactly 32 bytes *grows* the heap by a page
+//!   (the release amount of `systrim` goes negative in C's integer conversions).
+//! - The dynamic threshold compares the raw size word (with the IS_MMAPPED bit), so a
+//!   mapped chunk of exactly 32 MiB does not raise it.
+//! - A realloc'd mapped chunk stays mapped however small it becomes (`mremap` to one
+//!   page), and freed realloc tails go through `_int_free`, tcache included.
+//!
 //! # What is not modelled
 //! Threads and secondary arenas, `memalign`/`calloc` entry points, `M_PERTURB`,
 //! `M_CHECK_ACTION`, transparent huge page tunables, and glibc's integrity checks
@@ -46,8 +65,10 @@
 //! structure, tcache entries in freed payloads) is performed as a write access on the
 //! kernel, so the pages that become resident are the ones the real allocator dirties.
 //! Writes are queued during a call and flushed before each syscall and at the end of
-//! the call, in order; writes that fall in the same page as the previous one are
-//! merged.
+//! the call, in order; a write to a page already written since the last flush is
+//! merged away. A [`kernel::Fault`] on one of these accesses (out of physical memory)
+//! is returned as [`AllocError::Fault`] after the call completes: the simulated
+//! process would have died there; the allocator's own state stays consistent.
 
 mod free;
 mod layout;
@@ -464,11 +485,11 @@ impl Glibc {
         match s {
             State::Bin => {
                 self.binned_count += 1;
-                self.binned_bytes += size;
+                self.binned_bytes = self.binned_bytes.wrapping_add(size);
             }
             State::Fast => {
                 self.fast_count += 1;
-                self.fast_bytes += size;
+                self.fast_bytes = self.fast_bytes.wrapping_add(size);
             }
             _ => {}
         }
@@ -494,8 +515,11 @@ impl Glibc {
     /// within one page already written in this batch adds nothing at page level and
     /// is merged away.
     fn w(&mut self, addr: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
         let page = addr / PAGE_SIZE;
-        let one_page = (addr + len - 1) / PAGE_SIZE == page;
+        let one_page = addr.saturating_add(len - 1) / PAGE_SIZE == page;
         if one_page {
             if page == self.last_dirty_page {
                 return;
@@ -811,7 +835,7 @@ impl Allocator for Glibc {
         self.begin(k);
         match self.libc_malloc(k, size) {
             Some((p, chunk_size)) => {
-                self.allocated += chunk_size;
+                self.allocated = self.allocated.wrapping_add(chunk_size);
                 self.finish(k, p + CHUNK_HDR_SZ)
             }
             None => {

@@ -29,7 +29,7 @@ impl Glibc {
         if ptr == 0 {
             return match self.libc_malloc(k, bytes) {
                 Some((p, chunk_size)) => {
-                    self.allocated += chunk_size;
+                    self.allocated = self.allocated.wrapping_add(chunk_size);
                     self.finish(k, p + CHUNK_HDR_SZ)
                 }
                 None => {

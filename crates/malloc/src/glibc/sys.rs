@@ -64,7 +64,7 @@ impl Glibc {
                 // set_prev_size (offset 0) and set_head with IS_MMAPPED.
                 self.w(mm, CHUNK_HDR_SZ);
                 self.n_mmaps += 1;
-                self.mmapped_mem += size;
+                self.mmapped_mem = self.mmapped_mem.wrapping_add(size);
                 return Some(mm);
             }
         }
@@ -102,9 +102,9 @@ impl Glibc {
                 && let Some(mbrk) = self.sys_mmap(k, size)
             {
                 brk = Some(mbrk);
-                snd_brk = Some(mbrk + size);
+                snd_brk = Some(mbrk.wrapping_add(size));
                 self.contiguous = false;
-                self.fallback_regions.push((mbrk, mbrk + size));
+                self.fallback_regions.push((mbrk, mbrk.wrapping_add(size)));
             }
         }
 
@@ -116,7 +116,7 @@ impl Glibc {
 
             if brk == old_end && snd_brk.is_none() {
                 // The usual case: the new space extends top.
-                self.top_size = old_size + size;
+                self.top_size = old_size.wrapping_add(size);
                 self.w_head(old_top);
             } else if self.contiguous && old_size != 0 && brk < old_end {
                 // "break adjusted to free malloc space": glibc aborts. Only this model
@@ -172,7 +172,7 @@ impl Glibc {
     /// "fenceposts" at its end stop coalescing into space we do not own, and the rest
     /// (if at least MINSIZE) is freed like any chunk.
     fn fence_old_top(&mut self, k: &mut Kernel, old_top: u64, old_size: u64) {
-        let rest = (old_size - 2 * CHUNK_HDR_SZ) & !MALLOC_ALIGN_MASK;
+        let rest = old_size.saturating_sub(2 * CHUNK_HDR_SZ) & !MALLOC_ALIGN_MASK;
         self.new_chunk(old_top + rest, CHUNK_HDR_SZ, true, State::Fence);
         self.new_chunk(
             old_top + rest + CHUNK_HDR_SZ,
