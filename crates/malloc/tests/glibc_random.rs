@@ -139,17 +139,24 @@ fn random_streams_keep_the_heap_map_consistent() {
 }
 
 /// Options of a stream are in its file name: `NAME[.block-BYTES][.tun-NAME=VALUE...]`.
-fn options(stem: &str) -> (Glibc, Option<u64>) {
+fn options(stem: &str) -> (Glibc, Option<u64>, u64) {
     let mut tun = Tunables::default();
     let mut block = None;
+    let mut shift = 0;
     for part in stem.split('.').skip(1) {
-        if let Some(b) = part.strip_prefix("block-") {
+        if let Some(s) = part.strip_prefix("shift-") {
+            shift = s.parse().expect("shift-BYTES");
+        } else if let Some(b) = part.strip_prefix("block-") {
             block = b.parse().ok();
         } else if let Some(t) = part.strip_prefix("tun-") {
             tun.apply(t).expect("tun-NAME=VALUE");
         }
     }
-    (Glibc::with_tunables(tun).expect("valid tunables"), block)
+    (
+        Glibc::with_tunables(tun).expect("valid tunables"),
+        block,
+        shift,
+    )
 }
 
 /// A tool more than a test: with `BRKMAP_GLIBC_DUMP=DIR`, writes
@@ -186,8 +193,8 @@ fn dump_model_outputs_for_comparison_with_real_glibc() {
     for rep in reps {
         let stem = rep.file_stem().unwrap().to_string_lossy().to_string();
         let ops = parse_rep(&fs::read_to_string(&rep).unwrap()).unwrap();
-        let (g, block) = options(&stem);
-        let (mut k, mut g) = setup(g, block);
+        let (g, block, shift) = options(&stem);
+        let (mut k, mut g) = setup_shifted(g, block, shift);
         g.record_syscalls(true);
         let csv = replay(&mut k, &mut g, &ops, true);
         let sys = syscall_lines(&g.take_syscalls(), k.config().heap_start);

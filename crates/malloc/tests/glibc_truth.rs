@@ -18,13 +18,14 @@ fn check_trace(
     syscalls: Option<&str>,
     glibc: Glibc,
     block: Option<u64>,
+    shift: u64,
 ) -> usize {
     let ops = parse_rep(rep).unwrap_or_else(|e| panic!("{name}: {e}"));
     let extended = truth
         .lines()
         .next()
         .is_some_and(|h| h.split(',').count() > 12);
-    let (mut k, mut g) = setup(glibc, block);
+    let (mut k, mut g) = setup_shifted(glibc, block, shift);
     g.record_syscalls(true);
     let model = replay(&mut k, &mut g, &ops, extended);
     let rows = compare_csv(name, truth, &model).unwrap_or_else(|e| panic!("{e}"));
@@ -59,23 +60,31 @@ fn real_program_traces_match_glibc_exactly() {
             eprintln!("skipped {name}: trace or truth file missing");
             continue;
         };
-        let rows = check_trace(name, &rep, &truth, None, Glibc::new(), None);
+        let rows = check_trace(name, &rep, &truth, None, Glibc::new(), None, 0);
         eprintln!("{name}: {rows} ops, 0 mismatches");
     }
 }
 
-/// Fixture options are in the file name: `NAME[.block-BYTES][.tun-NAME=VALUE...].rep`.
-fn fixture_setup(stem: &str) -> (Glibc, Option<u64>) {
+/// Fixture options are in the file name:
+/// `NAME[.shift-BYTES][.block-BYTES][.tun-NAME=VALUE...].rep`.
+fn fixture_setup(stem: &str) -> (Glibc, Option<u64>, u64) {
     let mut tun = Tunables::default();
     let mut block = None;
+    let mut shift = 0;
     for part in stem.split('.').skip(1) {
-        if let Some(b) = part.strip_prefix("block-") {
+        if let Some(s) = part.strip_prefix("shift-") {
+            shift = s.parse().expect("shift-BYTES");
+        } else if let Some(b) = part.strip_prefix("block-") {
             block = Some(b.parse().expect("block-BYTES"));
         } else if let Some(t) = part.strip_prefix("tun-") {
             tun.apply(t).expect("tun-NAME=VALUE");
         }
     }
-    (Glibc::with_tunables(tun).expect("valid tunables"), block)
+    (
+        Glibc::with_tunables(tun).expect("valid tunables"),
+        block,
+        shift,
+    )
 }
 
 #[test]
@@ -96,8 +105,8 @@ fn committed_fixtures_match_glibc_exactly() {
         let truth = fs::read_to_string(&csv_path)
             .unwrap_or_else(|_| panic!("{} has no {}", rep_path.display(), csv_path.display()));
         let syscalls = fs::read_to_string(rep_path.with_extension("syscalls")).ok();
-        let (g, block) = fixture_setup(&stem);
-        let rows = check_trace(&stem, &rep, &truth, syscalls.as_deref(), g, block);
+        let (g, block, shift) = fixture_setup(&stem);
+        let rows = check_trace(&stem, &rep, &truth, syscalls.as_deref(), g, block, shift);
         eprintln!("{stem}: {rows} ops, 0 mismatches");
     }
 }

@@ -94,6 +94,12 @@ pub fn header(extended: bool) -> &'static str {
 /// process; `block` maps a page `block` bytes above the initial break so that the
 /// heap cannot grow past it (the replayer's `-b`).
 pub fn setup(glibc: Glibc, block: Option<u64>) -> (Kernel, Glibc) {
+    setup_shifted(glibc, block, 0)
+}
+
+/// Like [`setup`], with the break first moved `shift` bytes up (the replayer's
+/// `-s`), so that glibc finds a heap start that is not 16-byte or page aligned.
+pub fn setup_shifted(glibc: Glibc, block: Option<u64>, shift: u64) -> (Kernel, Glibc) {
     // The real machine cannot move its break past the 47-bit user address space;
     // a data limit of 64 TiB stands for that in the simulated one.
     let mut k = Kernel::new(KernelConfig {
@@ -104,6 +110,10 @@ pub fn setup(glibc: Glibc, block: Option<u64>) -> (Kernel, Glibc) {
         let at = (k.config().heap_start + b + 4095) & !4095;
         k.mmap(at, 4096, kernel::Prot::NONE, kernel::MapFlags::FIXED)
             .expect("the blocking page maps");
+    }
+    if shift != 0 {
+        let start = k.config().heap_start;
+        assert_eq!(k.brk(start + shift), start + shift, "the break moves");
     }
     (k, glibc)
 }
