@@ -7,7 +7,7 @@ use common::*;
 use malloc::glibc::{Glibc, Tunables};
 use malloc::{Allocator, BlockKind};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Checks what must hold after any op: the heap map tiles the heap from its start
 /// to the break with top last, and the statistics agree with the map. With
@@ -159,31 +159,50 @@ fn options(stem: &str) -> (Glibc, Option<u64>, u64) {
     )
 }
 
-/// A tool more than a test: with `BRKMAP_GLIBC_DUMP=DIR`, writes
-/// `BRKMAP_GLIBC_STREAMS` random streams (default 0) of `BRKMAP_GLIBC_OPS` ops to
-/// DIR, then, for every `.rep` in DIR, the model's extended per-op CSV
-/// (`.model.csv`) and its syscalls (`.model.sys`). `tests/data/README.md` explains
-/// how these are compared with real glibc. Without the variable it does nothing.
+/// Writes model outputs for comparison with real glibc. With `BRKMAP_GLIBC_DUMP=DIR`
+/// it writes `BRKMAP_GLIBC_STREAMS` random streams (default 0) of
+/// `BRKMAP_GLIBC_OPS` ops (default 5000) to DIR, then, for every `.rep` in DIR
+/// (options in the name as for the fixtures), the model's extended per-op CSV
+/// (`.model.csv`) and its syscalls (`.model.sys`); `tests/data/README.md` explains the
+/// comparison. Without the variable it runs on one short stream in a scratch folder
+/// and checks what it wrote: the stream reads back identically, the CSV has a row
+/// per op, the syscalls start with the first heap growth.
 #[test]
 fn dump_model_outputs_for_comparison_with_real_glibc() {
-    let Ok(dir) = std::env::var("BRKMAP_GLIBC_DUMP") else {
-        return;
-    };
-    let dir = Path::new(&dir);
     let env = |name: &str, default: u64| {
         std::env::var(name)
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let streams = env("BRKMAP_GLIBC_STREAMS", 0);
-    let len = env("BRKMAP_GLIBC_OPS", 5000) as usize;
-    let seed0 = env("BRKMAP_GLIBC_SEED", 1);
+    let (dir, streams, len, seed0, check) = match std::env::var("BRKMAP_GLIBC_DUMP") {
+        Ok(dir) => (
+            PathBuf::from(dir),
+            env("BRKMAP_GLIBC_STREAMS", 0),
+            env("BRKMAP_GLIBC_OPS", 5000) as usize,
+            env("BRKMAP_GLIBC_SEED", 1),
+            false,
+        ),
+        Err(_) => {
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("glibc-dump");
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            (dir, 1, 300, 7, true)
+        }
+    };
     for s in seed0..seed0 + streams {
         let ops = random_ops(s, len);
-        fs::write(dir.join(format!("rand-{s}.rep")), write_rep(&ops)).unwrap();
+        let text = write_rep(&ops);
+        if check {
+            assert_eq!(
+                parse_rep(&text).unwrap(),
+                ops,
+                "a stream reads back as written"
+            );
+        }
+        fs::write(dir.join(format!("rand-{s}.rep")), text).unwrap();
     }
-    let mut reps: Vec<_> = fs::read_dir(dir)
+    let mut reps: Vec<_> = fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -198,6 +217,10 @@ fn dump_model_outputs_for_comparison_with_real_glibc() {
         g.record_syscalls(true);
         let csv = replay(&mut k, &mut g, &ops, true);
         let sys = syscall_lines(&g.take_syscalls(), k.config().heap_start);
+        if check {
+            assert_eq!(csv.lines().count(), ops.len() + 1, "{stem}: a row per op");
+            assert_eq!(sys[..2], ["brk 0", "brk +135168"], "{stem}: first growth");
+        }
         fs::write(rep.with_extension("model.csv"), csv).unwrap();
         fs::write(rep.with_extension("model.sys"), sys.join("\n") + "\n").unwrap();
     }
