@@ -1,0 +1,915 @@
+//! A model of glibc 2.36 malloc (ptmalloc2) for a single-threaded program.
+//!
+//! The model reproduces the real allocator to the byte: the same addresses, the same
+//! syscalls in the same order, the same `mallinfo2` figures after every call. It is
+//! also meant to be read: each part of ptmalloc is explained where it is modelled.
+//!
+//! # The pieces of ptmalloc
+//!
+//! - **Chunks** (`layout.rs`): the heap is a sequence of chunks, each with a size
+//!   word in front of the payload; free chunks hold list links in their payload.
+//! - **Top**: the last chunk of the heap, bordering the program break. It is in no
+//!   list; malloc splits it when nothing else fits and grows it with `sbrk`
+//!   (`sysmalloc`, in `sys.rs`), free merges into it and may shrink it (`systrim`).
+//! - **tcache**: a per-thread cache of 64 singly linked stacks, one per chunk size
+//!   from 32 to 1040 bytes, at most 7 chunks each. It is checked first by malloc and
+//!   filled first by free; chunks in it are not coalesced and count as in use.
+//! - **Fastbins**: ten singly linked LIFO stacks for chunk sizes up to 128 bytes.
+//!   Also never coalesced until a *consolidation* (`malloc_consolidate`)
+//!   merges them all with their free neighbours.
+//! - **Bins** (doubly linked lists, 127 of them): bin 1 is the *unsorted* bin, where
+//!   every freed or split-off chunk lands first; 62 *smallbins* hold one exact size
+//!   each (32..1008); 63 *largebins* hold ranges of sizes sorted by size, with a
+//!   second "nextsize" list that skips over runs of equal sizes. A bitmap (`binmap`)
+//!   marks bins that may be non-empty so the best-fit search can skip empty ones.
+//! - **mmapped chunks**: requests at or above the mmap threshold get a mapping of
+//!   their own, released with `munmap` on free; freeing one raises the threshold
+//!   (the *dynamic* threshold) so that a program that keeps allocating that size is
+//!   served from the heap next time.
+//!
+//! # Brief overview
+//! - [`Glibc`]: the allocator; implements [`crate::Allocator`], plus
+//!   [`Glibc::mallinfo2`] and an optional record of its syscalls
+//!   ([`Glibc::record_syscalls`], [`SyscallEvent`]).
+//! - [`Tunables`] / [`TunableError`]: `mallopt`/`GLIBC_TUNABLES` parameters.
+//! - [`Mallinfo2`]: the ten figures of glibc's `mallinfo2`.
+//!
+//! # Where to read on
+//! `malloc.rs` (`_int_malloc`: the search order, sorting of the unsorted bin, best
+//! fit, consolidation), `free.rs` (`_int_free`), `realloc.rs`, `sys.rs` (heap growth
+//! and trimming, `malloc_trim`, mapped chunks), `layout.rs` (sizes and bin indices),
+//! `tunables.rs`.
+//!
+//! # glibc 2.36 details the model keeps (all measured on the real library)
+//! - libc's `sbrk` asks the kernel for the break (`brk(NULL)`) the first time it runs
+//!   in a dynamically linked process: the first heap growth is two `brk` calls.
+//! - When `sbrk` fails, 2.35 and 2.36 call `sysmalloc_mmap_fallback` with the page
+//!   size and `MMAP_AS_MORECORE_SIZE` swapped: the first stand-in mapping is rounded
+//!   up to whole MiB (not merely "at least 1 MiB"), later ones only to pages.
+//! - `malloc_trim` with a top chunk of exactly 32 bytes *grows* the heap by a page
+//!   (the release amount of `systrim` goes negative in C's integer conversions).
+//! - The dynamic threshold compares the raw size word (with the IS_MMAPPED bit), so a
+//!   mapped chunk of exactly 32 MiB does not raise it.
+//! - A realloc'd mapped chunk stays mapped however small it becomes (`mremap` to one
+//!   page), and freed realloc tails go through `_int_free`, tcache included.
+//!
+//! # What is not modelled
+//! Threads and secondary arenas, `memalign`/`calloc` entry points, `M_PERTURB`,
+//! `M_CHECK_ACTION`, transparent huge page tunables, and glibc's integrity checks
+//! (a double free is reported as [`AllocError::InvalidPointer`] instead of aborting).
+//!
+//! # Costs and memory accesses
+//! Each public call charges `alloc_op_ns` of the kernel's cost model once (the real
+//! fast path costs about that; slow paths pay through their syscalls and faults).
+//! Every metadata write glibc makes (size words, footers, list links, the tcache
+//! structure, tcache entries in freed payloads) is performed as a write access on the
+//! kernel, so the pages that become resident are the ones the real allocator dirties.
+//! Writes are queued during a call and flushed before each syscall and at the end of
+//! the call, in order; a write to a page already written since the last flush is
+//! merged away. A [`kernel::Fault`] on one of these accesses (out of physical memory)
+//! is returned as [`AllocError::Fault`] after the call completes: the simulated
+//! process would have died there; the allocator's own state stays consistent.
+
+mod free;
+mod layout;
+mod malloc;
+mod realloc;
+mod sys;
+mod tunables;
+
+pub use tunables::{TunableError, Tunables};
+
+use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
+use kernel::{Access, Addr, Fault, Kernel, PAGE_SIZE};
+use layout::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// glibc's `struct mallinfo2`: the allocator's own statistics.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mallinfo2 {
+    /// Bytes obtained from the system for the heap (sbrk, plus mmap stand-in space).
+    pub arena: u64,
+    /// Free chunks in bins, plus one for the top chunk (fastbins and tcache excluded).
+    pub ordblks: u64,
+    /// Chunks in fastbins.
+    pub smblks: u64,
+    /// Chunks in mappings of their own.
+    pub hblks: u64,
+    /// Bytes of those mappings.
+    pub hblkhd: u64,
+    /// Always 0 (a historical field).
+    pub usmblks: u64,
+    /// Bytes in fastbins.
+    pub fsmblks: u64,
+    /// `arena - fordblks`: in-use bytes, tcache chunks and the tcache itself included.
+    pub uordblks: u64,
+    /// Free bytes: top, binned chunks and fastbin chunks.
+    pub fordblks: u64,
+    /// Bytes of the top chunk (what trimming could release).
+    pub keepcost: u64,
+}
+
+/// One syscall the model made, recorded when [`Glibc::record_syscalls`] is on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyscallEvent {
+    /// `brk(NULL)`: the C library's `sbrk` asks the kernel for the break the first
+    /// time it is used in a (dynamically linked) process.
+    BrkQuery {
+        /// The break returned.
+        brk: Addr,
+    },
+    /// `sbrk(increment)`, one `brk` syscall.
+    Sbrk {
+        /// The requested change of the break.
+        increment: i64,
+        /// False when the kernel refused.
+        ok: bool,
+    },
+    /// An anonymous `mmap`.
+    Mmap {
+        /// Length asked for.
+        len: u64,
+        /// The address, `None` when the kernel refused.
+        addr: Option<Addr>,
+    },
+    /// `munmap`.
+    Munmap {
+        /// Start.
+        addr: Addr,
+        /// Length.
+        len: u64,
+    },
+    /// `mremap(..., MREMAP_MAYMOVE)` of a mapped chunk.
+    Mremap {
+        /// Old start.
+        old_addr: Addr,
+        /// Old length.
+        old_len: u64,
+        /// New length.
+        new_len: u64,
+        /// The new start, `None` when the kernel refused.
+        new_addr: Option<Addr>,
+    },
+    /// `madvise(MADV_DONTNEED)` from `malloc_trim`.
+    MadviseDontNeed {
+        /// Start (page aligned).
+        addr: Addr,
+        /// Length (whole pages).
+        len: u64,
+    },
+}
+
+/// Where a chunk is, from glibc's point of view.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+enum State {
+    /// Handed out to the program (or being handed out).
+    #[default]
+    InUse,
+    /// The tcache structure: in use, but glibc's own.
+    Meta,
+    /// A fencepost glibc writes at the end of a heap region it leaves behind.
+    Fence,
+    /// In a tcache bin.
+    Tcache,
+    /// In a fastbin.
+    Fast,
+    /// In the unsorted bin, a smallbin or a largebin.
+    Bin,
+    /// A chunk in a mapping of its own.
+    Mmapped,
+}
+
+/// One chunk's header and links. Top is not stored here (it is `Glibc::top`).
+#[derive(Copy, Clone, Debug, Default)]
+struct Chunk {
+    /// Chunk size, flags excluded.
+    size: u64,
+    /// The previous chunk's size, meaningful only when `prev_inuse` is false; for a
+    /// mapped chunk, the offset of the chunk in its mapping (always 0 on x86-64).
+    prev_size: u64,
+    /// Forward link (bins, fastbins, tcache).
+    fd: u64,
+    /// Backward link (bins).
+    bk: u64,
+    /// Largebins: next smaller size run (0 = NULL).
+    fd_nextsize: u64,
+    /// Largebins: next larger size run (0 = NULL).
+    bk_nextsize: u64,
+    /// What the chunk is.
+    state: State,
+    /// The PREV_INUSE bit: false when the chunk before is free (in a bin).
+    prev_inuse: bool,
+}
+
+/// A cheap hasher for chunk addresses (16-byte aligned integers). The chunk map is
+/// never iterated into output in hash order.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        let h = (x >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
+type ChunkMap = HashMap<u64, Chunk, BuildHasherDefault<AddrHasher>>;
+
+/// A bin's list head: `fd` is the first chunk, `bk` the last; an empty bin points to
+/// itself. Bin heads are named by their index (1..=127), which no chunk address can
+/// be.
+#[derive(Copy, Clone, Debug)]
+struct BinHead {
+    fd: u64,
+    bk: u64,
+}
+
+/// Parameters after defaults are applied (glibc's `mp_` plus `global_max_fast`).
+#[derive(Clone, Debug)]
+struct Params {
+    mmap_threshold: u64,
+    trim_threshold: u64,
+    top_pad: u64,
+    n_mmaps_max: u64,
+    no_dyn_threshold: bool,
+    tcache_count: u64,
+    tcache_bins: u64,
+    /// Chunk-size limit of the fastbins (`global_max_fast`).
+    max_fast: u64,
+}
+
+/// The glibc 2.36 malloc model. See the [module documentation](self).
+#[derive(Clone, Debug)]
+pub struct Glibc {
+    tunables: Tunables,
+    p: Params,
+    /// Every chunk except top, by address.
+    chunks: ChunkMap,
+    /// Stand-in written to when a chunk is unexpectedly missing (a model bug; debug
+    /// builds assert instead), so that no op sequence can panic.
+    scratch: Chunk,
+    bins: [BinHead; NBINS],
+    binmap: [u32; 4],
+    fastbins: [u64; NFASTBINS],
+    have_fastchunks: bool,
+    /// The top chunk; 0 before the first growth (glibc's `initial_top`).
+    top: u64,
+    top_size: u64,
+    last_remainder: u64,
+    /// False once mmap stood in for a failed sbrk: the heap is then in pieces.
+    contiguous: bool,
+    /// `av->system_mem`: mallinfo2 `arena`.
+    system_mem: u64,
+    sbrk_base: u64,
+    n_mmaps: u64,
+    mmapped_mem: u64,
+    /// Address of the tcache chunk, once created.
+    tcache: Option<u64>,
+    tc_counts: [u64; TCACHE_MAX_BINS],
+    tc_entries: [u64; TCACHE_MAX_BINS],
+    /// Chunks and bytes in bins (unsorted, small, large).
+    binned_count: u64,
+    binned_bytes: u64,
+    /// Chunks and bytes in fastbins.
+    fast_count: u64,
+    fast_bytes: u64,
+    /// Bytes of chunks the program holds.
+    allocated: u64,
+    /// Whether libc's `sbrk` has read the break from the kernel yet.
+    brk_known: bool,
+    /// Regions mmap stood in for sbrk with (start, end).
+    fallback_regions: Vec<(u64, u64)>,
+    /// Memory writes (and reads) not yet performed on the kernel.
+    dirty: Vec<(u64, u64, Access)>,
+    /// The page of the last queued write, to merge writes to one page.
+    last_dirty_page: u64,
+    /// The first fault of the current call.
+    fault: Option<Fault>,
+    record: Option<Vec<SyscallEvent>>,
+}
+
+const EMPTY_CHUNK: Chunk = Chunk {
+    size: 0,
+    prev_size: 0,
+    fd: 0,
+    bk: 0,
+    fd_nextsize: 0,
+    bk_nextsize: 0,
+    state: State::InUse,
+    prev_inuse: true,
+};
+
+impl Default for Glibc {
+    fn default() -> Self {
+        Glibc::new()
+    }
+}
+
+impl Glibc {
+    /// glibc with its default parameters.
+    pub fn new() -> Glibc {
+        Glibc::build(Tunables::default())
+    }
+
+    /// glibc started with `GLIBC_TUNABLES` set as `tunables` says.
+    pub fn with_tunables(tunables: Tunables) -> Result<Glibc, TunableError> {
+        tunables.validate()?;
+        Ok(Glibc::build(tunables))
+    }
+
+    fn build(t: Tunables) -> Glibc {
+        let tcache_max = t.tcache_max_or_default();
+        let p = Params {
+            mmap_threshold: t.mmap_threshold_or_default(),
+            trim_threshold: t.trim_threshold_or_default(),
+            top_pad: t.top_pad_or_default(),
+            n_mmaps_max: t.mmap_max_or_default(),
+            no_dyn_threshold: t.disables_dynamic_threshold(),
+            tcache_count: t.tcache_count_or_default(),
+            // do_set_tcache_max: the bins up to the one holding `tcache_max` bytes.
+            tcache_bins: csize2tidx(request2size(tcache_max)) + 1,
+            max_fast: max_fast_chunk(t.max_fast_or_default()),
+        };
+        let mut bins = [BinHead { fd: 0, bk: 0 }; NBINS];
+        for (i, b) in bins.iter_mut().enumerate() {
+            b.fd = i as u64;
+            b.bk = i as u64;
+        }
+        Glibc {
+            tunables: t,
+            p,
+            chunks: ChunkMap::default(),
+            scratch: EMPTY_CHUNK,
+            bins,
+            binmap: [0; 4],
+            fastbins: [0; NFASTBINS],
+            have_fastchunks: false,
+            top: 0,
+            top_size: 0,
+            last_remainder: 0,
+            contiguous: true,
+            system_mem: 0,
+            sbrk_base: 0,
+            n_mmaps: 0,
+            mmapped_mem: 0,
+            tcache: None,
+            tc_counts: [0; TCACHE_MAX_BINS],
+            tc_entries: [0; TCACHE_MAX_BINS],
+            binned_count: 0,
+            binned_bytes: 0,
+            fast_count: 0,
+            fast_bytes: 0,
+            allocated: 0,
+            brk_known: false,
+            fallback_regions: Vec::new(),
+            dirty: Vec::new(),
+            last_dirty_page: u64::MAX,
+            fault: None,
+            record: None,
+        }
+    }
+
+    /// The tunables this instance was built with.
+    pub fn tunables(&self) -> &Tunables {
+        &self.tunables
+    }
+
+    /// The current mmap threshold (it moves when the dynamic threshold is on).
+    pub fn mmap_threshold(&self) -> u64 {
+        self.p.mmap_threshold
+    }
+
+    /// The current trim threshold (it moves with the dynamic mmap threshold).
+    pub fn trim_threshold(&self) -> u64 {
+        self.p.trim_threshold
+    }
+
+    /// Starts (or stops, discarding what was recorded) recording every syscall the
+    /// allocator makes.
+    pub fn record_syscalls(&mut self, on: bool) {
+        self.record = if on { Some(Vec::new()) } else { None };
+    }
+
+    /// The syscalls recorded since the last call (empty when recording is off).
+    pub fn take_syscalls(&mut self) -> Vec<SyscallEvent> {
+        match &mut self.record {
+            Some(r) => std::mem::take(r),
+            None => Vec::new(),
+        }
+    }
+
+    /// glibc's `mallinfo2()`, in O(1): the model keeps the sums glibc computes by
+    /// walking its bins.
+    pub fn mallinfo2(&self) -> Mallinfo2 {
+        let fordblks = self.top_size + self.binned_bytes + self.fast_bytes;
+        Mallinfo2 {
+            arena: self.system_mem,
+            ordblks: 1 + self.binned_count,
+            smblks: self.fast_count,
+            hblks: self.n_mmaps,
+            hblkhd: self.mmapped_mem,
+            usmblks: 0,
+            fsmblks: self.fast_bytes,
+            uordblks: self.system_mem.wrapping_sub(fordblks),
+            fordblks,
+            keepcost: self.top_size,
+        }
+    }
+
+    // ----- the chunk map -------------------------------------------------------
+
+    fn ch(&self, a: u64) -> &Chunk {
+        match self.chunks.get(&a) {
+            Some(c) => c,
+            None => {
+                debug_assert!(false, "glibc model: no chunk at {a:#x}");
+                &EMPTY_CHUNK
+            }
+        }
+    }
+
+    fn chm(&mut self, a: u64) -> &mut Chunk {
+        match self.chunks.get_mut(&a) {
+            Some(c) => c,
+            None => {
+                debug_assert!(false, "glibc model: no chunk at {a:#x}");
+                &mut self.scratch
+            }
+        }
+    }
+
+    fn size_of(&self, a: u64) -> u64 {
+        self.ch(a).size
+    }
+
+    /// Adds a chunk record (its state counted in the statistics).
+    fn new_chunk(&mut self, a: u64, size: u64, prev_inuse: bool, state: State) {
+        let c = Chunk {
+            size,
+            prev_inuse,
+            state,
+            ..EMPTY_CHUNK
+        };
+        self.count_in(state, size);
+        if let Some(old) = self.chunks.insert(a, c) {
+            self.count_out(old.state, old.size);
+        }
+    }
+
+    /// Forgets a chunk that was merged into a neighbour.
+    fn drop_chunk(&mut self, a: u64) {
+        if let Some(old) = self.chunks.remove(&a) {
+            self.count_out(old.state, old.size);
+        }
+    }
+
+    fn set_state(&mut self, a: u64, s: State) {
+        let c = self.chm(a);
+        let (old, size) = (c.state, c.size);
+        c.state = s;
+        self.count_out(old, size);
+        self.count_in(s, size);
+    }
+
+    fn count_in(&mut self, s: State, size: u64) {
+        match s {
+            State::Bin => {
+                self.binned_count += 1;
+                self.binned_bytes = self.binned_bytes.wrapping_add(size);
+            }
+            State::Fast => {
+                self.fast_count += 1;
+                self.fast_bytes = self.fast_bytes.wrapping_add(size);
+            }
+            _ => {}
+        }
+    }
+
+    fn count_out(&mut self, s: State, size: u64) {
+        match s {
+            State::Bin => {
+                self.binned_count = self.binned_count.wrapping_sub(1);
+                self.binned_bytes = self.binned_bytes.wrapping_sub(size);
+            }
+            State::Fast => {
+                self.fast_count = self.fast_count.wrapping_sub(1);
+                self.fast_bytes = self.fast_bytes.wrapping_sub(size);
+            }
+            _ => {}
+        }
+    }
+
+    // ----- memory accesses -----------------------------------------------------
+
+    /// Queues a write of `len` bytes at `addr` (glibc storing metadata). A write
+    /// within one page already written in this batch adds nothing at page level and
+    /// is merged away.
+    fn w(&mut self, addr: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let page = addr / PAGE_SIZE;
+        let one_page = addr.saturating_add(len - 1) / PAGE_SIZE == page;
+        if one_page {
+            if page == self.last_dirty_page {
+                return;
+            }
+            let recent = self.dirty.len().saturating_sub(8);
+            if self.dirty[recent..].iter().any(|&(a, l, acc)| {
+                acc == Access::Write && a / PAGE_SIZE == page && (a + l - 1) / PAGE_SIZE == page
+            }) {
+                self.last_dirty_page = page;
+                return;
+            }
+        }
+        self.last_dirty_page = if one_page { page } else { u64::MAX };
+        self.dirty.push((addr, len, Access::Write));
+    }
+
+    /// Queues a read (memcpy's source).
+    fn r(&mut self, addr: u64, len: u64) {
+        if len > 0 {
+            self.dirty.push((addr, len, Access::Read));
+            self.last_dirty_page = u64::MAX;
+        }
+    }
+
+    /// Performs the queued accesses; the first fault is kept for the caller.
+    fn flush(&mut self, k: &mut Kernel) {
+        for (addr, len, access) in self.dirty.drain(..) {
+            if let Err(f) = k.touch(addr, len, access) {
+                self.fault.get_or_insert(f);
+            }
+        }
+        self.last_dirty_page = u64::MAX;
+    }
+
+    /// `set_head`: writes a chunk's size word.
+    fn w_head(&mut self, p: u64) {
+        self.w(p + SIZE_SZ, SIZE_SZ);
+    }
+
+    // ----- list links ------------------------------------------------------------
+
+    fn is_bin(n: u64) -> bool {
+        n < NBINS as u64
+    }
+
+    fn bk(&self, n: u64) -> u64 {
+        if Self::is_bin(n) {
+            self.bins[n as usize].bk
+        } else {
+            self.ch(n).bk
+        }
+    }
+
+    fn set_fd(&mut self, n: u64, v: u64) {
+        if Self::is_bin(n) {
+            self.bins[n as usize].fd = v;
+        } else {
+            self.chm(n).fd = v;
+            self.w(n + 2 * SIZE_SZ, SIZE_SZ);
+        }
+    }
+
+    fn set_bk(&mut self, n: u64, v: u64) {
+        if Self::is_bin(n) {
+            self.bins[n as usize].bk = v;
+        } else {
+            self.chm(n).bk = v;
+            self.w(n + 3 * SIZE_SZ, SIZE_SZ);
+        }
+    }
+
+    fn set_fd_nextsize(&mut self, n: u64, v: u64) {
+        self.chm(n).fd_nextsize = v;
+        self.w(n + 4 * SIZE_SZ, SIZE_SZ);
+    }
+
+    fn set_bk_nextsize(&mut self, n: u64, v: u64) {
+        self.chm(n).bk_nextsize = v;
+        self.w(n + 5 * SIZE_SZ, SIZE_SZ);
+    }
+
+    /// `set_foot`: a free chunk's size is repeated in the next chunk's `prev_size`,
+    /// so that a later free of that next chunk can find the start of this one.
+    fn set_foot(&mut self, p: u64, size: u64) {
+        let next = p + size;
+        if next != self.top {
+            self.chm(next).prev_size = size;
+        }
+        self.w(next, SIZE_SZ);
+    }
+
+    /// `set_inuse_bit_at_offset`: marks the chunk at `p + size` as having a busy
+    /// predecessor.
+    fn set_inuse_bit_at_offset(&mut self, p: u64, size: u64) {
+        let next = p + size;
+        if next != self.top {
+            self.chm(next).prev_inuse = true;
+        }
+        self.w_head(next);
+    }
+
+    /// Puts free chunk `p` (size already set) at the head of the unsorted bin.
+    fn link_unsorted_head(&mut self, p: u64) {
+        let bck = UNSORTED as u64;
+        let fwd = self.bins[UNSORTED].fd;
+        let size = self.size_of(p);
+        {
+            let c = self.chm(p);
+            c.fd = fwd;
+            c.bk = bck;
+            if !in_smallbin_range(size) {
+                c.fd_nextsize = 0;
+                c.bk_nextsize = 0;
+            }
+        }
+        self.w(
+            p + 2 * SIZE_SZ,
+            if in_smallbin_range(size) { 16 } else { 32 },
+        );
+        self.bins[UNSORTED].fd = p;
+        self.set_bk(fwd, p);
+        self.set_state(p, State::Bin);
+    }
+
+    /// `unlink_chunk`: takes a free chunk out of whatever bin list it is in, keeping
+    /// a largebin's nextsize skip list consistent.
+    fn unlink_chunk(&mut self, p: u64) {
+        let c = *self.ch(p);
+        let (fd, bk) = (c.fd, c.bk);
+        self.set_bk(fd, bk);
+        self.set_fd(bk, fd);
+        if !in_smallbin_range(c.size) && c.fd_nextsize != 0 {
+            // `fd` may be the bin head, whose "fd_nextsize" word is really the next
+            // bin's `fd`: never NULL.
+            let fd_first_of_run = Self::is_bin(fd) || self.ch(fd).fd_nextsize != 0;
+            if !fd_first_of_run {
+                // p led a run of equal sizes: fd takes over its place in the skip list.
+                if c.fd_nextsize == p {
+                    self.set_fd_nextsize(fd, fd);
+                    self.set_bk_nextsize(fd, fd);
+                } else {
+                    self.set_fd_nextsize(fd, c.fd_nextsize);
+                    self.set_bk_nextsize(fd, c.bk_nextsize);
+                    self.set_bk_nextsize(c.fd_nextsize, fd);
+                    self.set_fd_nextsize(c.bk_nextsize, fd);
+                }
+            } else {
+                self.set_bk_nextsize(c.fd_nextsize, c.bk_nextsize);
+                self.set_fd_nextsize(c.bk_nextsize, c.fd_nextsize);
+            }
+        }
+        self.set_state(p, State::InUse);
+    }
+
+    fn mark_bin(&mut self, i: usize) {
+        self.binmap[i >> 5] |= 1u32 << (i & 31);
+    }
+
+    // ----- tcache -------------------------------------------------------------------
+
+    /// Address of tcache count `idx` and list head `idx` inside the tcache chunk.
+    fn w_tcache_slot(&mut self, idx: usize) {
+        if let Some(t) = self.tcache {
+            let mem = t + CHUNK_HDR_SZ;
+            let first = mem + 2 * idx as u64;
+            let last = mem + 2 * TCACHE_MAX_BINS as u64 + 8 * idx as u64 + 8;
+            self.w(first, last - first);
+        }
+    }
+
+    /// `tcache_put`: pushes chunk `p` on tcache bin `idx`. The entry's `next` and
+    /// `key` words are written into the freed payload.
+    fn tcache_put(&mut self, p: u64, idx: usize) {
+        let head = self.tc_entries[idx];
+        let c = self.chm(p);
+        c.fd = head;
+        let (old, size) = (c.state, c.size);
+        c.state = State::Tcache;
+        self.count_out(old, size);
+        self.w(p + CHUNK_HDR_SZ, 2 * SIZE_SZ);
+        self.tc_entries[idx] = p;
+        self.tc_counts[idx] += 1;
+        self.w_tcache_slot(idx);
+    }
+
+    /// `tcache_get`: pops the most recently cached chunk of bin `idx`.
+    fn tcache_get(&mut self, idx: usize) -> u64 {
+        let e = self.tc_entries[idx];
+        let c = self.chm(e);
+        c.state = State::InUse;
+        self.tc_entries[idx] = c.fd;
+        self.tc_counts[idx] -= 1;
+        self.w_tcache_slot(idx);
+        // e->key = 0: the "is in tcache" mark is cleared in the payload.
+        self.w(e + CHUNK_HDR_SZ + SIZE_SZ, SIZE_SZ);
+        e
+    }
+
+    /// `MAYBE_INIT_TCACHE`: the first malloc (or free) of the thread carves the
+    /// 640-byte `tcache_perthread_struct` out of the heap and zeroes it. If that
+    /// fails the tcache stays off and is tried again on the next call.
+    fn maybe_init_tcache(&mut self, k: &mut Kernel) {
+        if self.tcache.is_some() {
+            return;
+        }
+        if let Some(p) = self.int_malloc(k, TCACHE_STRUCT_SIZE) {
+            self.set_state(p, State::Meta);
+            self.tcache = Some(p);
+            self.w(p + CHUNK_HDR_SZ, TCACHE_STRUCT_SIZE);
+        }
+    }
+
+    // ----- the public entry points ------------------------------------------------
+
+    /// Begins a public call: one charge of user time, no pending fault.
+    fn begin(&mut self, k: &mut Kernel) {
+        k.charge_user(k.config().cost.alloc_op_ns);
+        self.fault = None;
+    }
+
+    /// Ends a public call: performs the queued accesses and reports a fault if one
+    /// happened (the simulated process would have died there).
+    fn finish<T>(&mut self, k: &mut Kernel, value: T) -> Result<T, AllocError> {
+        self.flush(k);
+        match self.fault.take() {
+            Some(f) => Err(AllocError::Fault(f)),
+            None => Ok(value),
+        }
+    }
+
+    /// `__libc_malloc` without the charge: tcache first, then `_int_malloc`.
+    /// Returns the chunk and its size.
+    fn libc_malloc(&mut self, k: &mut Kernel, bytes: u64) -> Option<(u64, u64)> {
+        let nb = checked_request2size(bytes)?;
+        self.maybe_init_tcache(k);
+        let tc_idx = csize2tidx(nb);
+        if tc_idx < self.p.tcache_bins
+            && self.tcache.is_some()
+            && self.tc_counts[tc_idx as usize] > 0
+        {
+            return Some((self.tcache_get(tc_idx as usize), nb));
+        }
+        let p = self.int_malloc(k, bytes)?;
+        Some((p, self.size_of(p)))
+    }
+
+    /// The chunk behind a pointer the program passed in, if it holds it.
+    fn owned_chunk(&self, ptr: Addr) -> Option<(u64, Chunk)> {
+        let p = ptr.checked_sub(CHUNK_HDR_SZ)?;
+        let c = self.chunks.get(&p)?;
+        matches!(c.state, State::InUse | State::Mmapped).then_some((p, *c))
+    }
+
+    /// `__libc_free` of a chunk the program holds.
+    fn libc_free(&mut self, k: &mut Kernel, p: u64, c: Chunk) {
+        self.allocated = self.allocated.wrapping_sub(c.size);
+        if c.state == State::Mmapped {
+            // The dynamic threshold: a program that frees a mapped chunk of this
+            // size will likely ask for it again, so serve such sizes from the heap.
+            // glibc compares the raw size word, IS_MMAPPED bit (2) included.
+            let raw = c.size | 2;
+            if !self.p.no_dyn_threshold
+                && raw > self.p.mmap_threshold
+                && raw <= DEFAULT_MMAP_THRESHOLD_MAX
+            {
+                self.p.mmap_threshold = c.size;
+                self.p.trim_threshold = 2 * c.size;
+            }
+            self.munmap_chunk(k, p);
+        } else {
+            self.maybe_init_tcache(k);
+            self.int_free(k, p, c.size);
+        }
+    }
+
+    /// Is `a` inside a region mmap stood in for sbrk with?
+    fn in_fallback_region(&self, a: u64) -> bool {
+        self.fallback_regions.iter().any(|&(s, e)| a >= s && a < e)
+    }
+
+    /// The largest chunk a malloc could reuse without a syscall.
+    fn largest_free(&self) -> u64 {
+        let mut best = self.top_size;
+        // The unsorted bin is unordered: walk it.
+        let mut p = self.bins[UNSORTED].bk;
+        while !Self::is_bin(p) {
+            best = best.max(self.size_of(p));
+            p = self.bk(p);
+        }
+        for i in 2..NBINS {
+            let first = self.bins[i].fd;
+            if !Self::is_bin(first) {
+                // Smallbins hold one size, largebins are sorted largest first.
+                best = best.max(self.size_of(first));
+            }
+        }
+        if let Some(i) = (0..TCACHE_MAX_BINS).rev().find(|&i| self.tc_counts[i] > 0) {
+            best = best.max(MINSIZE + MALLOC_ALIGNMENT * i as u64);
+        }
+        if let Some(i) = (0..NFASTBINS).rev().find(|&i| self.fastbins[i] != 0) {
+            best = best.max((i as u64 + 2) * MALLOC_ALIGNMENT);
+        }
+        best
+    }
+}
+
+impl Allocator for Glibc {
+    fn name(&self) -> &str {
+        "glibc"
+    }
+
+    fn malloc(&mut self, k: &mut Kernel, size: u64) -> Result<Addr, AllocError> {
+        self.begin(k);
+        match self.libc_malloc(k, size) {
+            Some((p, chunk_size)) => {
+                self.allocated = self.allocated.wrapping_add(chunk_size);
+                self.finish(k, p + CHUNK_HDR_SZ)
+            }
+            None => {
+                self.finish(k, ())?;
+                Err(AllocError::OutOfMemory { size })
+            }
+        }
+    }
+
+    fn free(&mut self, k: &mut Kernel, ptr: Addr) -> Result<(), AllocError> {
+        self.begin(k);
+        if ptr == 0 {
+            return Ok(());
+        }
+        let (p, c) = self
+            .owned_chunk(ptr)
+            .ok_or(AllocError::InvalidPointer { ptr })?;
+        self.libc_free(k, p, c);
+        self.finish(k, ())
+    }
+
+    /// `realloc`: `realloc(0, n)` is `malloc(n)`; `realloc(p, 0)` frees `p` and
+    /// returns 0 (NULL), as glibc does.
+    fn realloc(&mut self, k: &mut Kernel, ptr: Addr, size: u64) -> Result<Addr, AllocError> {
+        self.begin(k);
+        self.libc_realloc(k, ptr, size)
+    }
+
+    /// `malloc_trim(pad)`.
+    fn trim(&mut self, k: &mut Kernel, pad: u64) -> Result<bool, AllocError> {
+        self.begin(k);
+        let released = self.mtrim(k, pad);
+        self.finish(k, released)
+    }
+
+    fn stats(&self) -> HeapStats {
+        let mi = self.mallinfo2();
+        HeapStats {
+            arena: mi.arena,
+            hblks: mi.hblks,
+            hblkhd: mi.hblkhd,
+            uordblks: mi.uordblks,
+            fordblks: mi.fordblks,
+            keepcost: mi.keepcost,
+            allocated: self.allocated,
+            footprint: mi.arena + mi.hblkhd,
+            largest_free: self.largest_free(),
+        }
+    }
+
+    fn blocks(&self, out: &mut Vec<Block>) {
+        let start = out.len();
+        for (&addr, c) in &self.chunks {
+            let kind = match c.state {
+                State::InUse | State::Mmapped => BlockKind::Used,
+                State::Meta | State::Fence => BlockKind::Meta,
+                State::Tcache | State::Fast => BlockKind::Cached,
+                State::Bin => BlockKind::Free,
+            };
+            out.push(Block {
+                addr,
+                size: c.size,
+                kind,
+                mapped: c.state == State::Mmapped || self.in_fallback_region(addr),
+            });
+        }
+        if self.top != 0 {
+            out.push(Block {
+                addr: self.top,
+                size: self.top_size,
+                kind: BlockKind::Top,
+                mapped: self.in_fallback_region(self.top),
+            });
+        }
+        out[start..].sort_unstable_by_key(|b| b.addr);
+    }
+}
