@@ -5,6 +5,7 @@
 
 use malloc::Allocator;
 use malloc::freelist::{FreeList, FreeListConfig};
+use malloc::glibc::{Glibc, Tunables};
 use malloc::segregated::{Segregated, SegregatedConfig};
 use std::fmt;
 
@@ -39,6 +40,46 @@ impl Entry {
 impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Entry").field("name", &self.name).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_glibc_option_is_a_real_tunable() {
+        let mut names: Vec<&str> = GLIBC_OPTIONS.iter().map(|o| o.0).collect();
+        names.sort_unstable();
+        let mut real = Tunables::NAMES.to_vec();
+        real.sort_unstable();
+        assert_eq!(names, real);
+    }
+
+    #[test]
+    fn every_entry_builds_with_defaults_and_names_itself() {
+        for e in entries() {
+            let a = build(e.name, &[]).unwrap();
+            assert_eq!(a.name(), e.name);
+        }
+    }
+
+    #[test]
+    fn settings_go_to_the_allocators_that_take_them() {
+        let s = vec![
+            ("mmap_threshold".to_string(), "64K".to_string()),
+            ("order".to_string(), "lifo".to_string()),
+        ];
+        assert!(build("glibc", &s).is_ok());
+        assert!(build("first-fit", &s).is_ok());
+        assert!(unknown_keys(&["glibc", "first-fit"], &s).is_empty());
+        assert_eq!(unknown_keys(&["glibc"], &s), vec!["order"]);
+        let bad = vec![("mmap_threshold".to_string(), "lots".to_string())];
+        assert!(matches!(
+            build("glibc", &bad),
+            Err(RegistryError::BadSetting { .. })
+        ));
+        assert!(matches!(build("nope", &[]), Err(RegistryError::Unknown(_))));
     }
 }
 
@@ -128,7 +169,33 @@ fn free_list(name: &str, settings: &[Setting]) -> Result<Box<dyn Allocator>, Str
     Ok(Box::new(a.with_name(name)))
 }
 
+/// glibc's tunables, as `--tunable NAME=VALUE` takes them (mallopt's parameters).
+/// Setting mmap_threshold, trim_threshold, top_pad or mmap_max turns glibc's dynamic
+/// mmap threshold off, as `mallopt` does.
+const GLIBC_OPTIONS: &[(&str, &str)] = &[
+    ("mmap_threshold", "requests at least this big get their own mapping (128K)"),
+    ("trim_threshold", "free space at the top that makes free() shrink the heap (128K)"),
+    ("top_pad", "extra bytes asked of sbrk on each growth (128K)"),
+    ("mmap_max", "most chunks mapped at once (65536)"),
+    ("tcache_count", "chunks per tcache bin (7)"),
+    ("tcache_max", "largest request served by the tcache (1032)"),
+    ("max_fast", "largest request served by the fastbins (128; 0 turns them off)"),
+];
+
 static ENTRIES: &[Entry] = &[
+    Entry {
+        name: "glibc",
+        family: "glibc",
+        summary: "a model of glibc 2.36 malloc: tcache, fastbins, bins, top, mmap threshold, trim",
+        options: GLIBC_OPTIONS,
+        build: |s| {
+            let mut t = Tunables::default();
+            for (k, v) in s {
+                t.set(k, v).map_err(|e| e.to_string())?;
+            }
+            Ok(Box::new(Glibc::with_tunables(t).map_err(|e| e.to_string())?))
+        },
+    },
     Entry {
         name: "first-fit",
         family: "free list",
