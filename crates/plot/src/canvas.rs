@@ -566,7 +566,13 @@ impl<'d, 'a> Page<'d, 'a> {
             }
             Ok(())
         };
-        match cue.marker {
+        // A cross has no inside to leave hollow: a measurement's cross is upright.
+        let shape = match (cue.marker, cue.hollow) {
+            (Marker::Cross, true) => Marker::Plus,
+            (Marker::Plus, true) => Marker::Cross,
+            (m, _) => m,
+        };
+        match shape {
             Marker::Circle => {
                 r.draw(&Circle::new((x, y), 4, fill)).or_backend(chart)?;
                 if cue.hollow {

@@ -214,6 +214,19 @@ impl Axis {
         }
     }
 
+    /// A linear axis from 0 that ends at `max` (when above 0) rather than at the next
+    /// round tick, unless that tick is within 5 %: for op axes, where a wide empty
+    /// stretch after the last op would read as a run cut short. Ticks beyond the end
+    /// are dropped.
+    pub fn linear_to(max: f64, unit: Unit) -> Axis {
+        let mut axis = Axis::linear(max, unit);
+        if max.is_finite() && max > 0.0 && axis.max > max * 1.05 {
+            axis.max = max;
+            axis.ticks.retain(|t| t.0 <= max * (1.0 + 1e-9));
+        }
+        axis
+    }
+
     /// A logarithmic byte axis in log2 space: the values placed on it are `log2(bytes)`;
     /// ticks sit at powers of two (every power, or every second, fourth... so at most
     /// about ten labels) and read as sizes (`4 KiB`).
@@ -371,6 +384,15 @@ mod tests {
         }
         let a = Axis::linear(0.0, Unit::Bytes);
         assert_eq!(a.ticks.last().map(|t| t.1.as_str()), Some("4 KiB"));
+    }
+
+    #[test]
+    fn axes_to_the_data_end_at_the_data() {
+        let a = Axis::linear_to(1803.0, Unit::Count);
+        assert_eq!(a.max, 1803.0);
+        assert_eq!(a.ticks.last().map(|t| t.1.as_str()), Some("1,500"));
+        let z = Axis::linear_to(0.0, Unit::Count);
+        assert!(z.max > z.min);
     }
 
     #[test]

@@ -94,7 +94,7 @@ struct Region {
 /// Which snapshot each pixel column shows (`None` before the first or after the
 /// last snapshot's interval).
 fn columns(
-    snapshots: &[HeapSnapshot],
+    snapshots: &[&HeapSnapshot],
     x: &Axis,
     end: f64,
     width: u32,
@@ -157,7 +157,7 @@ fn rows(
 /// `width` x `height` pixel plot, merging equal neighbours into rectangles; coarsens the
 /// cells until at most [`MAX_RECTS`] rectangles remain.
 fn rasterise(
-    snapshots: &[HeapSnapshot],
+    snapshots: &[&HeapSnapshot],
     keep: fn(&Block) -> bool,
     base: u64,
     span: u64,
@@ -177,7 +177,7 @@ fn rasterise(
             let mut runs: Vec<(u32, u32, Cell)> = Vec::new();
             if let Some(i) = *snap {
                 let row_cells =
-                    cache[i].get_or_insert_with(|| rows(&snapshots[i], keep, base, span, n));
+                    cache[i].get_or_insert_with(|| rows(snapshots[i], keep, base, span, n));
                 let mut r = 0;
                 while r < row_cells.len() {
                     let Some(kind) = row_cells[r] else {
@@ -257,7 +257,7 @@ pub fn heap_map_chart(
         });
     }
     // Snapshots in op order (the engine gives them so; a caller's list may not be).
-    let mut snapshots = snapshots.to_vec();
+    let mut snapshots: Vec<&HeapSnapshot> = snapshots.iter().collect();
     snapshots.sort_by_key(|s| s.op);
     let first = &snapshots[0];
     let last = &snapshots[snapshots.len() - 1];
@@ -268,7 +268,7 @@ pub fn heap_map_chart(
         1
     };
     let end = (last.op + gap) as f64;
-    let x = Axis::linear(end, Unit::Count);
+    let x = Axis::linear_to(end, Unit::Count);
 
     let heap_base = snapshots.iter().map(|s| s.heap_start).min().unwrap_or(0);
     let heap_top = snapshots

@@ -15,7 +15,7 @@
 //! | [`crossover_chart`] | ns per malloc+free and per mmap+munmap against block size, log–log | `&[CostPoint]` |
 //! | [`model_vs_real_chart`] | a simulated and a real timeline overlaid: RSS, footprint/mapped, faults | two `Timeline`s |
 //!
-//! [`format`] holds the number formatting of every label (bytes in KiB/MiB, durations in
+//! [`format`](mod@format) holds the number formatting of every label (bytes in KiB/MiB, durations in
 //! ns/µs/ms, counts with thousands separators), also useful for tables.
 //!
 //! This crate only turns data into SVG; it never runs a simulation.
@@ -48,7 +48,7 @@
 //! # Determinism
 //!
 //! The same data and style give the same bytes: no clocks, no hash-map iteration, every
-//! number formatted by a fixed rule ([`format`]), pixel coordinates rounded to integers
+//! number formatted by a fixed rule ([`format`](mod@format)), pixel coordinates rounded to integers
 //! by plotters. Long series are reduced to what the plot can show (per pixel column, the
 //! first, lowest, highest and last value), and heap maps are rasterised to the plot's
 //! pixels, so the SVG stays small however long the run.

@@ -475,3 +475,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_thousand_samples_of_three_allocators_render_quickly() {
+    // The brief's budget is "well under a second in release"; this checks a generous
+    // bound in the (less optimised) test profile so a quadratic slip fails loudly.
+    let timelines = common::three(1000);
+    let style = Style::default();
+    let start = std::time::Instant::now();
+    let svgs = [
+        plot::timeline_chart(&title(), &timelines, &style).unwrap(),
+        plot::fragmentation_chart(&title(), &timelines, &style).unwrap(),
+        plot::returned_chart(&title(), &timelines, &style).unwrap(),
+    ];
+    let elapsed = start.elapsed();
+    eprintln!(
+        "3 charts x 3 allocators x 1000 samples: {elapsed:?}, {} bytes",
+        svgs.iter().map(String::len).sum::<usize>()
+    );
+    assert!(elapsed.as_secs_f64() < 2.0, "{elapsed:?}");
+    // Reduced to the pixels: far fewer bytes than 15 series x 1000 points written out.
+    for svg in &svgs {
+        assert!(svg.len() < 400_000, "{} bytes", svg.len());
+    }
+}
+
+#[test]
+fn names_with_markup_characters_are_escaped() {
+    let mut t = common::timeline("<evil & \"quoted\" 'name'>", 40, 0);
+    t.samples[10].phase = Some("a<b&c".to_string());
+    let title = ChartTitle::new("x&y<z>").cost_model("\"cal\"");
+    let style = Style {
+        font_family: "\"Odd\" <Font>, sans-serif".to_string(),
+        ..Style::default()
+    };
+    let doc = check(|| plot::timeline_chart(&title, std::slice::from_ref(&t), &style));
+    assert!(doc.has_text("<evil & \"quoted\" 'name'>"));
+    assert!(doc.has_text("a<b&c"));
+    assert!(doc.has_text("workload x&y<z>"));
+    assert_eq!(
+        doc.text_attrs[0]["font-family"],
+        "\"Odd\" <Font>, sans-serif"
+    );
+}
