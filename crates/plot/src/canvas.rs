@@ -96,6 +96,8 @@ const X_DESC: i32 = 16;
 const PANEL_GAP: i32 = 14;
 /// Height of a note line.
 const NOTE_LINE: i32 = 14;
+/// Space a y tick label needs besides its text: tick mark and gaps.
+const Y_LABEL_PAD: i32 = 16;
 /// Space between the plotting area's right edge and the page margin, where the last
 /// x tick label overhangs.
 const PLOT_RIGHT: i32 = 18;
@@ -161,7 +163,7 @@ pub(crate) struct Panel {
 /// Where a panel's parts landed.
 #[derive(Clone, Debug)]
 struct PanelBox {
-    title_y: i32,
+    title: Vec<(i32, String)>,
     legend: Vec<(i32, i32, Entry)>,
     band_y: i32,
     plot_top: i32,
@@ -227,12 +229,14 @@ impl<'s> Doc<'s> {
     }
 
     /// Makes the y tick-label area wide enough for every label of `axes` (the same
-    /// width for all panels, so their plotting areas line up).
+    /// width for all panels, so their plotting areas line up), up to a third of the
+    /// page; longer labels (allocator names on a bar chart) are shortened to fit.
     pub fn fit_y_labels<'x>(&mut self, axes: impl IntoIterator<Item = &'x Axis>) {
+        let cap = self.style.width as i32 / 3;
         for axis in axes {
             for (_, label) in &axis.ticks {
-                let w = text_width(label, size::LABEL, false).ceil() as i32 + 16;
-                self.y_label_width = self.y_label_width.max(w);
+                let w = text_width(label, size::LABEL, false).ceil() as i32 + Y_LABEL_PAD;
+                self.y_label_width = self.y_label_width.max(w.min(cap));
             }
         }
     }
@@ -259,13 +263,16 @@ impl<'s> Doc<'s> {
         if entries.is_empty() {
             return (placed, y);
         }
+        let room = f64::from(right - x0 - SWATCH - 6);
         for e in entries {
+            let mut e = e.clone();
+            e.label = style::shorten(&e.label, size::LABEL, room);
             let w = SWATCH + 6 + text_width(&e.label, size::LABEL, false).ceil() as i32 + 18;
             if x > x0 && x + w > right {
                 x = x0;
                 y += LEGEND_ROW;
             }
-            placed.push((x, y, e.clone()));
+            placed.push((x, y, e));
             x += w;
         }
         (placed, y + LEGEND_ROW)
@@ -290,9 +297,12 @@ impl<'s> Doc<'s> {
         y = after + 4;
         let mut panels = Vec::new();
         for p in &self.panels {
-            let title_y = y;
+            let mut title = Vec::new();
             if !p.title.is_empty() {
-                y += PANEL_TITLE;
+                for line in style::wrap(&p.title, size::PANEL, true, width) {
+                    title.push((y, line));
+                    y += PANEL_TITLE;
+                }
             }
             let (legend, after) = self.flow(&p.legend, MARGIN_X + 8, y);
             y = after;
@@ -314,7 +324,7 @@ impl<'s> Doc<'s> {
             }
             y += p.gap_after.unwrap_or(PANEL_GAP);
             panels.push(PanelBox {
-                title_y,
+                title,
                 legend,
                 band_y,
                 plot_top,
@@ -450,16 +460,9 @@ impl<'d, 'a> Page<'d, 'a> {
         for (x, y, e) in &self.layout.legend {
             self.legend_entry(*x, *y, e)?;
         }
-        for (p, b) in self.doc.panels.iter().zip(&self.layout.panels) {
-            if !p.title.is_empty() {
-                self.text(
-                    &p.title,
-                    (MARGIN_X, b.title_y),
-                    size::PANEL,
-                    true,
-                    &INK,
-                    top_left,
-                )?;
+        for b in &self.layout.panels {
+            for (y, line) in &b.title {
+                self.text(line, (MARGIN_X, *y), size::PANEL, true, &INK, top_left)?;
             }
             for (x, y, e) in &b.legend {
                 self.legend_entry(*x, *y, e)?;
@@ -633,7 +636,8 @@ impl<'d, 'a> Page<'d, 'a> {
             .build_cartesian_2d(Ticked::new(x), Ticked::new(y))
             .or_backend(chart_name)?;
         let x_fmt = |v: &f64| x.label(*v);
-        let y_fmt = |v: &f64| y.label(*v);
+        let room = f64::from(self.doc.y_label_width - Y_LABEL_PAD);
+        let y_fmt = |v: &f64| style::shorten(&y.label(*v), size::LABEL, room);
         let label_style = self.font(size::LABEL, false, &MUTED, Pos::new(HPos::Left, VPos::Top));
         let mut mesh = chart.configure_mesh();
         mesh.bold_line_style(GRID)

@@ -226,12 +226,37 @@ fn advance(c: char) -> f64 {
     }
 }
 
+/// Splits a word wider than `max_width` into pieces that fit (at least one character
+/// each).
+fn split_word(word: &str, font_size: f64, bold: bool, max_width: f64) -> Vec<String> {
+    let mut pieces = vec![String::new()];
+    for c in word.chars() {
+        let mut piece = pieces.pop().unwrap_or_default();
+        piece.push(c);
+        if piece.chars().count() > 1 && text_width(&piece, font_size, bold) > max_width {
+            piece.pop();
+            pieces.push(piece);
+            pieces.push(c.to_string());
+        } else {
+            pieces.push(piece);
+        }
+    }
+    pieces
+}
+
 /// Splits `text` into lines no wider than `max_width` pixels at `font_size`, breaking
-/// at spaces (a word longer than a line gets a line of its own).
+/// at spaces, and inside a word only when the word alone is wider than a line.
 pub(crate) fn wrap(text: &str, font_size: f64, bold: bool, max_width: f64) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
-    for word in text.split(' ') {
+    let words = text.split(' ').flat_map(|w| {
+        if text_width(w, font_size, bold) > max_width {
+            split_word(w, font_size, bold, max_width)
+        } else {
+            vec![w.to_string()]
+        }
+    });
+    for word in words {
         let candidate = if line.is_empty() {
             word.to_string()
         } else {
@@ -239,7 +264,7 @@ pub(crate) fn wrap(text: &str, font_size: f64, bold: bool, max_width: f64) -> Ve
         };
         if !line.is_empty() && text_width(&candidate, font_size, bold) > max_width {
             lines.push(std::mem::take(&mut line));
-            line = word.to_string();
+            line = word;
         } else {
             line = candidate;
         }
@@ -248,6 +273,24 @@ pub(crate) fn wrap(text: &str, font_size: f64, bold: bool, max_width: f64) -> Ve
         lines.push(line);
     }
     lines
+}
+
+/// `text`, cut short with an ellipsis if it is wider than `max_width` pixels at
+/// `font_size` (for single-line labels such as legend entries).
+pub(crate) fn shorten(text: &str, font_size: f64, max_width: f64) -> String {
+    if text_width(text, font_size, false) <= max_width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for c in text.chars() {
+        out.push(c);
+        if text_width(&out, font_size, false) + text_width("…", font_size, false) > max_width {
+            out.pop();
+            break;
+        }
+    }
+    out.push('…');
+    out
 }
 
 /// Black or white, whichever reads better on `fill` (by its relative luminance).
@@ -298,6 +341,22 @@ mod tests {
         }
         assert_eq!(lines.join(" "), "one two three four five six");
         assert_eq!(wrap("", 12.0, false, 80.0), vec![String::new()]);
+        let long = format!("a {} b", "w".repeat(40));
+        let lines = wrap(&long, 12.0, false, 80.0);
+        assert!(
+            lines.iter().all(|l| text_width(l, 12.0, false) <= 80.0),
+            "{lines:?}"
+        );
+        assert_eq!(lines.concat().replace(' ', ""), long.replace(' ', ""));
+    }
+
+    #[test]
+    fn shorten_keeps_short_labels_and_cuts_long_ones() {
+        assert_eq!(shorten("glibc", 11.0, 100.0), "glibc");
+        let long = "x".repeat(200);
+        let cut = shorten(&long, 11.0, 100.0);
+        assert!(cut.ends_with('…'));
+        assert!(text_width(&cut, 11.0, false) <= 100.0);
     }
 
     #[test]

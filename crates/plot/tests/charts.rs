@@ -344,6 +344,18 @@ fn long_titles_and_names_wrap_instead_of_leaving_the_page() {
     let t = title().note("a long note ".repeat(30));
     let doc = check(|| plot::timeline_chart(&t, &timelines, &Style::default()));
     assert_fits(&doc);
+    timelines[1].allocator = "w".repeat(150);
+    let doc = check(|| plot::returned_chart(&t, &timelines, &Style::default()));
+    assert_fits(&doc);
+    let doc = check(|| plot::fragmentation_chart(&t, &timelines, &Style::default()));
+    assert_fits(&doc);
+    let summaries = vec![
+        common::summary(&"m".repeat(150), 1.0),
+        common::summary("glibc", 2.0),
+    ];
+    let doc = check(|| plot::cost_chart(&t, &summaries, &Style::default()));
+    assert_fits(&doc);
+    assert!(doc.has_text("…"));
 }
 
 /// Every text fits the page by the layout's own width estimate.
