@@ -161,6 +161,7 @@ pub fn crossover_chart(
         )
         .collect();
     doc.panel(Panel {
+        title: "Time per pair of calls (log scale)".to_string(),
         band: if marks.is_empty() { 0 } else { 18 * 2 },
         plot_height: style.panel_height as i32 * 2,
         x_labels: true,

@@ -47,6 +47,19 @@ fn render_to_dir_when_asked() {
         "crossover.svg",
         plot::crossover_chart(&ChartTitle::new("sizes"), &model, Some(&real), &style).unwrap(),
     );
+    let narrow = Style {
+        width: 480,
+        panel_height: 120,
+        ..Style::default()
+    };
+    write(
+        "narrow-timeline.svg",
+        plot::timeline_chart(&title, &timelines, &narrow).unwrap(),
+    );
+    write(
+        "narrow-cost.svg",
+        plot::cost_chart(&stitle, &summaries, &narrow).unwrap(),
+    );
     let mut real_t = common::timeline("glibc", 300, 0);
     real_t.source = Some(engine::Source::Real);
     for s in &mut real_t.samples {
