@@ -251,7 +251,9 @@ impl Axis {
         let (min, max) = log_span(lo.log10(), hi.log10());
         let mut ticks = Vec::new();
         let fine = max - min <= 2.0;
-        for e in min as i64..=max as i64 {
+        // Every decade, or every second, third... so at most about ten labels.
+        let stride = (((max - min) / 10.0).ceil() as i64).max(1);
+        for e in (min as i64..=max as i64).filter(|e| e.rem_euclid(stride) == 0) {
             for m in [1.0, 2.0, 5.0] {
                 if m > 1.0 && !fine {
                     continue;
@@ -416,5 +418,9 @@ mod tests {
         assert!(labels.contains(&"1 µs"));
         let one = Axis::log2_bytes(4096.0, 4096.0);
         assert!(one.max > one.min);
+        let wide = Axis::log10_nanos(1e-200, 1e9);
+        assert!(wide.ticks.len() <= 12, "{} ticks", wide.ticks.len());
+        let wide = Axis::log2_bytes(1.0, 2f64.powi(64));
+        assert!(wide.ticks.len() <= 12, "{} ticks", wide.ticks.len());
     }
 }
