@@ -1,0 +1,426 @@
+//! Numbers as people read them: bytes in binary units, durations in ns/µs/ms/s, counts
+//! with thousands separators, ratios in percent.
+//!
+//! Every function formats with a fixed rule (no locale, no float `Debug` output), so a
+//! chart's bytes depend only on its data. Memory sizes use binary units (1 KiB = 1024 B)
+//! because pages, chunks and mappings are powers of two; durations use decimal units.
+
+/// Binary byte units, smallest first.
+const BYTE_UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+/// Decimal time units, smallest first, starting at nanoseconds.
+const TIME_UNITS: [&str; 4] = ["ns", "µs", "ms", "s"];
+
+/// Formats `v` with about three significant digits and no trailing zeros: `1.5`,
+/// `12.3`, `512`. Integers below 10 000 print exactly.
+fn sig3(v: f64) -> String {
+    let a = v.abs();
+    let s = if a == a.round() && a < 1e4 {
+        format!("{v:.0}")
+    } else if a < 10.0 {
+        format!("{v:.2}")
+    } else if a < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    };
+    trim_zeros(s)
+}
+
+/// Drops trailing zeros after a decimal point (`1.50` -> `1.5`, `2.00` -> `2`).
+fn trim_zeros(s: String) -> String {
+    if !s.contains('.') {
+        return s;
+    }
+    let t = s.trim_end_matches('0').trim_end_matches('.');
+    if t == "-0" {
+        "0".to_string()
+    } else {
+        t.to_string()
+    }
+}
+
+/// The index of the largest unit of `base` (1024 or 1000) that `v` reaches, capped at
+/// `units - 1`.
+fn unit_index(v: f64, base: f64, units: usize) -> usize {
+    let mut i = 0;
+    let mut scale = 1.0;
+    while i + 1 < units && v.abs() >= scale * base {
+        scale *= base;
+        i += 1;
+    }
+    i
+}
+
+/// A byte count in the largest binary unit it reaches: `0 B`, `512 B`, `1.5 KiB`,
+/// `12.3 MiB`.
+pub fn bytes(b: u64) -> String {
+    bytes_f(b as f64)
+}
+
+/// [`bytes`] for a fractional or computed byte count.
+pub fn bytes_f(b: f64) -> String {
+    if !b.is_finite() {
+        return "n/a".to_string();
+    }
+    let i = unit_index(b, 1024.0, BYTE_UNITS.len());
+    format!("{} {}", sig3(b / 1024f64.powi(i as i32)), BYTE_UNITS[i])
+}
+
+/// A duration given in nanoseconds, in the largest unit it reaches: `850 ns`, `1.2 µs`,
+/// `3.45 ms`, `2 s`.
+pub fn duration_ns(ns: f64) -> String {
+    if !ns.is_finite() {
+        return "n/a".to_string();
+    }
+    let i = unit_index(ns, 1000.0, TIME_UNITS.len());
+    format!("{} {}", sig3(ns / 1000f64.powi(i as i32)), TIME_UNITS[i])
+}
+
+/// An integer with a comma every three digits: `1,234,567`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    // Groups of three from the right; the leftmost group may be shorter.
+    let groups: Vec<&str> = digits
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|g| std::str::from_utf8(g).unwrap_or_default())
+        .collect();
+    groups.join(",")
+}
+
+/// A ratio as a percentage with about three significant digits: `0.125` -> `12.5%`.
+pub fn percent(ratio: f64) -> String {
+    if !ratio.is_finite() {
+        return "n/a".to_string();
+    }
+    format!("{}%", sig3(ratio * 100.0))
+}
+
+/// An address in hexadecimal, as debuggers and `/proc/PID/maps` show it.
+pub fn hex(addr: u64) -> String {
+    format!("{addr:#x}")
+}
+
+/// What an axis measures, which decides its tick spacing and labels.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Unit {
+    /// Bytes: ticks at round numbers of one binary unit (0, 0.5, 1, 1.5 MiB).
+    Bytes,
+    /// Nanoseconds: ticks at round numbers of one decimal time unit.
+    Nanos,
+    /// Whole things (ops, syscalls, faults): integer ticks with thousands separators.
+    Count,
+    /// A ratio shown in percent.
+    Percent,
+}
+
+/// One axis: its value range and its ticks with their labels.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Axis {
+    /// The value at the start of the axis.
+    pub min: f64,
+    /// The value at the end of the axis.
+    pub max: f64,
+    /// Tick positions and labels, in increasing order, all within `min..=max`.
+    pub ticks: Vec<(f64, String)>,
+}
+
+/// The step of about `target` intervals over `span`, rounded to 1, 2, 2.5 or 5 times a
+/// power of ten: the steps people count in.
+fn nice_step(span: f64, target: f64) -> f64 {
+    let raw = span / target;
+    let mag = 10f64.powf(raw.log10().floor());
+    let norm = raw / mag;
+    let factor = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .find(|&f| f >= norm - 1e-9)
+        .unwrap_or(10.0);
+    factor * mag
+}
+
+/// The number of decimals needed to print every multiple of `step` exactly.
+fn decimals_for(step: f64) -> usize {
+    (0..6)
+        .find(|&d| {
+            let scaled = step * 10f64.powi(d as i32);
+            (scaled - scaled.round()).abs() < 1e-6
+        })
+        .unwrap_or(6)
+}
+
+impl Axis {
+    /// A linear axis from 0 to at least `max` (at least one tick interval when `max` is
+    /// 0), ending on a round tick.
+    pub fn linear(max: f64, unit: Unit) -> Axis {
+        Axis::linear_target(max, unit, 5.0)
+    }
+
+    /// [`Axis::linear`] with about `target` intervals.
+    pub fn linear_target(max: f64, unit: Unit, target: f64) -> Axis {
+        let max = if max.is_finite() && max > 0.0 {
+            max
+        } else {
+            0.0
+        };
+        // The scale of the labels' unit and its name.
+        let (scale, name): (f64, &str) = match unit {
+            Unit::Bytes => {
+                // An empty byte axis still spans one page, the smallest unit the OS deals in.
+                let m = if max > 0.0 { max } else { 4096.0 };
+                let i = unit_index(m, 1024.0, BYTE_UNITS.len());
+                (1024f64.powi(i as i32), BYTE_UNITS[i])
+            }
+            Unit::Nanos => {
+                let m = if max > 0.0 { max } else { 1.0 };
+                let i = unit_index(m, 1000.0, TIME_UNITS.len());
+                (1000f64.powi(i as i32), TIME_UNITS[i])
+            }
+            Unit::Count => (1.0, ""),
+            Unit::Percent => (0.01, "%"),
+        };
+        let top_in_units = if max > 0.0 {
+            max / scale
+        } else {
+            match unit {
+                Unit::Bytes => 4096.0 / scale,
+                Unit::Percent => 100.0,
+                _ => 1.0,
+            }
+        };
+        let mut step = nice_step(top_in_units, target);
+        if unit == Unit::Count {
+            step = step.max(1.0);
+        }
+        let n = ((top_in_units / step) - 1e-9).ceil().max(1.0) as usize;
+        let decimals = decimals_for(step);
+        let ticks = (0..=n)
+            .map(|k| {
+                let v = k as f64 * step;
+                let label = match unit {
+                    Unit::Count => count(v.round() as u64),
+                    Unit::Percent => format!("{v:.decimals$}%"),
+                    _ if k == 0 => "0".to_string(),
+                    _ => format!("{v:.decimals$} {name}"),
+                };
+                (v * scale, label)
+            })
+            .collect::<Vec<_>>();
+        Axis {
+            min: 0.0,
+            max: n as f64 * step * scale,
+            ticks,
+        }
+    }
+
+    /// A linear axis from 0 that ends at `max` (when above 0) rather than at the next
+    /// round tick, unless that tick is within 5 %: for op axes, where a wide empty
+    /// stretch after the last op would read as a run cut short. Ticks beyond the end
+    /// are dropped.
+    pub fn linear_to(max: f64, unit: Unit) -> Axis {
+        let mut axis = Axis::linear(max, unit);
+        if max.is_finite() && max > 0.0 && axis.max > max * 1.05 {
+            axis.max = max;
+            axis.ticks.retain(|t| t.0 <= max * (1.0 + 1e-9));
+        }
+        axis
+    }
+
+    /// A logarithmic byte axis in log2 space: the values placed on it are `log2(bytes)`;
+    /// ticks sit at powers of two (every power, or every second, fourth... so at most
+    /// about ten labels) and read as sizes (`4 KiB`).
+    pub fn log2_bytes(lo: f64, hi: f64) -> Axis {
+        let (min, max) = log_span(lo.log2(), hi.log2());
+        let span = (max - min) as u64;
+        let stride = [1u64, 2, 3, 4, 5, 10]
+            .into_iter()
+            .find(|s| span / s <= 10)
+            .unwrap_or(10);
+        let ticks = (min as i64..=max as i64)
+            .filter(|e| e.rem_euclid(stride as i64) == 0)
+            .map(|e| (e as f64, bytes_f(2f64.powi(e as i32))))
+            .collect();
+        Axis { min, max, ticks }
+    }
+
+    /// A logarithmic time axis in log10 space: the values placed on it are
+    /// `log10(nanoseconds)`; ticks sit at every decade, and at 2 and 5 times each decade
+    /// when the axis spans at most two decades.
+    pub fn log10_nanos(lo: f64, hi: f64) -> Axis {
+        let (min, max) = log_span(lo.log10(), hi.log10());
+        let mut ticks = Vec::new();
+        let fine = max - min <= 2.0;
+        // Every decade, or every second, third... so at most about ten labels.
+        let stride = (((max - min) / 10.0).ceil() as i64).max(1);
+        for e in (min as i64..=max as i64).filter(|e| e.rem_euclid(stride) == 0) {
+            for m in [1.0, 2.0, 5.0] {
+                if m > 1.0 && !fine {
+                    continue;
+                }
+                let v = (m * 10f64.powi(e as i32)).log10();
+                if v <= max + 1e-9 {
+                    ticks.push((v, duration_ns(10f64.powf(v))));
+                }
+            }
+        }
+        Axis { min, max, ticks }
+    }
+
+    /// A vertical axis of categories read top to bottom: `names[0]` at the top.
+    /// Category `i` sits at [`Axis::category`]`(i)`, with half a category of room at
+    /// each end.
+    pub fn categories(names: &[String]) -> Axis {
+        let n = names.len().max(1);
+        let mut ticks: Vec<(f64, String)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| ((n - 1 - i) as f64, name.clone()))
+            .collect();
+        ticks.reverse();
+        Axis {
+            min: -0.5,
+            max: n as f64 - 0.5,
+            ticks,
+        }
+    }
+
+    /// The position of category `i` of an axis made by [`Axis::categories`].
+    pub fn category(&self, i: usize) -> f64 {
+        self.max - 0.5 - i as f64
+    }
+
+    /// The label of the tick at `v` (the nearest tick; plotters asks with the tick's own
+    /// value).
+    pub fn label(&self, v: f64) -> String {
+        self.ticks
+            .iter()
+            .min_by(|a, b| (a.0 - v).abs().total_cmp(&(b.0 - v).abs()))
+            .map(|t| t.1.clone())
+            .unwrap_or_default()
+    }
+
+    /// The tick positions.
+    pub fn positions(&self) -> Vec<f64> {
+        self.ticks.iter().map(|t| t.0).collect()
+    }
+}
+
+/// Whole exponents around `lo..hi` (in log space), at least one apart.
+fn log_span(lo: f64, hi: f64) -> (f64, f64) {
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() {
+        (lo.min(hi), lo.max(hi))
+    } else {
+        (0.0, 1.0)
+    };
+    let mut min = (lo + 1e-9).floor();
+    let mut max = (hi - 1e-9).ceil();
+    if max <= min {
+        min -= 1.0;
+        max += 1.0;
+    }
+    (min, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_pick_the_largest_binary_unit() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1024), "1 KiB");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(132 * 1024), "132 KiB");
+        assert_eq!(bytes(12_900_000), "12.3 MiB");
+        assert_eq!(bytes(3 << 30), "3 GiB");
+    }
+
+    #[test]
+    fn durations_pick_the_largest_decimal_unit() {
+        assert_eq!(duration_ns(0.0), "0 ns");
+        assert_eq!(duration_ns(2.6), "2.6 ns");
+        assert_eq!(duration_ns(850.0), "850 ns");
+        assert_eq!(duration_ns(1200.0), "1.2 µs");
+        assert_eq!(duration_ns(3_450_000.0), "3.45 ms");
+        assert_eq!(duration_ns(2e9), "2 s");
+        assert_eq!(duration_ns(f64::NAN), "n/a");
+    }
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(count(u64::MAX), "18,446,744,073,709,551,615");
+    }
+
+    #[test]
+    fn percents_are_short() {
+        assert_eq!(percent(0.125), "12.5%");
+        assert_eq!(percent(0.0), "0%");
+        assert_eq!(percent(2.5), "250%");
+    }
+
+    #[test]
+    fn byte_axis_ticks_are_round_in_one_unit() {
+        let a = Axis::linear(3.2 * 1024.0 * 1024.0, Unit::Bytes);
+        let labels: Vec<_> = a.ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(labels, ["0", "1 MiB", "2 MiB", "3 MiB", "4 MiB"]);
+        assert_eq!(a.max, 4.0 * 1024.0 * 1024.0);
+        let a = Axis::linear(1.2 * 1024.0 * 1024.0, Unit::Bytes);
+        assert_eq!(a.ticks[1].1, "0.25 MiB");
+    }
+
+    #[test]
+    fn degenerate_axes_still_have_an_interval() {
+        for unit in [Unit::Bytes, Unit::Nanos, Unit::Count, Unit::Percent] {
+            for max in [0.0, f64::NAN, -3.0, f64::INFINITY] {
+                let a = Axis::linear(max, unit);
+                assert!(a.max > a.min, "{unit:?} {max}");
+                assert!(a.ticks.len() >= 2);
+            }
+        }
+        let a = Axis::linear(0.0, Unit::Bytes);
+        assert_eq!(a.ticks.last().map(|t| t.1.as_str()), Some("4 KiB"));
+    }
+
+    #[test]
+    fn axes_to_the_data_end_at_the_data() {
+        let a = Axis::linear_to(1803.0, Unit::Count);
+        assert_eq!(a.max, 1803.0);
+        assert_eq!(a.ticks.last().map(|t| t.1.as_str()), Some("1,500"));
+        let z = Axis::linear_to(0.0, Unit::Count);
+        assert!(z.max > z.min);
+    }
+
+    #[test]
+    fn count_axes_never_have_fractional_ticks() {
+        let a = Axis::linear(3.0, Unit::Count);
+        assert!(a.ticks.iter().all(|t| t.0 == t.0.round()));
+        let a = Axis::linear(1_000_000.0, Unit::Count);
+        assert_eq!(a.ticks[1].1, "200,000");
+    }
+
+    #[test]
+    fn log_axes_label_powers() {
+        let a = Axis::log2_bytes(16.0, 4.0 * 1024.0 * 1024.0);
+        assert_eq!(a.min, 4.0);
+        assert_eq!(a.max, 22.0);
+        assert!(a.ticks.len() <= 11);
+        assert!(a.ticks.iter().any(|t| t.1 == "1 KiB"));
+        let t = Axis::log10_nanos(50.0, 5000.0);
+        let labels: Vec<_> = t.ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(labels[0], "10 ns");
+        assert!(labels.contains(&"1 µs"));
+        let one = Axis::log2_bytes(4096.0, 4096.0);
+        assert!(one.max > one.min);
+        let wide = Axis::log10_nanos(1e-200, 1e9);
+        assert!(wide.ticks.len() <= 12, "{} ticks", wide.ticks.len());
+        let wide = Axis::log2_bytes(1.0, 2f64.powi(64));
+        assert!(wide.ticks.len() <= 12, "{} ticks", wide.ticks.len());
+    }
+}
