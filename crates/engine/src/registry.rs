@@ -173,13 +173,22 @@ fn free_list(name: &str, settings: &[Setting]) -> Result<Box<dyn Allocator>, Str
 /// Setting mmap_threshold, trim_threshold, top_pad or mmap_max turns glibc's dynamic
 /// mmap threshold off, as `mallopt` does.
 const GLIBC_OPTIONS: &[(&str, &str)] = &[
-    ("mmap_threshold", "requests at least this big get their own mapping (128K)"),
-    ("trim_threshold", "free space at the top that makes free() shrink the heap (128K)"),
+    (
+        "mmap_threshold",
+        "requests at least this big get their own mapping (128K)",
+    ),
+    (
+        "trim_threshold",
+        "free space at the top that makes free() shrink the heap (128K)",
+    ),
     ("top_pad", "extra bytes asked of sbrk on each growth (128K)"),
     ("mmap_max", "most chunks mapped at once (65536)"),
     ("tcache_count", "chunks per tcache bin (7)"),
     ("tcache_max", "largest request served by the tcache (1032)"),
-    ("max_fast", "largest request served by the fastbins (128; 0 turns them off)"),
+    (
+        "max_fast",
+        "largest request served by the fastbins (128; 0 turns them off)",
+    ),
 ];
 
 static ENTRIES: &[Entry] = &[
@@ -193,7 +202,9 @@ static ENTRIES: &[Entry] = &[
             for (k, v) in s {
                 t.set(k, v).map_err(|e| e.to_string())?;
             }
-            Ok(Box::new(Glibc::with_tunables(t).map_err(|e| e.to_string())?))
+            Ok(Box::new(
+                Glibc::with_tunables(t).map_err(|e| e.to_string())?,
+            ))
         },
     },
     Entry {

@@ -57,7 +57,16 @@ pub fn run(args: &RunArgs) -> CliResult {
             ..KernelConfig::default()
         },
         sample_every: args.sample_every.unwrap_or(0),
+        // Heap maps keep every block at every sample: only for small runs.
+        heap_maps: !args.no_svg && w.ops.len() <= HEAP_MAP_MAX_OPS,
         ..RunConfig::default()
+    };
+    let cost_name = match &args.cost {
+        Some(p) => p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "custom".into()),
+        None => "default costs".to_string(),
     };
 
     let mut results: Vec<RunResult> = Vec::new();
@@ -93,9 +102,20 @@ pub fn run(args: &RunArgs) -> CliResult {
     json.push('\n');
     let summary_path = out_dir.join("summary.json");
     let timeline_path = out_dir.join("timeline.csv");
+    // Draw before writing anything, so a chart error leaves no half-written run.
+    let charts = if args.no_svg {
+        Vec::new()
+    } else {
+        charts(&results, &cost_name)?
+    };
     write_atomic(&summary_path, json.as_bytes())?;
     write_atomic(&timeline_path, timeline_csv(&results).as_bytes())?;
-    let written = [summary_path, timeline_path];
+    let mut written = vec![summary_path, timeline_path];
+    for (name, svg) in charts {
+        let path = out_dir.join(name);
+        write_atomic(&path, svg.as_bytes())?;
+        written.push(path);
+    }
 
     match args.format {
         Format::Table => {
@@ -167,6 +187,49 @@ fn verbose_line(step: &engine::Step, heap_start: u64, log: &mut String) {
             let _ = writeln!(log, "{d}");
         }
     }
+}
+
+/// Runs with at most this many ops also get a heap map per allocator.
+const HEAP_MAP_MAX_OPS: usize = 20_000;
+
+/// The charts of a run: (file name, SVG).
+fn charts(results: &[RunResult], cost_name: &str) -> CliResult<Vec<(String, String)>> {
+    let summaries: Vec<Summary> = results.iter().map(|r| r.summary.clone()).collect();
+    let title = plot::ChartTitle::from_summaries(&summaries, cost_name);
+    let timelines: Vec<engine::Timeline> = results.iter().map(|r| r.timeline.clone()).collect();
+    let style = plot::Style::default();
+    let fail = |what: &str, e: plot::PlotError| {
+        CliError::failed(format!("cannot draw the {what} chart: {e}"))
+    };
+    let mut out = vec![
+        (
+            "timeline.svg".to_string(),
+            plot::timeline_chart(&title, &timelines, &style).map_err(|e| fail("timeline", e))?,
+        ),
+        (
+            "fragmentation.svg".to_string(),
+            plot::fragmentation_chart(&title, &timelines, &style)
+                .map_err(|e| fail("fragmentation", e))?,
+        ),
+        (
+            "returned.svg".to_string(),
+            plot::returned_chart(&title, &timelines, &style).map_err(|e| fail("returned", e))?,
+        ),
+        (
+            "cost.svg".to_string(),
+            plot::cost_chart(&title, &summaries, &style).map_err(|e| fail("cost", e))?,
+        ),
+    ];
+    for r in results {
+        if r.heap_maps.is_empty() {
+            continue;
+        }
+        let name = &r.summary.allocator;
+        let svg = plot::heap_map_chart(&title, name, &r.heap_maps, &style)
+            .map_err(|e| fail("heap map", e))?;
+        out.push((format!("heapmap-{name}.svg"), svg));
+    }
+    Ok(out)
 }
 
 fn heading(w: &workload::Workload) -> String {
