@@ -17,7 +17,7 @@ use std::fmt;
 use workload::{BlockId, Op, TouchPolicy, Workload};
 
 /// How a run is set up.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
     /// The simulated machine.
@@ -32,16 +32,6 @@ pub struct RunConfig {
     pub heap_maps: bool,
 }
 
-impl Default for RunConfig {
-    fn default() -> Self {
-        RunConfig {
-            kernel: KernelConfig::default(),
-            sample_every: 0,
-            rows: false,
-            heap_maps: false,
-        }
-    }
-}
 
 /// The blocks of a heap at one sample.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
