@@ -254,7 +254,7 @@ pub fn run_observed(
             _ => None,
         };
         let stopped = outcome != Outcome::Completed;
-        if phase.is_some() || (i + 1) % every == 0 || stopped {
+        if phase.is_some() || (i + 1).is_multiple_of(every) || stopped {
             sample(
                 &kernel,
                 allocator.as_ref(),
