@@ -32,7 +32,6 @@ pub struct RunConfig {
     pub heap_maps: bool,
 }
 
-
 /// The blocks of a heap at one sample.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HeapSnapshot {

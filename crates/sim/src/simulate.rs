@@ -182,10 +182,10 @@ fn verbose_line(step: &engine::Step, heap_start: u64, log: &mut String) {
         (op, None) => format!("{op:?}"),
     };
     let _ = writeln!(log, "{line}");
-    if !matches!(step.op, Op::Phase { .. } | Op::Touch { .. }) {
-        if let Some(d) = step.allocator.describe() {
-            let _ = writeln!(log, "{d}");
-        }
+    if !matches!(step.op, Op::Phase { .. } | Op::Touch { .. })
+        && let Some(d) = step.allocator.describe()
+    {
+        let _ = writeln!(log, "{d}");
     }
 }
 
