@@ -209,6 +209,14 @@ impl Kernel {
         Ok(())
     }
 
+    /// Charges `ns` nanoseconds of the allocator's own user-space work to the current
+    /// process (`CostCategory::User`). A negative or non-finite amount is ignored.
+    pub fn charge_user(&mut self, ns: f64) {
+        if ns.is_finite() && ns > 0.0 {
+            self.cur.charge(CostCategory::User, ns);
+        }
+    }
+
     /// The process `pid`, running or not.
     pub(crate) fn proc_ref(&self, pid: Pid) -> Option<&Process> {
         if pid == self.cur.pid {

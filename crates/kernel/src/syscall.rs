@@ -520,8 +520,9 @@ impl Kernel {
     }
 
     /// Moves every mapped page of `[old, old_end)` to the same offset from `new`:
-    /// the entries (frames, zero-page mappings, `MADV_FREE` state) are detached and
-    /// re-installed, so nothing is copied and nothing faults. Huge pages are split first
+    /// the entries (frames, zero-page mappings, `MADV_FREE` state) are installed at the
+    /// new place and then detached from the old one, so nothing is copied and nothing
+    /// faults, and page tables shared by both places stay. Huge pages are split first
     /// (Linux moves a whole 2 MiB entry when both places are 2 MiB-aligned; the model
     /// always moves 4 KiB entries). Fails with ENOMEM, changing nothing, when the page
     /// tables at the destination cannot be allocated. Returns the pages moved.
@@ -546,40 +547,51 @@ impl Kernel {
         ) {
             return Err(Errno::ENOMEM);
         }
-        let mut moved = Vec::with_capacity(dest.len());
+        // Split huge pages (their deposited tables make this allocation-free).
         let Kernel { cur, phys, .. } = self;
-        let st = cur.pt.update_range(ov, oe, phys, |vpn, e, huge| {
-            if huge {
-                Action::Split
-            } else {
-                moved.push((vpn, e));
-                Action::Detach
-            }
+        let st = cur.pt.update_range(ov, oe, phys, |_, _, huge| {
+            if huge { Action::Split } else { Action::Keep }
         });
-        self.cur.huge_pages -= st.split;
+        cur.huge_pages -= st.split;
+        let mut entries = Vec::with_capacity(dest.len());
+        cur.pt.for_each(ov, oe, |vpn, e, _| entries.push((vpn, e)));
         let mut tables = 0;
-        let pid = self.cur.pid;
-        for (vpn, e) in moved {
+        let mut installed = Vec::with_capacity(entries.len());
+        for &(vpn, e) in &entries {
             let to = vpn - ov + nv;
-            match self.cur.pt.install_page(to, e, &mut self.phys) {
-                Some(t) => tables += t,
-                None => {
-                    // Cannot happen after the reservation above; never leak the frame.
-                    if pte::has_frame(e) {
-                        self.phys.free(pte::frame(e));
-                        self.cur.rss_pages -= 1;
-                        if e & pte::LAZY != 0 {
-                            self.cur.lazy_pages -= 1;
-                            self.lazy_total -= 1;
-                        }
-                    }
-                    continue;
-                }
-            }
-            if e & pte::LAZY != 0 {
-                self.lazy_queue.push_back((pid, to));
+            // Cannot fail after the reservation; a page that could not be placed
+            // simply stays where it was and is freed with the old range below.
+            if let Some(t) = self.cur.pt.install_page(to, e, &mut self.phys) {
+                tables += t;
+                installed.push(vpn);
             }
         }
+        let mut moved = installed.into_iter().peekable();
+        let Kernel {
+            cur,
+            phys,
+            lazy_queue,
+            lazy_total,
+            ..
+        } = self;
+        let pid = cur.pid;
+        let (mut lost, mut lost_lazy) = (0, 0);
+        let st = cur.pt.update_range(ov, oe, phys, |vpn, e, _| {
+            if moved.peek() == Some(&vpn) {
+                moved.next();
+                if e & pte::LAZY != 0 {
+                    lazy_queue.push_back((pid, vpn - ov + nv));
+                }
+                Action::Detach
+            } else {
+                lost += u64::from(pte::has_frame(e));
+                lost_lazy += u64::from(e & pte::LAZY != 0);
+                Action::Clear
+            }
+        });
+        cur.rss_pages -= lost;
+        cur.lazy_pages -= lost_lazy;
+        *lazy_total -= lost_lazy;
         let ns = tables as f64 * self.config.cost.page_table_page_ns;
         self.cur.charge(CostCategory::PageTable, ns);
         Ok(st.mapped)
