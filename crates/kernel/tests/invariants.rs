@@ -132,8 +132,8 @@ fn config() -> impl Strategy<Value = KernelConfig> {
 /// Addresses the sequence works on: the fixed window, the heap, and whatever mmap
 /// returned.
 fn target(k: &Kernel, targets: &[u64], i: usize) -> u64 {
-    if targets.is_empty() || i % 5 == 0 {
-        if i % 2 == 0 {
+    if targets.is_empty() || i.is_multiple_of(5) {
+        if i.is_multiple_of(2) {
             WINDOW
         } else {
             k.config().heap_start
