@@ -80,7 +80,8 @@ impl GapTree {
         }
     }
 
-    fn update(&mut self, t: u32) {
+    /// Recomputes the subtree maximum of node `t` from its children.
+    fn refresh(&mut self, t: u32) {
         let n = self.nodes[t as usize];
         let m = (n.end - n.start)
             .max(self.max_of(n.left))
@@ -96,12 +97,12 @@ impl GapTree {
         if self.nodes[t as usize].end < key {
             let (l, r) = self.split(self.nodes[t as usize].right, key);
             self.nodes[t as usize].right = l;
-            self.update(t);
+            self.refresh(t);
             (t, r)
         } else {
             let (l, r) = self.split(self.nodes[t as usize].left, key);
             self.nodes[t as usize].left = r;
-            self.update(t);
+            self.refresh(t);
             (l, t)
         }
     }
@@ -117,12 +118,12 @@ impl GapTree {
         if self.nodes[a as usize].prio > self.nodes[b as usize].prio {
             let r = self.merge(self.nodes[a as usize].right, b);
             self.nodes[a as usize].right = r;
-            self.update(a);
+            self.refresh(a);
             a
         } else {
             let l = self.merge(a, self.nodes[b as usize].left);
             self.nodes[b as usize].left = l;
-            self.update(b);
+            self.refresh(b);
             b
         }
     }
@@ -168,6 +169,37 @@ impl GapTree {
         };
         self.root = self.merge(l, r2);
         start
+    }
+
+    /// Changes the gap ending at `end` into `[new_start, new_end)` in place: O(depth),
+    /// no restructuring. Valid only when no other gap's end lies between `end` and
+    /// `new_end`, so the tree's order is unchanged (true when a gap shrinks or grows
+    /// within the space between its neighbours). Returns false if no gap ends at `end`.
+    pub fn update(&mut self, end: u64, new_start: u64, new_end: u64) -> bool {
+        debug_assert!(new_start < new_end);
+        let root = self.root;
+        self.update_in(root, end, new_start, new_end)
+    }
+
+    fn update_in(&mut self, t: u32, end: u64, new_start: u64, new_end: u64) -> bool {
+        if t == NIL {
+            return false;
+        }
+        let n = self.nodes[t as usize];
+        let found = if end < n.end {
+            self.update_in(n.left, end, new_start, new_end)
+        } else if end > n.end {
+            self.update_in(n.right, end, new_start, new_end)
+        } else {
+            let node = &mut self.nodes[t as usize];
+            node.start = new_start;
+            node.end = new_end;
+            true
+        };
+        if found {
+            self.refresh(t);
+        }
+        found
     }
 
     /// The gap with the smallest end `>= key`, as `(start, end)`.
@@ -287,6 +319,24 @@ mod tests {
         assert_eq!(g.find_topdown(21, 0, 100), None);
         assert_eq!(g.len(), 4);
         assert_eq!(g.to_vec(), vec![(0, 10), (20, 25), (70, 72), (80, 100)]);
+    }
+
+    #[test]
+    fn update_changes_a_gap_in_place() {
+        let mut g = GapTree::new();
+        g.insert(0, 10);
+        g.insert(20, 30);
+        g.insert(40, 50);
+        assert!(g.update(30, 20, 35), "grow the middle gap upwards");
+        assert!(g.update(50, 45, 50), "shrink the top gap from below");
+        assert!(!g.update(31, 0, 1), "no gap ends at 31");
+        assert_eq!(g.to_vec(), vec![(0, 10), (20, 35), (45, 50)]);
+        assert_eq!(
+            g.find_topdown(15, 0, 100),
+            Some(20),
+            "the subtree maxima were refreshed"
+        );
+        assert_eq!(g.find_topdown(6, 0, 100), Some(29));
     }
 
     #[test]

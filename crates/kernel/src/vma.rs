@@ -147,7 +147,9 @@ impl VmaMap {
         self.map.iter().map(|(&s, &v)| (s, v))
     }
 
-    /// Inserts a VMA into free space, updating the gap index.
+    /// Inserts a VMA into free space, updating the gap index. The gap that contains
+    /// the VMA shrinks in place when the VMA sits at one of its ends (the common case:
+    /// top-down placement fills gaps from their top), or is cut in two.
     fn raw_insert(&mut self, start: Addr, vma: Vma) {
         debug_assert!(start < vma.end);
         if let Some((gs, ge)) = self.gaps.first_ending_at_or_after(vma.end) {
@@ -156,37 +158,54 @@ impl VmaMap {
                 "VMA {start:#x}..{:#x} overlaps a mapping",
                 vma.end
             );
-            self.gaps.remove(ge);
-            if gs < start {
-                self.gaps.insert(gs, start);
-            }
-            if vma.end < ge {
-                self.gaps.insert(vma.end, ge);
+            match (gs < start, vma.end < ge) {
+                (false, false) => {
+                    self.gaps.remove(ge);
+                }
+                (false, true) => {
+                    self.gaps.update(ge, vma.end, ge);
+                }
+                // No other gap ends between `start` and `ge`: the order holds.
+                (true, false) => {
+                    self.gaps.update(ge, gs, start);
+                }
+                (true, true) => {
+                    self.gaps.update(ge, vma.end, ge);
+                    self.gaps.insert(gs, start);
+                }
             }
         }
         self.mapped += vma.end - start;
         self.map.insert(start, vma);
     }
 
-    /// Removes the VMA starting at `start`, updating the gap index.
+    /// Removes the VMA starting at `start`, updating the gap index: the freed range
+    /// joins the gaps on either side (in place when it has one).
     fn raw_remove(&mut self, start: Addr) -> Option<Vma> {
         let vma = self.map.remove(&start)?;
         self.mapped -= vma.end - start;
-        let mut gs = start;
-        let mut ge = vma.end;
-        if let Some((ls, le)) = self.gaps.first_ending_at_or_after(start)
-            && le == start
-        {
-            self.gaps.remove(le);
-            gs = ls;
+        let left = self
+            .gaps
+            .first_ending_at_or_after(start)
+            .filter(|&(_, le)| le == start);
+        let right = self
+            .gaps
+            .first_ending_at_or_after(vma.end + 1)
+            .filter(|&(rs, _)| rs == vma.end);
+        match (left, right) {
+            (Some((ls, le)), Some((_, re))) => {
+                self.gaps.remove(le);
+                self.gaps.update(re, ls, re);
+            }
+            // No gap ends between `start` and `vma.end` (that range was the VMA).
+            (Some((ls, le)), None) => {
+                self.gaps.update(le, ls, vma.end);
+            }
+            (None, Some((_, re))) => {
+                self.gaps.update(re, start, re);
+            }
+            (None, None) => self.gaps.insert(start, vma.end),
         }
-        if let Some((rs, re)) = self.gaps.first_ending_at_or_after(vma.end + 1)
-            && rs == vma.end
-        {
-            self.gaps.remove(re);
-            ge = re;
-        }
-        self.gaps.insert(gs, ge);
         Some(vma)
     }
 
