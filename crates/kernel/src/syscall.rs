@@ -244,7 +244,9 @@ impl Kernel {
     /// - `MAP_FIXED` replaces whatever was mapped in the range (an implicit `munmap`,
     ///   counted in `returned.munmap`).
     /// - `MAP_POPULATE` fills every page in now, without traps (best effort: `mmap`
-    ///   still succeeds when frames run out).
+    ///   still succeeds when frames run out): `populate_page_ns` per page (category
+    ///   Fault) plus `zero_page_ns` (Zeroing) for writable mappings; counted in
+    ///   `populated_pages`, not in `minor_faults`.
     /// - `MAP_NORESERVE` is accepted and changes nothing: in Linux it exempts the
     ///   mapping from the commit limit (`vm.overcommit_memory`), which the model does not
     ///   have; every anonymous mapping here is overcommitted and memory is only taken at
@@ -270,7 +272,9 @@ impl Kernel {
         if fixed && !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
-        // Checked before knowing whether the mapping would merge, as in Linux.
+        // Checked before knowing whether the mapping would merge, as in Linux. (Linux
+        // compared with `>` until a 2025 fix, which let a process reach one VMA more
+        // than the limit; the model uses the fixed `>=`, as `split_vma` always did.)
         if self.cur.vmas.len() >= self.config.max_map_count {
             return Err(Errno::ENOMEM);
         }
