@@ -1,14 +1,21 @@
 //! How a simulated machine and its processes are set up.
 
 use crate::cost::CostModel;
-use crate::types::Addr;
+use crate::types::{Addr, PAGE_SIZE, USER_SPACE_END};
 use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The largest physical memory the model addresses: 2^32 frames (frame numbers are
+/// `u32`), 16 TiB.
+pub const MAX_PHYS_BYTES: u64 = (1u64 << 32) * PAGE_SIZE;
 
 /// The TLB's shape.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlbConfig {
-    /// Number of entries (a power of two, a multiple of `ways`).
+    /// Number of entries: a multiple of `ways`, and `entries / ways` (the number of
+    /// sets) a power of two, because the set is chosen by the low bits of the page
+    /// number.
     pub entries: u32,
     /// Associativity: entries per set.
     pub ways: u32,
@@ -32,7 +39,8 @@ impl Default for TlbConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KernelConfig {
-    /// Size of physical memory in bytes (a multiple of the page size).
+    /// Size of physical memory in bytes (a multiple of the page size, at least one
+    /// page, at most [`MAX_PHYS_BYTES`]).
     pub phys_bytes: u64,
     /// Where every process's heap (the initial program break) starts. Fixed, so runs
     /// reproduce; Linux randomizes it unless ASLR is off.
@@ -48,6 +56,8 @@ pub struct KernelConfig {
     /// `RLIMIT_DATA`-like limit on the heap's size (break minus heap start).
     pub data_limit: Option<u64>,
     /// Back 2 MiB-aligned anonymous ranges with huge pages on first touch (THP `always`).
+    /// It also makes `mmap` of a length that is a multiple of 2 MiB return a 2 MiB-aligned
+    /// address, as Linux does for anonymous mappings when THP is compiled in.
     pub huge_pages: bool,
     /// The TLB's shape.
     pub tlb: TlbConfig,
@@ -71,5 +81,293 @@ impl Default for KernelConfig {
             tlb: TlbConfig::default(),
             cost: CostModel::default(),
         }
+    }
+}
+
+/// A configuration field that cannot describe a machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The offending field, as named in the JSON form (`tlb.ways`, `cost.fault_ns`).
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid kernel configuration: {}: {}",
+            self.field, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(field: &'static str, reason: impl Into<String>) -> Result<(), ConfigError> {
+    Err(ConfigError {
+        field,
+        reason: reason.into(),
+    })
+}
+
+impl TlbConfig {
+    /// Checks the shape: at least one way, entries a multiple of ways, a power-of-two
+    /// number of sets.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.ways == 0 {
+            return err("tlb.ways", "must be at least 1");
+        }
+        if self.entries == 0 || !self.entries.is_multiple_of(self.ways) {
+            return err(
+                "tlb.entries",
+                format!(
+                    "{} is not a positive multiple of ways ({})",
+                    self.entries, self.ways
+                ),
+            );
+        }
+        let sets = self.entries / self.ways;
+        if !sets.is_power_of_two() {
+            return err(
+                "tlb.entries",
+                format!("entries / ways = {sets} sets, which is not a power of two"),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl CostModel {
+    /// Every cost as (JSON field name, value), in declaration order.
+    pub fn fields(&self) -> [(&'static str, f64); 17] {
+        [
+            ("mode_switch_ns", self.mode_switch_ns),
+            ("brk_ns", self.brk_ns),
+            ("mmap_ns", self.mmap_ns),
+            ("munmap_ns", self.munmap_ns),
+            ("mprotect_ns", self.mprotect_ns),
+            ("mremap_ns", self.mremap_ns),
+            ("madvise_ns", self.madvise_ns),
+            ("fault_ns", self.fault_ns),
+            ("zero_page_ns", self.zero_page_ns),
+            ("read_fault_ns", self.read_fault_ns),
+            ("populate_page_ns", self.populate_page_ns),
+            ("free_page_ns", self.free_page_ns),
+            ("page_table_page_ns", self.page_table_page_ns),
+            ("tlb_miss_ns", self.tlb_miss_ns),
+            ("shootdown_ns", self.shootdown_ns),
+            ("context_switch_ns", self.context_switch_ns),
+            ("alloc_op_ns", self.alloc_op_ns),
+        ]
+    }
+
+    /// Checks that every cost is a finite, non-negative number of nanoseconds.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, v) in self.fields() {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(ConfigError {
+                    field: cost_field_path(name),
+                    reason: format!("{v} is not a finite, non-negative number of ns"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `"cost." + name` as a `&'static str` (the field list is fixed, so match it).
+fn cost_field_path(name: &str) -> &'static str {
+    match name {
+        "mode_switch_ns" => "cost.mode_switch_ns",
+        "brk_ns" => "cost.brk_ns",
+        "mmap_ns" => "cost.mmap_ns",
+        "munmap_ns" => "cost.munmap_ns",
+        "mprotect_ns" => "cost.mprotect_ns",
+        "mremap_ns" => "cost.mremap_ns",
+        "madvise_ns" => "cost.madvise_ns",
+        "fault_ns" => "cost.fault_ns",
+        "zero_page_ns" => "cost.zero_page_ns",
+        "read_fault_ns" => "cost.read_fault_ns",
+        "populate_page_ns" => "cost.populate_page_ns",
+        "free_page_ns" => "cost.free_page_ns",
+        "page_table_page_ns" => "cost.page_table_page_ns",
+        "tlb_miss_ns" => "cost.tlb_miss_ns",
+        "shootdown_ns" => "cost.shootdown_ns",
+        "context_switch_ns" => "cost.context_switch_ns",
+        _ => "cost.alloc_op_ns",
+    }
+}
+
+impl KernelConfig {
+    /// Checks that the configuration describes a machine the model can run: physical
+    /// memory of whole pages (at least one, for the first process's PML4), a page-aligned
+    /// address layout with `mmap_min_addr <= heap_start < mmap_base <= USER_SPACE_END`,
+    /// a valid TLB shape and valid costs.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.phys_bytes < PAGE_SIZE || !self.phys_bytes.is_multiple_of(PAGE_SIZE) {
+            return err(
+                "phys_bytes",
+                format!(
+                    "{} is not a positive multiple of the page size",
+                    self.phys_bytes
+                ),
+            );
+        }
+        if self.phys_bytes > MAX_PHYS_BYTES {
+            return err(
+                "phys_bytes",
+                format!(
+                    "{} is above the model's limit of {MAX_PHYS_BYTES}",
+                    self.phys_bytes
+                ),
+            );
+        }
+        for (field, v) in [
+            ("heap_start", self.heap_start),
+            ("mmap_base", self.mmap_base),
+            ("mmap_min_addr", self.mmap_min_addr),
+        ] {
+            if v % PAGE_SIZE != 0 {
+                return err(field, format!("{v:#x} is not page-aligned"));
+            }
+        }
+        if self.mmap_base > USER_SPACE_END {
+            return err(
+                "mmap_base",
+                format!(
+                    "{:#x} is above the end of user space {USER_SPACE_END:#x}",
+                    self.mmap_base
+                ),
+            );
+        }
+        if self.heap_start < self.mmap_min_addr {
+            return err("heap_start", "is below mmap_min_addr");
+        }
+        if self.heap_start >= self.mmap_base {
+            return err("heap_start", "must be below mmap_base");
+        }
+        self.tlb.validate()?;
+        self.cost.validate()
+    }
+
+    /// A valid configuration close to `self`: every field that fails
+    /// [`KernelConfig::validate`] is replaced by its default (and the whole address
+    /// layout by the default layout if the fields still do not fit together).
+    /// [`crate::Kernel::new`] runs on this, so it never fails.
+    pub fn normalized(&self) -> KernelConfig {
+        let d = KernelConfig::default();
+        let mut c = self.clone();
+        if c.phys_bytes < PAGE_SIZE || c.phys_bytes > MAX_PHYS_BYTES {
+            c.phys_bytes = d.phys_bytes;
+        }
+        c.phys_bytes -= c.phys_bytes % PAGE_SIZE;
+        let layout_ok = |c: &KernelConfig| {
+            c.heap_start.is_multiple_of(PAGE_SIZE)
+                && c.mmap_base.is_multiple_of(PAGE_SIZE)
+                && c.mmap_min_addr.is_multiple_of(PAGE_SIZE)
+                && c.mmap_base <= USER_SPACE_END
+                && c.mmap_min_addr <= c.heap_start
+                && c.heap_start < c.mmap_base
+        };
+        if !layout_ok(&c) {
+            c.heap_start = d.heap_start;
+            c.mmap_base = d.mmap_base;
+            c.mmap_min_addr = d.mmap_min_addr;
+        }
+        if c.tlb.validate().is_err() {
+            c.tlb = TlbConfig {
+                pcid: c.tlb.pcid,
+                ..d.tlb
+            };
+        }
+        let dc = d.cost.fields();
+        let fix = |v: f64, i: usize| {
+            if v.is_finite() && v >= 0.0 {
+                v
+            } else {
+                dc[i].1
+            }
+        };
+        let cost = &mut c.cost;
+        cost.mode_switch_ns = fix(cost.mode_switch_ns, 0);
+        cost.brk_ns = fix(cost.brk_ns, 1);
+        cost.mmap_ns = fix(cost.mmap_ns, 2);
+        cost.munmap_ns = fix(cost.munmap_ns, 3);
+        cost.mprotect_ns = fix(cost.mprotect_ns, 4);
+        cost.mremap_ns = fix(cost.mremap_ns, 5);
+        cost.madvise_ns = fix(cost.madvise_ns, 6);
+        cost.fault_ns = fix(cost.fault_ns, 7);
+        cost.zero_page_ns = fix(cost.zero_page_ns, 8);
+        cost.read_fault_ns = fix(cost.read_fault_ns, 9);
+        cost.populate_page_ns = fix(cost.populate_page_ns, 10);
+        cost.free_page_ns = fix(cost.free_page_ns, 11);
+        cost.page_table_page_ns = fix(cost.page_table_page_ns, 12);
+        cost.tlb_miss_ns = fix(cost.tlb_miss_ns, 13);
+        cost.shootdown_ns = fix(cost.shootdown_ns, 14);
+        cost.context_switch_ns = fix(cost.context_switch_ns, 15);
+        cost.alloc_op_ns = fix(cost.alloc_op_ns, 16);
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid() {
+        assert_eq!(KernelConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let c = KernelConfig {
+            phys_bytes: 1000,
+            ..KernelConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "phys_bytes");
+        let mut c = KernelConfig::default();
+        c.tlb.entries = 48;
+        c.tlb.ways = 4; // 12 sets
+        assert_eq!(c.validate().unwrap_err().field, "tlb.entries");
+        let mut c = KernelConfig::default();
+        c.cost.fault_ns = f64::NAN;
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.field, "cost.fault_ns");
+        assert!(e.to_string().contains("cost.fault_ns"));
+        let c = KernelConfig {
+            heap_start: 0x1001,
+            ..KernelConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "heap_start");
+        let c = KernelConfig {
+            heap_start: 0x7fff_f800_0000,
+            ..KernelConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "heap_start");
+    }
+
+    #[test]
+    fn normalized_is_always_valid() {
+        let mut c = KernelConfig {
+            phys_bytes: 5,
+            heap_start: 3,
+            mmap_base: u64::MAX,
+            ..KernelConfig::default()
+        };
+        c.tlb.ways = 0;
+        c.cost.tlb_miss_ns = -1.0;
+        let n = c.normalized();
+        assert_eq!(n.validate(), Ok(()));
+        assert_eq!(n.cost.tlb_miss_ns, CostModel::default().tlb_miss_ns);
+        // Valid fields survive.
+        let ok = KernelConfig {
+            phys_bytes: 1 << 20,
+            huge_pages: true,
+            ..KernelConfig::default()
+        };
+        assert_eq!(ok.normalized(), ok);
     }
 }

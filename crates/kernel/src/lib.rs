@@ -6,22 +6,51 @@
 //!   memory accesses ([`Kernel::touch`]) that fault pages in.
 //! - [`KernelConfig`] and [`CostModel`]: the machine's shape and what each event costs.
 //! - [`MemStats`], [`Counters`], [`Ledger`]: exact memory use, event counts and simulated
-//!   time per cost category.
+//!   time per cost category; [`PageState`] and [`VmaInfo`] for maps of an address space.
+//!
+//! Inside, the crate is organised as an operating-systems textbook is:
+//! - `phys`: the pool of physical frames, in 2 MiB blocks so huge pages can be found;
+//! - `page_table`: x86-64 4-level page tables (PML4, PDPT, PD, PT), sparse;
+//! - `tlb`: a set-associative, LRU translation cache with optional PCIDs;
+//! - `vma` (with `gap_tree`): the ordered map of virtual memory areas;
+//! - `process`: one address space and its accounts;
+//! - `kernel`, `syscall`, `fault`: processes, the memory syscalls, demand paging.
 //!
 //! The kernel knows nothing about allocators or workloads: it only answers syscalls and
 //! memory accesses, and counts.
+//!
+//! ```
+//! use kernel::{Access, Kernel, KernelConfig, MapFlags, Prot};
+//! let mut k = Kernel::new(KernelConfig::default());
+//! let a = k.mmap(0, 8192, Prot::RW, MapFlags::NONE).unwrap();
+//! assert_eq!(k.mem().rss, 0); // mmap hands out addresses, not memory
+//! k.touch(a, 1, Access::Write).unwrap(); // first write: a minor fault
+//! assert_eq!(k.mem().rss, 4096);
+//! assert_eq!(k.counters().minor_faults, 1);
+//! ```
 
 mod config;
 mod cost;
-mod simple;
+mod fault;
+mod gap_tree;
+mod kernel;
+mod page_table;
+mod phys;
+mod process;
 mod stats;
+mod syscall;
+mod tlb;
 mod types;
+mod vma;
 
-pub use config::{KernelConfig, TlbConfig};
+pub use config::{ConfigError, KernelConfig, MAX_PHYS_BYTES, TlbConfig};
 pub use cost::CostModel;
-pub use simple::{Kernel, VmaInfo};
+pub use kernel::{ConsistencyError, Kernel, PageState};
 pub use stats::{CostCategory, Counters, Ledger, MemStats, PhysStats, Returned};
+pub use tlb::FLUSH_CEILING;
 pub use types::{
-    Access, Addr, Advice, Errno, Fault, HUGE_PAGE_SIZE, MapFlags, MremapFlags, PAGE_SIZE, Pid,
-    Prot, SegvReason, Syscall, page_align_down, page_align_up,
+    Access, Addr, Advice, Errno, Fault, HUGE_PAGE_SIZE, MapFlags, MremapFlags, PAGE_SHIFT,
+    PAGE_SIZE, Pid, Prot, SegvReason, Syscall, USER_SPACE_END, checked_page_align_up,
+    page_align_down, page_align_up,
 };
+pub use vma::VmaInfo;

@@ -17,6 +17,14 @@ pub struct MemStats {
     pub vmas: u64,
     /// The program break.
     pub brk: u64,
+    /// Resident bytes given up with `MADV_FREE` and not yet reclaimed nor written again
+    /// (included in `rss`, as in Linux, where smaps shows them as `LazyFree`).
+    #[serde(default)]
+    pub lazy_free: u64,
+    /// Resident bytes mapped by 2 MiB huge pages (included in `rss`; Linux's
+    /// `AnonHugePages`).
+    #[serde(default)]
+    pub huge: u64,
 }
 
 /// Physical memory, shared by every process.
@@ -65,8 +73,22 @@ pub struct Counters {
     pub context_switches: u64,
     /// Address range given back to the OS, by mechanism.
     pub returned: Returned,
-    /// Resident bytes freed by giving memory back, by mechanism.
+    /// Resident bytes freed by giving memory back, by mechanism. For `MADV_FREE` the
+    /// bytes count when reclaim actually drops the pages.
     pub returned_resident: Returned,
+    /// Faults that mapped a 2 MiB huge page (a subset of `minor_faults`).
+    #[serde(default)]
+    pub huge_faults: u64,
+    /// Pages filled in without a trap by `MAP_POPULATE` (not counted as faults).
+    #[serde(default)]
+    pub populated_pages: u64,
+    /// Bytes of `MADV_FREE` pages that reclaim dropped because memory ran short.
+    #[serde(default)]
+    pub reclaimed: u64,
+    /// Whole-TLB flushes of this address space: context switches without PCID, and
+    /// invalidations of ranges too long to flush page by page.
+    #[serde(default)]
+    pub tlb_flushes: u64,
 }
 
 impl Counters {

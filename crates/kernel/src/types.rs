@@ -9,12 +9,33 @@ pub type Addr = u64;
 /// The base page size: 4 KiB, as on x86-64.
 pub const PAGE_SIZE: u64 = 4096;
 
+/// log2 of [`PAGE_SIZE`]: an address shifted right by it is a virtual page number.
+pub const PAGE_SHIFT: u32 = 12;
+
 /// The huge page size of the model's optional 2 MiB pages (a PD-level mapping).
 pub const HUGE_PAGE_SIZE: u64 = 2 * 1024 * 1024;
 
+/// The end of user address space (Linux's `TASK_SIZE` on x86-64 with 4-level paging):
+/// 2^47 minus one page. No mapping may reach beyond it; every access at or above it is
+/// a SIGSEGV. (The last page below 2^47 is kept unmapped by Linux as a guard against
+/// a CPU erratum with non-canonical addresses.)
+pub const USER_SPACE_END: Addr = (1 << 47) - PAGE_SIZE;
+
 /// Rounds `x` up to a multiple of the page size.
+///
+/// Like the kernel's `PAGE_ALIGN`, it wraps to 0 when `x` lies in the last page below
+/// `u64::MAX` instead of overflowing; use [`checked_page_align_up`] to detect that.
 pub const fn page_align_up(x: u64) -> u64 {
-    (x + PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
+    x.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
+}
+
+/// Rounds `x` up to a multiple of the page size, or `None` when the result does not
+/// fit in a `u64` (how syscalls detect a length that "overflows").
+pub const fn checked_page_align_up(x: u64) -> Option<u64> {
+    match x.checked_add(PAGE_SIZE - 1) {
+        Some(y) => Some(y & !(PAGE_SIZE - 1)),
+        None => None,
+    }
 }
 
 /// Rounds `x` down to a multiple of the page size.
@@ -52,6 +73,24 @@ impl Prot {
     pub const fn contains(self, other: Prot) -> bool {
         self.0 & other.0 == other.0
     }
+
+    /// True when no bit outside `READ | WRITE | EXEC` is set (syscalls reject other
+    /// bits with EINVAL).
+    pub const fn is_known(self) -> bool {
+        self.0 & !7 == 0
+    }
+
+    /// Whether a load is allowed. On x86-64 every protection other than `PROT_NONE`
+    /// can be read: the page-table entry has no "readable" bit, so `PROT_WRITE` and
+    /// `PROT_EXEC` alone imply `PROT_READ`.
+    pub const fn allows_read(self) -> bool {
+        self.0 & 7 != 0
+    }
+
+    /// Whether a store is allowed.
+    pub const fn allows_write(self) -> bool {
+        self.0 & Prot::WRITE.0 != 0
+    }
 }
 
 /// `mmap` flags. Every simulated mapping is `MAP_PRIVATE | MAP_ANONYMOUS`; these are
@@ -78,6 +117,11 @@ impl MapFlags {
     pub const fn union(self, other: MapFlags) -> MapFlags {
         MapFlags(self.0 | other.0)
     }
+
+    /// True when only flags the model knows are set (`mmap` rejects others with EINVAL).
+    pub const fn is_known(self) -> bool {
+        self.0 & !7 == 0
+    }
 }
 
 /// `mremap` flags.
@@ -93,6 +137,11 @@ impl MremapFlags {
     /// True when every bit of `other` is set in `self`.
     pub const fn contains(self, other: MremapFlags) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// True when only flags the model knows are set (`mremap` rejects others with EINVAL).
+    pub const fn is_known(self) -> bool {
+        self.0 & !1 == 0
     }
 }
 
@@ -163,7 +212,9 @@ pub enum Errno {
     /// Out of memory: no address range, no frames, a limit (`vm.max_map_count`,
     /// address-space size, data limit) reached, or a range that cannot grow in place.
     ENOMEM,
-    /// Invalid argument: length 0, an unaligned address, bad flags.
+    /// Invalid argument: length 0, an unaligned address, bad flags. The model also
+    /// returns it where Linux has a rarer code: `EFAULT` from `mremap` of a range that
+    /// is not inside one mapping, and `EPERM` from `MAP_FIXED` below `mmap_min_addr`.
     EINVAL,
     /// The target process does not exist.
     ESRCH,

@@ -1,0 +1,714 @@
+//! The memory syscalls: `brk`, `mmap`, `munmap`, `mprotect`, `mremap`, `madvise`.
+//!
+//! Every call enters the kernel once (a *mode switch*, `mode_switch_ns`, charged even
+//! when the call fails) and does its bookkeeping (`<call>_ns`). Calls that remove
+//! translations also free frames (`free_page_ns` each) and invalidate TLB entries (one
+//! `shootdown_ns` per call that had mapped pages in its range).
+//!
+//! Error cases follow Linux (`mm/mmap.c`, `mm/vma.c`, `mm/mprotect.c`, `mm/mremap.c`,
+//! `mm/madvise.c`); each function's doc lists them.
+
+use crate::fault::reprotect;
+use crate::kernel::Kernel;
+use crate::page_table::{Action, RangeStats, pte};
+use crate::stats::CostCategory;
+use crate::types::{
+    Addr, Advice, Errno, HUGE_PAGE_SIZE, MapFlags, MremapFlags, PAGE_SHIFT, PAGE_SIZE, Prot,
+    Syscall, USER_SPACE_END, checked_page_align_up, page_align_up,
+};
+
+/// What removing a range did.
+#[derive(Copy, Clone, Debug, Default)]
+struct Unmapped {
+    /// Bytes of VMAs removed.
+    bytes: u64,
+    /// Resident bytes freed.
+    resident: u64,
+    /// Mapped pages (translations) removed: if any, the TLB needs a shootdown.
+    mapped: u64,
+}
+
+impl Kernel {
+    /// Enters the kernel for `call`: counts it and charges the mode switch plus the
+    /// call's own work.
+    fn enter(&mut self, call: Syscall) {
+        let c = &self.config.cost;
+        let work = match call {
+            Syscall::Brk => c.brk_ns,
+            Syscall::Mmap => c.mmap_ns,
+            Syscall::Munmap => c.munmap_ns,
+            Syscall::Mprotect => c.mprotect_ns,
+            Syscall::Mremap => c.mremap_ns,
+            Syscall::Madvise => c.madvise_ns,
+        };
+        let ms = c.mode_switch_ns;
+        let p = &mut self.cur;
+        p.counters.syscalls[call as usize] += 1;
+        p.charge(CostCategory::ModeSwitch, ms);
+        p.charge(CostCategory::Syscall, work);
+    }
+
+    /// Invalidates the TLB entries of `[start, end)` and charges one shootdown.
+    fn shootdown(&mut self, start: Addr, end: Addr) {
+        let full =
+            self.tlb
+                .invalidate_range(self.cur.pid.0, start >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE));
+        let ns = self.config.cost.shootdown_ns;
+        let p = &mut self.cur;
+        p.counters.tlb_shootdowns += 1;
+        if full {
+            p.counters.tlb_flushes += 1;
+        }
+        p.charge(CostCategory::Shootdown, ns);
+    }
+
+    /// `RLIMIT_AS`: may the process map `extra` more bytes?
+    fn may_expand(&self, extra: u64) -> bool {
+        self.config
+            .address_space_limit
+            .is_none_or(|lim| self.cur.vmas.mapped().saturating_add(extra) <= lim)
+    }
+
+    /// Removes every page of `[start, end)` from the page table, freeing frames
+    /// (charged `free_page_ns` each; a huge page is one compound page) and keeping
+    /// RSS, lazy-free and huge counts exact. No TLB work.
+    fn zap(&mut self, start: Addr, end: Addr) -> RangeStats {
+        let Kernel {
+            cur,
+            phys,
+            lazy_total,
+            config,
+            ..
+        } = self;
+        let mut lazy = 0;
+        let st = cur
+            .pt
+            .update_range(start >> PAGE_SHIFT, end >> PAGE_SHIFT, phys, |_, e, _| {
+                if e & pte::LAZY != 0 && pte::has_frame(e) {
+                    lazy += 1;
+                }
+                Action::Clear
+            });
+        cur.rss_pages -= st.freed;
+        cur.lazy_pages -= lazy;
+        *lazy_total -= lazy;
+        cur.huge_pages -= st.freed_huge + st.split;
+        let releases = st.freed - 512 * st.freed_huge + st.freed_huge;
+        cur.charge(
+            CostCategory::Syscall,
+            releases as f64 * config.cost.free_page_ns,
+        );
+        st
+    }
+
+    /// Unmaps `[start, end)`: VMAs and pages. The caller charges the shootdown.
+    fn unmap(&mut self, start: Addr, end: Addr) -> Unmapped {
+        let bytes = self.cur.vmas.remove_range(start, end);
+        let st = self.zap(start, end);
+        Unmapped {
+            bytes,
+            resident: st.freed * PAGE_SIZE,
+            mapped: st.mapped,
+        }
+    }
+
+    /// The `brk` syscall: asks for the program break to be `addr`. Returns the new
+    /// break, or the old one when the request fails or is a query (`addr` 0).
+    ///
+    /// The heap VMA is `[heap_start, page_align_up(brk))`. Like Linux, the call fails
+    /// (returning the old break) when `addr` is below the heap start, when the heap
+    /// would exceed `data_limit`, when growing would come within one page of the next
+    /// mapping (a guard page must remain), when `address_space_limit` or
+    /// `vm.max_map_count` is reached, or when shrinking finds nothing mapped to remove.
+    /// Moving the break inside the last page only records it. Shrinking unmaps the
+    /// pages (frames freed, TLB shot down) and counts in `returned.brk`.
+    pub fn brk(&mut self, addr: Addr) -> Addr {
+        self.enter(Syscall::Brk);
+        let start = self.config.heap_start;
+        let old = self.cur.brk;
+        if addr < start {
+            return old; // includes the query brk(0)
+        }
+        if self.config.data_limit.is_some_and(|lim| addr - start > lim) {
+            return old;
+        }
+        let Some(newbrk) = checked_page_align_up(addr).filter(|&b| b <= USER_SPACE_END) else {
+            return old;
+        };
+        let oldbrk = page_align_up(old);
+        if newbrk == oldbrk {
+            self.cur.brk = addr;
+            return addr;
+        }
+        if newbrk < oldbrk {
+            // Shrink: Linux requires a mapping in the range it removes.
+            if self.cur.vmas.is_free(newbrk, oldbrk) {
+                return old;
+            }
+            if self.cur.vmas.splits_in_middle(newbrk, oldbrk)
+                && self.cur.vmas.len() >= self.config.max_map_count
+            {
+                return old;
+            }
+            let u = self.unmap(newbrk, oldbrk);
+            let p = &mut self.cur;
+            p.counters.returned.brk += u.bytes;
+            p.counters.returned_resident.brk += u.resident;
+            p.brk = addr;
+            if u.mapped > 0 {
+                self.shootdown(newbrk, oldbrk);
+            }
+            return addr;
+        }
+        // Grow: the new end plus a guard page must stay below the next mapping.
+        if let Some((next_start, _)) = self.cur.vmas.first_ending_after(oldbrk)
+            && newbrk + PAGE_SIZE > next_start
+        {
+            return old;
+        }
+        if !self.may_expand(newbrk - oldbrk) || self.cur.vmas.len() >= self.config.max_map_count {
+            return old;
+        }
+        self.cur.vmas.insert(oldbrk, newbrk, Prot::RW, true);
+        self.cur.brk = addr;
+        addr
+    }
+
+    /// The libc `sbrk` wrapper: moves the break by `increment` and returns the *old*
+    /// break. libc caches the break, so `sbrk(0)` makes no syscall, and an increment
+    /// that would wrap around fails with ENOMEM before any syscall. As in glibc, the
+    /// call succeeds when the kernel's answer is at least the requested break (so a
+    /// refused shrink is not reported).
+    pub fn sbrk(&mut self, increment: i64) -> Result<Addr, Errno> {
+        let old = self.cur.brk;
+        if increment == 0 {
+            return Ok(old);
+        }
+        let want = old.checked_add_signed(increment).ok_or(Errno::ENOMEM)?;
+        if self.brk(want) >= want {
+            Ok(old)
+        } else {
+            Err(Errno::ENOMEM)
+        }
+    }
+
+    /// The current program break (no syscall: what libc has cached).
+    pub fn program_break(&self) -> Addr {
+        self.cur.brk
+    }
+
+    /// Where a non-fixed mapping of `len` bytes goes: the hint if that range is free,
+    /// else the highest free range below `mmap_base` (Linux's top-down allocator),
+    /// 2 MiB-aligned for multiples of 2 MiB when huge pages are on.
+    fn place(&self, hint: Addr, len: u64) -> Option<Addr> {
+        let min = self.config.mmap_min_addr;
+        if hint != 0 {
+            let mut h = hint & !(PAGE_SIZE - 1);
+            if h < min {
+                h = page_align_up(min);
+            }
+            if h >= min && h <= USER_SPACE_END - len && self.cur.vmas.is_free(h, h + len) {
+                return Some(h);
+            }
+        }
+        let low = min.max(PAGE_SIZE);
+        let high = self.config.mmap_base;
+        if self.config.huge_pages && len.is_multiple_of(HUGE_PAGE_SIZE) {
+            // Ask for 2 MiB more and align inside it (Linux's thp_get_unmapped_area:
+            // top-down, so an already aligned area gives its upper part).
+            if let Some(a) = len
+                .checked_add(HUGE_PAGE_SIZE)
+                .and_then(|padded| self.cur.vmas.find_topdown(padded, low, high))
+            {
+                let off = (HUGE_PAGE_SIZE - a % HUGE_PAGE_SIZE) % HUGE_PAGE_SIZE;
+                return Some(if off == 0 {
+                    a + HUGE_PAGE_SIZE
+                } else {
+                    a + off
+                });
+            }
+        }
+        self.cur.vmas.find_topdown(len, low, high)
+    }
+
+    /// The `mmap` syscall for anonymous private memory (`MAP_PRIVATE | MAP_ANONYMOUS`
+    /// is implied). Returns the start of the new mapping.
+    ///
+    /// - `len` 0, unknown `prot` or flag bits, or `MAP_FIXED` with an unaligned
+    ///   `addr`: EINVAL. `MAP_FIXED` below `mmap_min_addr`: EINVAL (Linux says EPERM).
+    /// - A length that overflows when page-aligned or exceeds the address space, a
+    ///   `MAP_FIXED` range beyond user space, no free range, `vm.max_map_count` VMAs
+    ///   already, or `address_space_limit` exceeded: ENOMEM.
+    /// - Without `MAP_FIXED`, a non-zero `addr` is a hint used when that range is free;
+    ///   otherwise the mapping goes into the highest gap below `mmap_base` that fits.
+    /// - `MAP_FIXED` replaces whatever was mapped in the range (an implicit `munmap`,
+    ///   counted in `returned.munmap`).
+    /// - `MAP_POPULATE` fills every page in now, without traps (best effort: `mmap`
+    ///   still succeeds when frames run out): `populate_page_ns` per page (category
+    ///   Fault) plus `zero_page_ns` (Zeroing) for writable mappings; counted in
+    ///   `populated_pages`, not in `minor_faults`.
+    /// - `MAP_NORESERVE` is accepted and changes nothing: in Linux it exempts the
+    ///   mapping from the commit limit (`vm.overcommit_memory`), which the model does not
+    ///   have; every anonymous mapping here is overcommitted and memory is only taken at
+    ///   first touch.
+    ///
+    /// A new mapping next to one with the same protection merges with it into one VMA.
+    pub fn mmap(
+        &mut self,
+        addr: Addr,
+        len: u64,
+        prot: Prot,
+        flags: MapFlags,
+    ) -> Result<Addr, Errno> {
+        self.enter(Syscall::Mmap);
+        if !prot.is_known() || !flags.is_known() || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let len = checked_page_align_up(len).ok_or(Errno::ENOMEM)?;
+        if len > USER_SPACE_END {
+            return Err(Errno::ENOMEM);
+        }
+        let fixed = flags.contains(MapFlags::FIXED);
+        if fixed && !addr.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        // Checked before knowing whether the mapping would merge, as in Linux. (Linux
+        // compared with `>` until a 2025 fix, which let a process reach one VMA more
+        // than the limit; the model uses the fixed `>=`, as `split_vma` always did.)
+        if self.cur.vmas.len() >= self.config.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        let start = if fixed {
+            if addr > USER_SPACE_END - len {
+                return Err(Errno::ENOMEM);
+            }
+            if addr < self.config.mmap_min_addr {
+                return Err(Errno::EINVAL);
+            }
+            let replaced = self.cur.vmas.mapped_in(addr, addr + len);
+            if !self.may_expand(len - replaced) {
+                return Err(Errno::ENOMEM);
+            }
+            addr
+        } else {
+            if !self.may_expand(len) {
+                return Err(Errno::ENOMEM);
+            }
+            self.place(addr, len).ok_or(Errno::ENOMEM)?
+        };
+        let end = start + len;
+        let mut mapped_before = 0;
+        if fixed {
+            let u = self.unmap(start, end);
+            let p = &mut self.cur;
+            p.counters.returned.munmap += u.bytes;
+            p.counters.returned_resident.munmap += u.resident;
+            mapped_before = u.mapped;
+        }
+        let vma_start = self.cur.vmas.insert(start, end, prot, false);
+        if mapped_before > 0 {
+            self.shootdown(start, end);
+        }
+        if flags.contains(MapFlags::POPULATE)
+            && let Some((_, vma)) = self.cur.vmas.find(start)
+        {
+            self.populate(start, end, vma_start, vma);
+        }
+        Ok(start)
+    }
+
+    /// The `munmap` syscall: removes every mapping in `[addr, addr + len)`, frees
+    /// their frames and shoots down their TLB entries. Unmapping a range with nothing
+    /// in it succeeds.
+    ///
+    /// Unaligned `addr`, `len` 0 or a range beyond user space: EINVAL. A range strictly
+    /// inside one VMA (which would split it in two) while the process already has
+    /// `vm.max_map_count` VMAs: ENOMEM.
+    pub fn munmap(&mut self, addr: Addr, len: u64) -> Result<(), Errno> {
+        self.enter(Syscall::Munmap);
+        if !addr.is_multiple_of(PAGE_SIZE) || addr > USER_SPACE_END || len > USER_SPACE_END - addr {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_align_up(len);
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = addr + len;
+        if self.cur.vmas.splits_in_middle(addr, end)
+            && self.cur.vmas.len() >= self.config.max_map_count
+        {
+            return Err(Errno::ENOMEM);
+        }
+        let u = self.unmap(addr, end);
+        let p = &mut self.cur;
+        p.counters.returned.munmap += u.bytes;
+        p.counters.returned_resident.munmap += u.resident;
+        if u.mapped > 0 {
+            self.shootdown(addr, end);
+        }
+        Ok(())
+    }
+
+    /// The `mprotect` syscall: gives `[addr, addr + len)` the protection `prot`,
+    /// splitting VMAs at the range's edges and merging pieces with neighbours of the
+    /// same protection. Mapped pages get their permission bits changed (and the TLB
+    /// shot down); huge pages cut by the range are split.
+    ///
+    /// Unaligned `addr` or unknown `prot` bits: EINVAL. `len` 0 succeeds. Like Linux,
+    /// the VMAs are changed in address order and the call stops with ENOMEM at the
+    /// first hole (the part before the hole keeps its new protection), or with ENOMEM
+    /// when a split would exceed `vm.max_map_count`.
+    pub fn mprotect(&mut self, addr: Addr, len: u64, prot: Prot) -> Result<(), Errno> {
+        self.enter(Syscall::Mprotect);
+        if !prot.is_known() || !addr.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let end = checked_page_align_up(len)
+            .and_then(|l| addr.checked_add(l))
+            .filter(|&e| e <= USER_SPACE_END)
+            .ok_or(Errno::ENOMEM)?;
+        let mut cursor = addr;
+        let mut result = Ok(());
+        let mut mapped = 0;
+        while cursor < end {
+            let Some((vs, v)) = self.cur.vmas.find(cursor) else {
+                result = Err(Errno::ENOMEM);
+                break;
+            };
+            let piece_end = v.end.min(end);
+            if v.prot != prot {
+                if self.cur.vmas.len() + self.splits_for(vs, v.end, cursor, piece_end, prot, v.heap)
+                    > self.config.max_map_count
+                {
+                    result = Err(Errno::ENOMEM);
+                    break;
+                }
+                self.cur.vmas.protect(cursor, piece_end, prot);
+                let st = self.cur.pt.update_range(
+                    cursor >> PAGE_SHIFT,
+                    piece_end >> PAGE_SHIFT,
+                    &mut self.phys,
+                    |_, e, _| Action::Set(reprotect(e, prot)),
+                );
+                self.cur.huge_pages -= st.split;
+                mapped += st.mapped;
+            }
+            cursor = piece_end;
+        }
+        if mapped > 0 {
+            self.shootdown(addr, cursor);
+        }
+        result
+    }
+
+    /// How many new VMAs re-protecting `[s, e)` of the VMA `[vs, ve)` creates: a piece
+    /// in the middle needs two splits, a prefix or suffix one, unless it can instead
+    /// join the neighbouring VMA (Linux tries that merge first).
+    fn splits_for(&self, vs: Addr, ve: Addr, s: Addr, e: Addr, prot: Prot, heap: bool) -> u64 {
+        let compatible = |v: &crate::vma::Vma| v.prot == prot && v.heap == heap;
+        match (s == vs, e == ve) {
+            (true, true) => 0,
+            (true, false) => {
+                let joins = self
+                    .cur
+                    .vmas
+                    .prev(vs)
+                    .is_some_and(|(_, p)| p.end == vs && compatible(&p));
+                u64::from(!joins)
+            }
+            (false, true) => {
+                let joins = self
+                    .cur
+                    .vmas
+                    .next_from(ve)
+                    .is_some_and(|(ns, n)| ns == ve && compatible(&n));
+                u64::from(!joins)
+            }
+            (false, false) => 2,
+        }
+    }
+
+    /// The `mremap` syscall: resizes the mapping `[old_addr, old_addr + old_len)`
+    /// (which must lie inside one VMA) to `new_len` bytes and returns its address.
+    ///
+    /// - Shrinking unmaps the tail in place (counted in `returned.munmap`).
+    /// - Growing extends in place when the range ends its VMA and the bytes after it
+    ///   are free.
+    /// - Otherwise, with `MREMAP_MAYMOVE`, the mapping moves to a new top-down place:
+    ///   its page-table entries move with their frames (no copy, no new faults, the old
+    ///   range's TLB entries shot down). This is how glibc's `realloc` grows an mmapped
+    ///   chunk cheaply. Without `MAYMOVE`: ENOMEM.
+    ///
+    /// Unaligned `old_addr`, unknown flags, `new_len` 0 or `old_len` 0 (only valid for
+    /// shared mappings in Linux): EINVAL. A range not inside one VMA: EINVAL (Linux
+    /// says EFAULT). A move when the process is within 3 VMAs of `vm.max_map_count`,
+    /// no room, or `address_space_limit` exceeded: ENOMEM.
+    pub fn mremap(
+        &mut self,
+        old_addr: Addr,
+        old_len: u64,
+        new_len: u64,
+        flags: MremapFlags,
+    ) -> Result<Addr, Errno> {
+        self.enter(Syscall::Mremap);
+        if !flags.is_known() || !old_addr.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let (Some(old_len), Some(new_len)) = (
+            checked_page_align_up(old_len),
+            checked_page_align_up(new_len),
+        ) else {
+            return Err(Errno::EINVAL);
+        };
+        if new_len == 0 || old_len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let old_end = old_addr.checked_add(old_len).ok_or(Errno::EINVAL)?;
+        let Some((vs, v)) = self.cur.vmas.find(old_addr) else {
+            return Err(Errno::EINVAL);
+        };
+        if old_end > v.end {
+            return Err(Errno::EINVAL);
+        }
+        if new_len == old_len {
+            return Ok(old_addr);
+        }
+        if new_len < old_len {
+            let cut = old_addr + new_len;
+            if self.cur.vmas.splits_in_middle(cut, old_end)
+                && self.cur.vmas.len() >= self.config.max_map_count
+            {
+                return Err(Errno::ENOMEM);
+            }
+            let u = self.unmap(cut, old_end);
+            let p = &mut self.cur;
+            p.counters.returned.munmap += u.bytes;
+            p.counters.returned_resident.munmap += u.resident;
+            if u.mapped > 0 {
+                self.shootdown(cut, old_end);
+            }
+            return Ok(old_addr);
+        }
+        if !self.may_expand(new_len - old_len) {
+            return Err(Errno::ENOMEM);
+        }
+        let new_end = old_addr
+            .checked_add(new_len)
+            .filter(|&e| e <= USER_SPACE_END);
+        if let Some(new_end) = new_end
+            && old_end == v.end
+            && self.cur.vmas.is_free(old_end, new_end)
+        {
+            self.cur.vmas.grow(vs, new_end);
+            return Ok(old_addr);
+        }
+        if !flags.contains(MremapFlags::MAYMOVE) {
+            return Err(Errno::ENOMEM);
+        }
+        if self.cur.vmas.len() + 3 >= self.config.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        let new_addr = self.place(0, new_len).ok_or(Errno::ENOMEM)?;
+        let mapped = self.move_pages(old_addr, old_end, new_addr)?;
+        self.cur.vmas.remove_range(old_addr, old_end);
+        self.cur
+            .vmas
+            .insert(new_addr, new_addr + new_len, v.prot, false);
+        if mapped > 0 {
+            self.shootdown(old_addr, old_end);
+        }
+        Ok(new_addr)
+    }
+
+    /// Moves every mapped page of `[old, old_end)` to the same offset from `new`:
+    /// the entries (frames, zero-page mappings, `MADV_FREE` state) are installed at the
+    /// new place and then detached from the old one, so nothing is copied and nothing
+    /// faults, and page tables shared by both places stay. Huge pages are split first
+    /// (Linux moves a whole 2 MiB entry when both places are 2 MiB-aligned; the model
+    /// always moves 4 KiB entries). Fails with ENOMEM, changing nothing, when the page
+    /// tables at the destination cannot be allocated. Returns the pages moved.
+    fn move_pages(&mut self, old: Addr, old_end: Addr, new: Addr) -> Result<u64, Errno> {
+        let (ov, oe, nv) = (old >> PAGE_SHIFT, old_end >> PAGE_SHIFT, new >> PAGE_SHIFT);
+        let mut dest = Vec::new();
+        self.cur.pt.for_each(ov, oe, |vpn, _, huge| {
+            if huge {
+                for v in vpn.max(ov)..(vpn + 512).min(oe) {
+                    dest.push(v - ov + nv);
+                }
+            } else {
+                dest.push(vpn - ov + nv);
+            }
+        });
+        if dest.is_empty() {
+            return Ok(0);
+        }
+        if !self.reserve_frames(
+            |k| k.cur.pt.missing_for_sorted(&dest),
+            CostCategory::Syscall,
+        ) {
+            return Err(Errno::ENOMEM);
+        }
+        // Split huge pages (their deposited tables make this allocation-free).
+        let Kernel { cur, phys, .. } = self;
+        let st = cur.pt.update_range(ov, oe, phys, |_, _, huge| {
+            if huge { Action::Split } else { Action::Keep }
+        });
+        cur.huge_pages -= st.split;
+        let mut entries = Vec::with_capacity(dest.len());
+        cur.pt.for_each(ov, oe, |vpn, e, _| entries.push((vpn, e)));
+        let mut tables = 0;
+        let mut installed = Vec::with_capacity(entries.len());
+        for &(vpn, e) in &entries {
+            let to = vpn - ov + nv;
+            // Cannot fail after the reservation; a page that could not be placed
+            // simply stays where it was and is freed with the old range below.
+            if let Some(t) = self.cur.pt.install_page(to, e, &mut self.phys) {
+                tables += t;
+                installed.push(vpn);
+            }
+        }
+        let mut moved = installed.into_iter().peekable();
+        let Kernel {
+            cur,
+            phys,
+            lazy_queue,
+            lazy_total,
+            ..
+        } = self;
+        let pid = cur.pid;
+        let (mut lost, mut lost_lazy) = (0, 0);
+        let st = cur.pt.update_range(ov, oe, phys, |vpn, e, _| {
+            if moved.peek() == Some(&vpn) {
+                moved.next();
+                if e & pte::LAZY != 0 {
+                    lazy_queue.push_back((pid, vpn - ov + nv));
+                }
+                Action::Detach
+            } else {
+                lost += u64::from(pte::has_frame(e));
+                lost_lazy += u64::from(e & pte::LAZY != 0);
+                Action::Clear
+            }
+        });
+        cur.rss_pages -= lost;
+        cur.lazy_pages -= lost_lazy;
+        *lazy_total -= lost_lazy;
+        let ns = tables as f64 * self.config.cost.page_table_page_ns;
+        self.cur.charge(CostCategory::PageTable, ns);
+        Ok(st.mapped)
+    }
+
+    /// The `madvise` syscall with `MADV_DONTNEED` or `MADV_FREE` on `[addr, addr+len)`.
+    ///
+    /// - `DontNeed` drops the pages now: frames freed, TLB shot down. The mapping stays;
+    ///   the next read sees zeros (the zero page), the next write faults in a fresh
+    ///   zeroed frame. Counts in `returned` and `returned_resident` (`madvise`).
+    /// - `Free` only marks resident pages as disposable: they stay mapped and in RSS
+    ///   until memory runs short, when reclaim drops them (oldest first; counted in
+    ///   `returned_resident.madvise` and `reclaimed` then). A write before that
+    ///   cancels the advice for that page and keeps its data. Huge pages in the range
+    ///   are split into 4 KiB pages first.
+    ///
+    /// Unaligned `addr`, or a length that overflows: EINVAL. `len` 0 succeeds. Like
+    /// Linux, the advice is applied to the mapped parts of the range and the call then
+    /// fails with ENOMEM if the range had unmapped holes.
+    pub fn madvise(&mut self, addr: Addr, len: u64, advice: Advice) -> Result<(), Errno> {
+        self.enter(Syscall::Madvise);
+        if !addr.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let Some(end) = checked_page_align_up(len).and_then(|l| addr.checked_add(l)) else {
+            return Err(Errno::EINVAL);
+        };
+        if end == addr {
+            return Ok(());
+        }
+        let end_clip = end.min(USER_SPACE_END);
+        let pieces: Vec<(Addr, Addr)> = self
+            .cur
+            .vmas
+            .overlapping(addr, end_clip)
+            .map(|(s, v)| (s.max(addr), v.end.min(end_clip)))
+            .collect();
+        let covered: u64 = pieces.iter().map(|(s, e)| e - s).sum();
+        let mut mapped = 0;
+        for (s, e) in pieces {
+            match advice {
+                Advice::DontNeed => {
+                    let st = self.zap(s, e);
+                    mapped += st.mapped;
+                    self.cur.counters.returned_resident.madvise += st.freed * PAGE_SIZE;
+                }
+                Advice::Free => {
+                    let Kernel {
+                        cur,
+                        phys,
+                        lazy_queue,
+                        lazy_total,
+                        ..
+                    } = self;
+                    let pid = cur.pid;
+                    let mut marked = 0;
+                    let st = cur.pt.update_range(
+                        s >> PAGE_SHIFT,
+                        e >> PAGE_SHIFT,
+                        phys,
+                        |vpn, e, huge| {
+                            if huge {
+                                Action::Split
+                            } else if pte::has_frame(e) && e & pte::LAZY == 0 {
+                                lazy_queue.push_back((pid, vpn));
+                                marked += 1;
+                                Action::Set(e | pte::LAZY)
+                            } else {
+                                Action::Keep
+                            }
+                        },
+                    );
+                    cur.lazy_pages += marked;
+                    *lazy_total += marked;
+                    cur.huge_pages -= st.split;
+                    mapped += st.mapped;
+                }
+            }
+            self.cur.counters.returned.madvise += e - s;
+        }
+        if mapped > 0 {
+            self.shootdown(addr, end_clip);
+        }
+        if advice == Advice::Free {
+            self.compact_lazy_queue();
+        }
+        if covered < end - addr {
+            Err(Errno::ENOMEM)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Drops stale and duplicate entries from the reclaim queue once it holds more than
+    /// twice the pages that are really lazily free, so it stays O(lazy pages) long.
+    fn compact_lazy_queue(&mut self) {
+        if self.lazy_queue.len() as u64 <= 2 * self.lazy_total + 1024 {
+            return;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let queue = std::mem::take(&mut self.lazy_queue);
+        for (pid, vpn) in queue {
+            let Some(p) = self.proc_ref(pid) else {
+                continue;
+            };
+            let leaf = p.pt.translate(vpn);
+            if !leaf.huge
+                && pte::has_frame(leaf.entry)
+                && leaf.entry & pte::LAZY != 0
+                && seen.insert((pid, vpn))
+            {
+                self.lazy_queue.push_back((pid, vpn));
+            }
+        }
+    }
+}
