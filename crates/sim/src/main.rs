@@ -21,6 +21,7 @@ mod output;
 mod replay;
 mod simulate;
 mod source;
+mod validate;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -54,14 +55,10 @@ fn run() -> i32 {
             Ok(())
         }
         Some(Command::Replay(args)) => replay::run(args),
-        Some(other) => Err(CliError::failed(format!(
-            "`{}` is not available in this build yet",
-            match other {
-                Command::Calibrate(_) => "calibrate",
-                Command::Validate(_) => "validate",
-                Command::Replay(_) | Command::List => "that command",
-            }
-        ))),
+        Some(Command::Validate(args)) => validate::run(args),
+        Some(Command::Calibrate(_)) => Err(CliError::failed(
+            "`calibrate` is not available in this build yet",
+        )),
     };
     match result {
         Ok(()) => 0,

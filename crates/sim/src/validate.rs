@@ -1,0 +1,185 @@
+//! `sim validate`: the simulation and the real run of the same ops, side by side.
+//!
+//! The simulator is only worth teaching with if its numbers hold up. This command runs
+//! the ops through a simulated allocator and through its real counterpart on this
+//! machine (`glibc` → the C library's malloc; `mmap` → one real mapping per block), and
+//! prints what each saw with the ratio simulated / real.
+
+use crate::cli::ValidateArgs;
+use crate::error::{CliError, CliResult};
+use crate::output::{Table, bytes, emit, nanos, write_atomic};
+use crate::replay::{replay_error, self_exe};
+use crate::source;
+use calibrate::replay::{ReplayOptions, Strategy, replay_real};
+use engine::{RunConfig, Sample, Timeline, registry};
+use kernel::KernelConfig;
+use std::fmt::Write as _;
+
+/// Samples every this many ops on both sides, so the timelines line up.
+const INTERVAL: u64 = 1000;
+
+/// Runs `sim validate`.
+pub fn run(args: &ValidateArgs) -> CliResult {
+    let w = source::load(&args.source)?;
+    let cost = source::cost_model(args.cost.as_deref())?;
+    let strategy = match args.allocator.as_str() {
+        "glibc" => Strategy::Glibc,
+        "mmap" => Strategy::Mmap,
+        other => {
+            return Err(CliError::usage(format!(
+                "--allocator {other}: only glibc and mmap have a real counterpart to validate against"
+            )));
+        }
+    };
+    let allocator =
+        registry::build(&args.allocator, &[]).map_err(|e| CliError::usage(e.to_string()))?;
+    let config = RunConfig {
+        kernel: KernelConfig {
+            cost,
+            ..KernelConfig::default()
+        },
+        sample_every: INTERVAL,
+        ..RunConfig::default()
+    };
+    let sim = engine::run(&w, allocator, &config).map_err(|e| CliError::failed(e.to_string()))?;
+    let opts = ReplayOptions {
+        strategy,
+        sample_interval: INTERVAL,
+        ..ReplayOptions::default()
+    };
+    let real = replay_real(&self_exe()?, &w, &opts).map_err(replay_error)?;
+
+    let s_last = last(&sim.timeline);
+    let r_last = last(&real.timeline);
+    let mut t = Table::new(&["measure", "simulated", "real", "sim / real"]);
+    let ratio = |a: f64, b: f64| {
+        if b == 0.0 {
+            if a == 0.0 {
+                "equal".to_string()
+            } else {
+                "-".to_string()
+            }
+        } else {
+            format!("{:.3}", a / b)
+        }
+    };
+    let mut count = |name: &str, a: u64, b: u64| {
+        t.row(vec![
+            name.to_string(),
+            a.to_string(),
+            b.to_string(),
+            ratio(a as f64, b as f64),
+        ]);
+    };
+    for (i, call) in kernel::Syscall::ALL.iter().enumerate() {
+        let (a, b) = (s_last.syscalls[i], r_last.syscalls[i]);
+        if a > 0 || b > 0 {
+            count(&format!("{} calls", call.name()), a, b);
+        }
+    }
+    count("minor faults", s_last.minor_faults, r_last.minor_faults);
+    let peak = |tl: &Timeline| tl.samples.iter().map(|s| s.rss).max().unwrap_or(0);
+    let (sp, rp) = (peak(&sim.timeline), peak(&real.timeline));
+    t.row(vec![
+        "peak RSS (at samples)".into(),
+        bytes(sp),
+        bytes(rp),
+        ratio(sp as f64, rp as f64),
+    ]);
+    t.row(vec![
+        "final RSS".into(),
+        bytes(s_last.rss),
+        bytes(r_last.rss),
+        ratio(s_last.rss as f64, r_last.rss as f64),
+    ]);
+    let (st, rt) = (sim.summary.time_ns, real.op_ns as f64);
+    t.row(vec![
+        "total time".into(),
+        nanos(st),
+        nanos(rt),
+        ratio(st, rt),
+    ]);
+
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| source::default_out(&format!("validate-{}", source::leaf_name(&w))));
+    let csv_path = out_dir.join("validate-timelines.csv");
+    let mut files = vec![(
+        csv_path.clone(),
+        timelines_csv(&sim.timeline, &real.timeline),
+    )];
+    let title = plot::ChartTitle::new(w.name.clone())
+        .allocators([args.allocator.clone()])
+        .cost_model(match &args.cost {
+            Some(p) => p.display().to_string(),
+            None => "default costs".into(),
+        });
+    let title = match w.seed {
+        Some(s) => title.seed(s),
+        None => title,
+    };
+    match plot::model_vs_real_chart(
+        &title,
+        &sim.timeline,
+        &real.timeline,
+        &plot::Style::default(),
+    ) {
+        Ok(svg) => files.push((out_dir.join("model-vs-real.svg"), svg)),
+        Err(e) => return Err(CliError::failed(format!("cannot draw the comparison: {e}"))),
+    }
+    for (path, text) in &files {
+        write_atomic(path, text.as_bytes())?;
+    }
+
+    let mut text = format!(
+        "{} ({} ops) through {}: simulated versus real (glibc {})\n\n",
+        w.name,
+        w.ops.len(),
+        args.allocator,
+        real.glibc_version
+    );
+    text.push_str(&t.render());
+    if strategy == Strategy::Glibc {
+        text.push_str(
+            "\nreal syscall counts are inferred from outside (break moves, mallinfo2's mapped \
+             chunks); the model also counts libc's first brk(0) query and any madvise, which \
+             cannot be seen that way.",
+        );
+    }
+    text.push_str(
+        "\nreal time is the time inside the ops (allocator calls and the writes of every \
+         allocated byte), measured in a fresh child process; simulated time is the cost \
+         model's total.\n\n",
+    );
+    for (path, _) in &files {
+        let _ = writeln!(text, "wrote {}", path.display());
+    }
+    emit(&text);
+    Ok(())
+}
+
+fn last(t: &Timeline) -> Sample {
+    t.samples.last().cloned().unwrap_or_default()
+}
+
+/// Both timelines in one CSV, with a `source` column.
+fn timelines_csv(sim: &Timeline, real: &Timeline) -> String {
+    let mut s = String::from(
+        "source,op,time_ns,live,allocated,footprint,mapped,rss,minor_faults,brk,mmap,munmap,mprotect,mremap,madvise\n",
+    );
+    for (name, t) in [("simulated", sim), ("real", real)] {
+        for x in &t.samples {
+            let _ = write!(
+                s,
+                "{name},{},{:.1},{},{},{},{},{},{}",
+                x.op, x.time_ns, x.live, x.allocated, x.footprint, x.mapped, x.rss, x.minor_faults
+            );
+            for n in x.syscalls {
+                let _ = write!(s, ",{n}");
+            }
+            s.push('\n');
+        }
+    }
+    s
+}
