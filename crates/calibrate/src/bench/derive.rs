@@ -12,6 +12,7 @@ use kernel::CostModel;
 use serde::{Deserialize, Serialize};
 
 use super::keys;
+use super::stats::round_to;
 use super::{BenchError, Measurement};
 
 /// How one [`CostModel`] field was computed.
@@ -128,7 +129,8 @@ pub fn derive_cost_model(
             ));
             0.0
         } else {
-            raw
+            // Hundredths of a nanosecond: far below the noise, and exact in JSON.
+            round_to(raw, 2)
         };
         out.derivations.push(Derivation {
             field: field.to_string(),

@@ -59,6 +59,28 @@ pub(crate) fn quantile(v: &[f64], q: f64) -> f64 {
     }
 }
 
+/// `v` rounded to `decimals` decimal places. Stored figures are rounded (to far below
+/// their precision) so that they print short and survive a trip through JSON exactly:
+/// a decimal with few digits parses back to the very same `f64`.
+pub(crate) fn round_to(v: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    let r = (v * scale).round() / scale;
+    if r.is_finite() { r } else { v }
+}
+
+impl Spread {
+    /// Every figure rounded to `decimals` places.
+    pub(crate) fn rounded(self, decimals: i32) -> Spread {
+        Spread {
+            min: round_to(self.min, decimals),
+            p25: round_to(self.p25, decimals),
+            p75: round_to(self.p75, decimals),
+            max: round_to(self.max, decimals),
+            mad: round_to(self.mad, decimals),
+        }
+    }
+}
+
 /// Median of unsorted values (finite ones only); `NaN` when there are none.
 pub(crate) fn median(values: &[f64]) -> f64 {
     summarize(values).map_or(f64::NAN, |(m, _)| m)
@@ -84,6 +106,21 @@ mod tests {
         assert_eq!(m, 11.0);
         assert_eq!(s.mad, 1.0);
         assert_eq!(s.max, 5000.0);
+    }
+
+    #[test]
+    fn rounded_values_survive_json_exactly() {
+        for v in [
+            510.94642195889645,
+            0.009199999999999877,
+            1879.5818864416478,
+            3.96106580144,
+        ] {
+            let r = round_to(v, 3);
+            assert!((r - v).abs() <= 0.0005);
+            let back: f64 = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            assert_eq!(back, r);
+        }
     }
 
     #[test]
