@@ -60,8 +60,9 @@ const REFERENCE: &[(&str, f64)] = &[
     (keys::SCHED_YIELD, 394.0),
 ];
 
-/// The reference machine's value for a measurement key, when it was measured there.
-pub(crate) fn reference_ns(key: &str) -> Option<f64> {
+/// The value of a measurement on the reference machine of `CALIBRATION.md` (a 2-vCPU
+/// AMD EPYC virtual machine, Linux 6.18, glibc 2.36), when it was measured there.
+pub fn reference_ns(key: &str) -> Option<f64> {
     match key {
         "mmap-munmap.untouched.4KiB" => Some(3400.0),
         "mmap-munmap.touched.4KiB" => Some(6700.0),
