@@ -25,9 +25,9 @@ pub const MPROTECT_CALL: &str = "mprotect.call";
 pub const MREMAP_CALL: &str = "mremap.call";
 /// First write to an untouched anonymous page, ns per page.
 pub const FAULT_WRITE: &str = "fault.write";
-/// First write to an untouched page of a 16 MiB region, ns per page: frames the
-/// kernel's per-CPU free lists cannot supply.
-pub const FAULT_WRITE_LARGE: &str = "fault.write.16MiB";
+/// First write to an untouched page of a large region (16 MiB in quick and full
+/// mode), ns per page: more frames than the kernel's per-CPU free lists hold.
+pub const FAULT_WRITE_LARGE: &str = "fault.write.large";
 /// First read of an untouched anonymous page (maps the zero page), ns per page.
 pub const FAULT_READ: &str = "fault.read";
 /// `MAP_POPULATE` of an anonymous mapping, ns per page.

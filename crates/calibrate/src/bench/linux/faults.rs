@@ -24,7 +24,8 @@ included, spread over the pages. 1 MiB, like the mmap+munmap measurement the cos
 compares this with: the frames come back from the kernel's per-CPU free lists each time \
 (see the 16 MiB measurement for what happens beyond them).";
 
-const LARGE_METHOD: &str = "As the write-fault loop over a 16 MiB region. Its frames no \
+const LARGE_METHOD: &str = "As the write-fault loop over a 16 MiB region (in quick and \
+full mode). Its frames no \
 longer all come from the kernel's per-CPU lists of recently freed pages (which hold about \
 a megabyte or two) but from the buddy allocator; on a virtual machine that hands free \
 memory back to its host (free page reporting, ballooning) such frames must first be \
@@ -105,12 +106,15 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                 "ns per page",
                 WRITE_METHOD,
             ),
-            Desc::new(
-                keys::FAULT_WRITE_LARGE,
-                "first-touch write fault, 16 MiB region",
-                "ns per page",
-                LARGE_METHOD,
-            ),
+            Desc {
+                key: keys::FAULT_WRITE_LARGE.to_string(),
+                label: format!(
+                    "first-touch write fault, {} region",
+                    keys::size_name(large * page)
+                ),
+                unit: "ns per page",
+                method: LARGE_METHOD,
+            },
             Desc::new(
                 keys::FAULT_READ,
                 "first-touch read fault (maps the zero page)",

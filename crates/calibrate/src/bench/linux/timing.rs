@@ -42,7 +42,7 @@ impl Plan {
             Effort::Smoke => Plan {
                 reps: 3,
                 target_ns: 50e3,
-                fault_pages: 16,
+                fault_pages: 256,
                 large_fault_pages: 64,
                 zero_bytes: 256 << 10,
                 pt_chunks: 4,

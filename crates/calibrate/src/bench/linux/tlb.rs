@@ -34,14 +34,16 @@ const SPARSE_METHOD: &str = "Pointer chase, one dependent load per step, through
 nodes in a random cyclic order (fixed seed). A memfd of F pages is mapped M times side \
 by side (MADV_NOHUGEPAGE) and each node is one cache line in its own virtual page: node \
 s lives in frame s mod F, reached through copy s div F, at a line chosen so that no two \
-nodes share a line. With N = 16384 pages (64 MiB of address space) the chase runs far \
-past the second-level TLB (1.5-2 K entries on current x86 cores), while the data (N lines, \
-1 MiB) and the page-table entries (128 KiB) stay in the caches. Time per step.";
+nodes share a line. In quick and full mode, with N = 16384 pages (64 MiB of address \
+space) the chase runs far past the second-level TLB (1.5-2 K entries on current x86 \
+cores), while the data (N lines, 1 MiB) and the page-table entries (128 KiB) stay in the \
+caches. Time per step.";
 
-const DENSE_METHOD: &str = "The same nodes, same physical cache lines, same order, reached \
-through a single mapping of the memfd: F = 512 pages, inside the second-level TLB's reach, \
-so loads hit in the TLB (they may still miss the small first-level TLB, whose refill from \
-the second level costs a few cycles). Time per step.";
+const DENSE_METHOD: &str = "The same nodes, same physical cache lines, same order, \
+reached through a single mapping of the memfd: F pages (512 in quick and full mode), \
+inside the second-level TLB's reach, so loads hit in the TLB (they may still miss the \
+small first-level TLB, whose refill from the second level costs a few cycles). Time per \
+step.";
 
 const ONE_PAGE_METHOD: &str = "A random cyclic chase over the 64 cache lines of a single \
 page: every load hits the L1 data cache and the L1 TLB. The floor of a chase step.";
