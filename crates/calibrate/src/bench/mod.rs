@@ -28,6 +28,21 @@
 //! shared or virtual machine other tenants steal time now and then, which is why the
 //! median and not the mean is reported.
 //!
+//! # Choices that change the numbers
+//! - **Where a mapping lands.** A new anonymous mapping next to a compatible one merges
+//!   into it, and unmapping it splits the VMA again; on an isolated range mmap creates
+//!   and munmap deletes a whole VMA. The split case costs about twice as much. The
+//!   benchmarks make the hole a mapping goes into, so they know which case they time:
+//!   the merging one, which is what a program mapping block after block meets and what a
+//!   plain C loop measures. The isolated case is measured too, for comparison.
+//! - **How many pages a fault loop touches.** Freed frames go to small per-CPU lists and
+//!   are handed out again hot; a large region draws on the buddy allocator instead, and
+//!   on a virtual machine that returns free memory to its host those frames may need
+//!   the host to back them again. Fault loops use 1 MiB, like the 1 MiB mmap+munmap the
+//!   model is derived against; a 16 MiB loop shows the other regime.
+//! - **How long a sample is.** Shorter than a scheduler time slice, so that on a busy
+//!   machine most samples are not preempted and the median ignores those that are.
+//!
 //! Linux with glibc only: elsewhere the crate compiles and [`calibrate`] returns
 //! [`BenchError::Unavailable`].
 
