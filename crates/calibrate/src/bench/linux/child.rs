@@ -9,6 +9,12 @@
 //! - a benchmark that crashes or hangs only loses its child: the parent sees a short
 //!   read or a timeout and returns an error.
 //!
+//! One thing the child does *not* get is a fresh address space: its VMAs are copies of
+//! the parent's and stay linked to the parent's anonymous memory, and the kernel will
+//! not merge or extend such VMAs. Benchmarks whose cost depends on merging (the heap
+//! for `sbrk`, the neighbour of a new mapping) therefore create that memory in the
+//! child first.
+//!
 //! The child pins itself to the chosen CPU, runs the benchmark body, encodes the
 //! samples into bytes, writes them to a pipe and leaves with `_exit` (which skips the
 //! parent's atexit handlers and destructors: they belong to the parent). glibc makes
