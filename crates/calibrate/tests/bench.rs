@@ -1,4 +1,4 @@
-//! The cost microbenchmarks, run at smoke effort (a few short samples each, well under
+//! The cost microbenchmarks, run at smoke effort (five short samples each, well under
 //! a second in all). These tests check that every benchmark runs and yields sane
 //! numbers, and that the cost model built from them is complete and loads back; they
 //! assert no speed, only what physics guarantees on any machine.
@@ -80,7 +80,7 @@ mod linux {
                 m.median_ns
             );
             assert!(s.mad >= 0.0, "{key}");
-            assert_eq!(m.reps, 3, "{key}: smoke effort takes 3 samples");
+            assert_eq!(m.reps, 5, "{key}: smoke effort takes 5 samples");
             assert!(m.inner >= 1, "{key}");
             assert!(
                 !m.method.is_empty() && !m.label.is_empty() && !m.unit.is_empty(),

@@ -40,7 +40,7 @@ impl Plan {
     pub(crate) fn for_effort(effort: Effort) -> Plan {
         match effort {
             Effort::Smoke => Plan {
-                reps: 3,
+                reps: 5,
                 target_ns: 50e3,
                 fault_pages: 256,
                 large_fault_pages: 64,
