@@ -1,0 +1,406 @@
+//! Running one benchmark in a fresh child process.
+//!
+//! `fork` copies the calling process; only the calling thread exists in the copy. So
+//! the child is single-threaded whatever the caller is (a test harness, a CLI with a
+//! progress bar), which matters three ways:
+//! - nothing else moves the program break while it calls `sbrk`;
+//! - no other thread shares its address space, so unmapping never needs a TLB
+//!   shootdown on another CPU (an inter-processor interrupt would inflate `munmap`);
+//! - a benchmark that crashes or hangs only loses its child: the parent sees a short
+//!   read or a timeout and returns an error.
+//!
+//! One thing the child does *not* get is a fresh address space: its VMAs are copies of
+//! the parent's and stay linked to the parent's anonymous memory, and the kernel will
+//! not merge or extend such VMAs. Benchmarks whose cost depends on merging (the heap
+//! for `sbrk`, the neighbour of a new mapping) therefore create that memory in the
+//! child first.
+//!
+//! The child pins itself to the chosen CPU, runs the benchmark body, encodes the
+//! samples into bytes, writes them to a pipe and leaves with `_exit` (which skips the
+//! parent's atexit handlers and destructors: they belong to the parent). glibc makes
+//! `malloc` usable in the child of a multi-threaded process (it takes the allocator
+//! locks around `fork`), which the `malloc` benchmarks rely on.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use super::os::{self, Failure};
+use crate::bench::BenchError;
+
+/// Where a benchmark body stores its samples: one series per measurement, capacity
+/// reserved before `fork` so recording a sample never allocates (the `sbrk` loop must
+/// not run `malloc` between its calls).
+pub(crate) struct Recorder {
+    series: Vec<Vec<f64>>,
+    inner: Vec<usize>,
+    reps: usize,
+}
+
+impl Recorder {
+    fn new(series: usize, reps: usize) -> Recorder {
+        Recorder {
+            series: (0..series).map(|_| Vec::with_capacity(reps)).collect(),
+            inner: vec![0; series],
+            reps,
+        }
+    }
+
+    /// How many samples each series takes.
+    pub(crate) fn reps(&self) -> usize {
+        self.reps
+    }
+
+    /// Records one sample of series `s`.
+    pub(crate) fn push(&mut self, s: usize, value: f64) -> Result<(), Failure> {
+        match self.series.get_mut(s) {
+            Some(v) if v.len() < v.capacity() => {
+                v.push(value);
+                Ok(())
+            }
+            _ => Err(Failure::Unexpected("more samples recorded than reserved")),
+        }
+    }
+
+    /// The median of what series `s` has recorded so far (`NaN` if nothing). It
+    /// allocates, so it must not run inside a loop that forbids allocation.
+    pub(crate) fn median_of(&self, s: usize) -> f64 {
+        self.series
+            .get(s)
+            .map_or(f64::NAN, |v| crate::bench::stats::median(v))
+    }
+
+    /// Records how many operations each sample of series `s` averages.
+    pub(crate) fn set_inner(&mut self, s: usize, inner: usize) {
+        if let Some(x) = self.inner.get_mut(s) {
+            *x = inner;
+        }
+    }
+}
+
+/// What a benchmark child sent back.
+pub(crate) struct Outcome {
+    /// Samples per series.
+    pub(crate) series: Vec<Vec<f64>>,
+    /// Operations per sample, per series.
+    pub(crate) inner: Vec<usize>,
+}
+
+const TAG_OK: u8 = 0;
+const TAG_OS: u8 = 1;
+const TAG_UNEXPECTED: u8 = 2;
+const TAG_PANIC: u8 = 3;
+
+/// Runs `body` in a forked child pinned to `cpu`, with room for `series` series of
+/// `reps` samples, and returns what it recorded. The child is killed if it has not
+/// finished after `timeout`.
+pub(crate) fn run_isolated<F>(
+    bench: &'static str,
+    cpu: usize,
+    series: usize,
+    reps: usize,
+    timeout: Duration,
+    body: F,
+) -> Result<Outcome, BenchError>
+where
+    F: FnOnce(&mut Recorder) -> Result<(), Failure>,
+{
+    let mut rec = Recorder::new(series, reps);
+    let os_err = |f: Failure| to_bench_error(bench, f);
+    let (rd, wr) = os::pipe().map_err(os_err)?;
+    // SAFETY: fork has no memory-safety preconditions. In the child only this thread
+    // exists; it runs the benchmark body (which uses only syscalls, glibc malloc and
+    // the preallocated recorder), writes to the pipe and `_exit`s, never returning into
+    // the caller's code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(os_err(os::os_failure("fork")));
+    }
+    if pid == 0 {
+        drop(rd);
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            os::pin_to(cpu)?;
+            body(&mut rec)
+        }));
+        let bytes = encode(&rec, result);
+        let ok = write_all(wr.0, &bytes);
+        // SAFETY: _exit ends the child at once, without running the parent's
+        // destructors or atexit handlers, which the child must not run.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+    }
+    drop(wr);
+    let read = read_until_eof(rd.0, timeout);
+    if matches!(read, Err(ReadError::Timeout)) {
+        // SAFETY: `pid` is the child we just forked and have not reaped yet.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let status = reap(pid);
+    let bytes = match read {
+        Ok(b) => b,
+        Err(ReadError::Timeout) => {
+            return Err(BenchError::Timeout {
+                bench,
+                limit: timeout,
+            });
+        }
+        Err(ReadError::Os(f)) => return Err(os_err(f)),
+    };
+    decode(bench, &bytes, status)
+}
+
+/// Turns a child-side failure into the public error.
+fn to_bench_error(bench: &'static str, f: Failure) -> BenchError {
+    match f {
+        Failure::Os { call, errno } => BenchError::Os {
+            bench,
+            call: call.to_string(),
+            errno,
+        },
+        Failure::Unexpected(what) => BenchError::Child {
+            bench,
+            detail: what.to_string(),
+        },
+    }
+}
+
+/// The child's message: a tag, then the series (for success) or what failed.
+fn encode(rec: &Recorder, result: std::thread::Result<Result<(), Failure>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    match result {
+        Ok(Ok(())) => {
+            out.push(TAG_OK);
+            out.extend_from_slice(&(rec.series.len() as u64).to_le_bytes());
+            for (s, inner) in rec.series.iter().zip(&rec.inner) {
+                out.extend_from_slice(&(*inner as u64).to_le_bytes());
+                out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+                for v in s {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        Ok(Err(Failure::Os { call, errno })) => {
+            out.push(TAG_OS);
+            out.extend_from_slice(&errno.to_le_bytes());
+            out.extend_from_slice(call.as_bytes());
+        }
+        Ok(Err(Failure::Unexpected(what))) => {
+            out.push(TAG_UNEXPECTED);
+            out.extend_from_slice(what.as_bytes());
+        }
+        Err(_) => out.push(TAG_PANIC),
+    }
+    out
+}
+
+/// Reads the child's message back.
+fn decode(bench: &'static str, bytes: &[u8], status: Option<i32>) -> Result<Outcome, BenchError> {
+    let child = |detail: String| BenchError::Child { bench, detail };
+    let Some((&tag, rest)) = bytes.split_first() else {
+        return Err(child(describe_status(status)));
+    };
+    match tag {
+        TAG_OK => {
+            let mut r = Reader(rest);
+            let n = r.u64().ok_or_else(|| child("truncated result".into()))? as usize;
+            let mut series = Vec::new();
+            let mut inner = Vec::new();
+            for _ in 0..n {
+                let trunc = || child("truncated result".into());
+                inner.push(r.u64().ok_or_else(trunc)? as usize);
+                let len = r.u64().ok_or_else(trunc)? as usize;
+                let mut s = Vec::with_capacity(len.min(1 << 20));
+                for _ in 0..len {
+                    s.push(f64::from_bits(r.u64().ok_or_else(trunc)?));
+                }
+                series.push(s);
+            }
+            Ok(Outcome { series, inner })
+        }
+        TAG_OS if rest.len() >= 4 => {
+            let errno = i32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            let call = String::from_utf8_lossy(&rest[4..]).into_owned();
+            Err(BenchError::Os { bench, call, errno })
+        }
+        TAG_UNEXPECTED => Err(child(String::from_utf8_lossy(rest).into_owned())),
+        TAG_PANIC => Err(child("the benchmark code panicked".into())),
+        _ => Err(child(format!(
+            "unreadable result ({})",
+            describe_status(status)
+        ))),
+    }
+}
+
+/// A cursor over little-endian words.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn u64(&mut self) -> Option<u64> {
+        let (head, tail) = self.0.split_first_chunk::<8>()?;
+        self.0 = tail;
+        Some(u64::from_le_bytes(*head))
+    }
+}
+
+/// Writes all of `bytes`, retrying partial writes and interruptions.
+fn write_all(fd: libc::c_int, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        // SAFETY: the pointer and length describe a live byte slice.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n < 0 {
+            if os::last_errno() == libc::EINTR {
+                continue;
+            }
+            return false;
+        }
+        bytes = &bytes[(n as usize).min(bytes.len())..];
+    }
+    true
+}
+
+enum ReadError {
+    Timeout,
+    Os(Failure),
+}
+
+/// Reads from `fd` until the writer closes it, giving up at `timeout`.
+fn read_until_eof(fd: libc::c_int, timeout: Duration) -> Result<Vec<u8>, ReadError> {
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ReadError::Timeout);
+        }
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+        // SAFETY: `pfd` is one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc < 0 {
+            if os::last_errno() == libc::EINTR {
+                continue;
+            }
+            return Err(ReadError::Os(os::os_failure("poll")));
+        }
+        if rc == 0 {
+            continue; // the deadline check above decides
+        }
+        // SAFETY: reads at most `buf.len()` bytes into `buf`.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            if os::last_errno() == libc::EINTR {
+                continue;
+            }
+            return Err(ReadError::Os(os::os_failure("read")));
+        }
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n as usize]);
+    }
+}
+
+/// Waits for the child to end; its raw wait status, or `None` if waiting failed.
+fn reap(pid: libc::pid_t) -> Option<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child and writes its status into a valid int.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc == pid {
+            return Some(status);
+        }
+        if rc < 0 && os::last_errno() == libc::EINTR {
+            continue;
+        }
+        return None;
+    }
+}
+
+fn describe_status(status: Option<i32>) -> String {
+    match status {
+        Some(s) if libc::WIFSIGNALED(s) => {
+            format!(
+                "child killed by signal {} before reporting",
+                libc::WTERMSIG(s)
+            )
+        }
+        Some(s) if libc::WIFEXITED(s) => {
+            format!(
+                "child exited with status {} without a result",
+                libc::WEXITSTATUS(s)
+            )
+        }
+        _ => "child ended without a result".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn samples_come_back_from_the_child() {
+        let cpu = os::allowed_cpus().unwrap()[0];
+        let out = run_isolated("test", cpu, 2, 3, T, |rec| {
+            for i in 0..3 {
+                rec.push(0, i as f64)?;
+                rec.push(1, 10.0 + i as f64)?;
+            }
+            rec.set_inner(1, 7);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            out.series,
+            vec![vec![0.0, 1.0, 2.0], vec![10.0, 11.0, 12.0]]
+        );
+        assert_eq!(out.inner, vec![0, 7]);
+    }
+
+    #[test]
+    fn failures_in_the_child_become_errors() {
+        let cpu = os::allowed_cpus().unwrap()[0];
+        let err = run_isolated("test", cpu, 1, 1, T, |_| {
+            Err(Failure::Os {
+                call: "mmap",
+                errno: libc::ENOMEM,
+            })
+        })
+        .err()
+        .unwrap();
+        assert_eq!(
+            err,
+            BenchError::Os {
+                bench: "test",
+                call: "mmap".into(),
+                errno: libc::ENOMEM
+            }
+        );
+        let err = run_isolated("test", cpu, 1, 1, T, |rec| {
+            rec.push(0, 1.0)?;
+            rec.push(0, 2.0) // one more than reserved
+        })
+        .err()
+        .unwrap();
+        assert!(matches!(err, BenchError::Child { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_hanging_child_is_killed_at_the_timeout() {
+        let cpu = os::allowed_cpus().unwrap()[0];
+        let err = run_isolated("test", cpu, 1, 1, Duration::from_millis(200), |_| {
+            loop {
+                // SAFETY: pause only waits for a signal.
+                unsafe { libc::pause() };
+            }
+        })
+        .err()
+        .unwrap();
+        assert!(matches!(err, BenchError::Timeout { .. }), "{err}");
+    }
+}
