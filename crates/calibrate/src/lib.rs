@@ -3,7 +3,7 @@
 //! # Brief overview
 //! - [`replay`]: replays of op streams through the real libc `malloc` (in a fresh child
 //!   process whose heap nothing else has touched) and through raw `mmap`.
-//! - [`bench`]: lmbench-style microbenchmarks of the kernel's costs, producing a
+//! - [`bench`](mod@bench): lmbench-style microbenchmarks of the kernel's costs, producing a
 //!   [`kernel::CostModel`].
 //! - [`sys`]: small allocation-free wrappers over the libc calls both use.
 //!

@@ -14,6 +14,7 @@
 // Under `cargo test` the harness owns `main`, so `run` and what it calls look unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod calibration;
 mod cli;
 mod error;
 mod list;
@@ -25,7 +26,6 @@ mod validate;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use error::CliError;
 
 #[cfg(not(test))]
 calibrate::entry_point!(run);
@@ -56,9 +56,7 @@ fn run() -> i32 {
         }
         Some(Command::Replay(args)) => replay::run(args),
         Some(Command::Validate(args)) => validate::run(args),
-        Some(Command::Calibrate(_)) => Err(CliError::failed(
-            "`calibrate` is not available in this build yet",
-        )),
+        Some(Command::Calibrate(args)) => calibration::run(args),
     };
     match result {
         Ok(()) => 0,
