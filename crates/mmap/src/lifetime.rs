@@ -168,6 +168,16 @@ impl Allocator for LifetimeArenas {
         Ok(new)
     }
 
+    /// Unmaps every class's current region that is empty.
+    fn trim(&mut self, kernel: &mut Kernel, _pad: u64) -> Result<bool, AllocError> {
+        charge_call(kernel);
+        let mut released = false;
+        for set in self.sets.values_mut() {
+            released |= set.trim(kernel)?;
+        }
+        Ok(released)
+    }
+
     /// The sum over classes of what [`RegionAllocator`](crate::RegionAllocator)
     /// reports; `largest_free` is the largest current-region tail of any class.
     fn stats(&self) -> HeapStats {

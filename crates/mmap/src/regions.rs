@@ -30,6 +30,7 @@
 //!   bump pointer gives its tail back), or the block is the last one bumped and the
 //!   region has room. Otherwise it moves (malloc, copy, free). A block in its own
 //!   mapping that stays larger than a region is resized with `mremap`.
+//! - `trim` (`malloc_trim`) unmaps the current region if it is empty.
 //!
 //! # Metadata
 //!
@@ -331,6 +332,24 @@ impl RegionSet {
         }
     }
 
+    /// `malloc_trim` for regions: unmaps the current region if it is empty (kept by
+    /// `keep_empty_current`). Regions holding live blocks cannot be released, and their
+    /// dead bytes are left resident (a real allocator could `madvise` whole dead pages
+    /// away; this one keeps the region model plain).
+    pub fn trim(&mut self, kernel: &mut Kernel) -> Result<bool, AllocError> {
+        let Some(start) = self.current else {
+            return Ok(false);
+        };
+        let r = self.regions[&start];
+        if r.live_blocks > 0 {
+            return Ok(false);
+        }
+        kernel.munmap(start, r.len).map_err(AllocError::Syscall)?;
+        self.regions.remove(&start);
+        self.current = None;
+        Ok(true)
+    }
+
     /// Bytes of all regions.
     fn region_bytes(&self) -> u64 {
         self.regions.values().map(|r| r.len).sum()
@@ -460,6 +479,12 @@ impl Allocator for RegionAllocator {
         self.set.realloc(kernel, ptr, size)
     }
 
+    /// Unmaps the current region if it is empty; see the module docs.
+    fn trim(&mut self, kernel: &mut Kernel, _pad: u64) -> Result<bool, AllocError> {
+        charge_call(kernel);
+        self.set.trim(kernel)
+    }
+
     /// `allocated` counts blocks in regions by their 16-byte granules and blocks in
     /// their own mappings by whole pages; `footprint` is every region plus those
     /// mappings; `fordblks` is the bytes of regions not in live blocks (freed holes,
@@ -535,8 +560,15 @@ mod tests {
         assert_eq!(k.counters().syscall(Syscall::Munmap), 1);
         let r = a.regions();
         assert_eq!((r.len(), r[0].bumped, r[0].current), (1, 0, true));
-        assert_eq!(a.malloc(&mut k, 1).unwrap(), r[0].start, "bumping restarts");
+        let w = a.malloc(&mut k, 1).unwrap();
+        assert_eq!(w, r[0].start, "bumping restarts");
         assert_eq!(a.stats().footprint, k.mem().mapped);
+        // trim releases the kept region once it is empty, and only then.
+        assert!(!a.trim(&mut k, 0).unwrap());
+        a.free(&mut k, w).unwrap();
+        assert!(a.trim(&mut k, 0).unwrap());
+        assert_eq!((a.regions().len(), k.mem().mapped), (0, 0));
+        assert!(!a.trim(&mut k, 0).unwrap());
     }
 
     #[test]

@@ -377,3 +377,77 @@ proptest! {
         run(a, &ops, |s| s.footprint <= 4 * mmap::DEFAULT_REGION_SIZE)?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Without hints, `lifetime-arenas` is `regions`: same pointers, same syscalls,
+    /// same accounting after every op.
+    #[test]
+    fn unhinted_lifetime_arenas_equal_regions(ops in ops(), region_pages in 1u64..64) {
+        let region_size = region_pages * PAGE_SIZE;
+        let mut la = Harness::new(Box::new(
+            LifetimeArenas::new(LifetimeConfig { region_size, ..LifetimeConfig::default() })
+                .unwrap(),
+        ));
+        let mut ra = Harness::new(Box::new(
+            RegionAllocator::new(RegionConfig { region_size, keep_empty_current: true })
+                .unwrap(),
+        ));
+        for op in &ops {
+            let op = match *op {
+                Op::Malloc { size, .. } => Op::Malloc { size, lifetime: 0 },
+                ref other => other.clone(),
+            };
+            la.step(&op)?;
+            ra.step(&op)?;
+            prop_assert_eq!(&la.order, &ra.order);
+            prop_assert_eq!(la.alloc.stats(), ra.alloc.stats());
+            prop_assert_eq!(la.kernel.counters(), ra.kernel.counters());
+        }
+    }
+
+    /// Every block lives in a region of its own class (or in a mapping of its own).
+    #[test]
+    fn lifetime_classes_never_share_a_region(
+        allocs in prop::collection::vec((size(), 0u8..6), 1..120),
+        frees in prop::collection::vec(any::<usize>(), 0..60),
+    ) {
+        let mut k = Kernel::new(KernelConfig::default());
+        let mut a = LifetimeArenas::new(LifetimeConfig {
+            region_size: 8 * PAGE_SIZE,
+            ..LifetimeConfig::default()
+        })
+        .unwrap();
+        let mut live = Vec::new();
+        for &(size, class) in &allocs {
+            live.push((a.malloc_hinted(&mut k, size, class).unwrap(), class));
+        }
+        for &i in &frees {
+            if !live.is_empty() {
+                let (p, _) = live.remove(i % live.len());
+                a.free(&mut k, p).unwrap();
+            }
+        }
+        let regions = a.regions();
+        for &(p, class) in &live {
+            prop_assert_eq!(a.class_of(p), Some(class));
+            if let Some((rc, _)) = regions.iter().find(|(_, r)| r.start <= p && p < r.start + r.len) {
+                prop_assert_eq!(*rc, class, "block {:#x} of class {} in a class-{} region", p, class, rc);
+            }
+        }
+        // Each class's live blocks are counted in its own regions only.
+        for class in 0u8..6 {
+            let in_class: u64 = regions
+                .iter()
+                .filter(|(c, _)| *c == class)
+                .map(|(_, r)| r.live_blocks)
+                .sum();
+            let small = live
+                .iter()
+                .filter(|&&(p, c)| c == class && regions.iter().any(|(_, r)| r.start <= p && p < r.start + r.len))
+                .count() as u64;
+            prop_assert_eq!(in_class, small);
+        }
+    }
+}
