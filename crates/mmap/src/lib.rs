@@ -20,6 +20,9 @@
 //!   (segmentation faults from mmapped memory, `vm.max_map_count`).
 //! - [`ALLOCATORS`], [`by_name`], [`with_config`]: the registry `sim` uses.
 //!
+//! Each allocator's module ([`per_block`], [`guard`], [`cache`], [`regions`],
+//! [`lifetime`]) explains its mechanism and policy; the types are re-exported here.
+//!
 //! Every allocator implements [`malloc::Allocator`] on a [`kernel::Kernel`]: memory
 //! comes only from syscalls, every pointer is 16-aligned, every call charges the cost
 //! model's `alloc_op_ns` of user time, and a bad `free` changes nothing. None of them
@@ -27,12 +30,12 @@
 //! docs say what a real one would store in-band). This crate knows nothing about
 //! workloads, metric sampling or files.
 
-mod cache;
+pub mod cache;
 mod common;
-mod guard;
-mod lifetime;
-mod per_block;
-mod regions;
+pub mod guard;
+pub mod lifetime;
+pub mod per_block;
+pub mod regions;
 pub mod scenarios;
 
 pub use cache::{CacheCounters, CachedPages, MmapCacheAllocator, MmapCacheConfig};
