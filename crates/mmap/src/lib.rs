@@ -20,6 +20,23 @@
 //!   (segmentation faults from mmapped memory, `vm.max_map_count`).
 //! - [`ALLOCATORS`], [`by_name`], [`with_config`]: the registry `sim` uses.
 //!
+//! # Example
+//!
+//! ```
+//! use kernel::{Kernel, KernelConfig, Syscall};
+//! use malloc::Allocator;
+//!
+//! let mut kernel = Kernel::new(KernelConfig::default());
+//! let mut a = mmap::by_name("mmap").expect("registered");
+//! let p = a.malloc(&mut kernel, 100).unwrap();
+//! // A 100-byte request holds a whole page: page rounding is internal fragmentation.
+//! assert_eq!(a.stats().allocated, 4096);
+//! a.free(&mut kernel, p).unwrap();
+//! // The page went back to the OS at once, with one munmap.
+//! assert_eq!(kernel.counters().syscall(Syscall::Munmap), 1);
+//! assert_eq!(kernel.mem().mapped, 0);
+//! ```
+//!
 //! Each allocator's module ([`per_block`], [`guard`], [`cache`], [`regions`],
 //! [`lifetime`]) explains its mechanism and policy; the types are re-exported here.
 //!
