@@ -281,6 +281,51 @@ mod tests {
     }
 
     #[test]
+    fn overflow_past_the_granule_is_a_segfault_and_inside_it_is_not() {
+        let mut k = kernel();
+        let mut a = GuardAllocator::default();
+        let p = a.malloc(&mut k, 100).unwrap();
+        k.touch(p, 100, Access::Write).unwrap();
+        // Bytes 100..112 are the alignment slack: the overflow goes unnoticed.
+        k.touch(p + 100, 12, Access::Write).unwrap();
+        // Byte 112 is the guard page.
+        assert_eq!(
+            k.touch(p + 100, 13, Access::Write),
+            Err(Fault::Segv {
+                addr: p + 112,
+                access: Access::Write,
+                reason: SegvReason::Protection
+            })
+        );
+        assert_eq!(
+            k.touch(p + 112, 1, Access::Read),
+            Err(Fault::Segv {
+                addr: p + 112,
+                access: Access::Read,
+                reason: SegvReason::Protection
+            })
+        );
+    }
+
+    #[test]
+    fn start_placement_hides_overflows_in_the_page_rounding() {
+        let mut k = kernel();
+        let mut a = GuardAllocator::new(GuardConfig {
+            placement: GuardPlacement::Start,
+        });
+        let p = a.malloc(&mut k, 100).unwrap();
+        assert_eq!(p % PAGE_SIZE, 0);
+        k.touch(p + 100, PAGE_SIZE - 100, Access::Write).unwrap();
+        assert!(matches!(
+            k.touch(p + PAGE_SIZE, 1, Access::Write),
+            Err(Fault::Segv {
+                reason: SegvReason::Protection,
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn free_unmaps_block_and_guard_and_a_use_after_free_faults() {
         let mut k = kernel();
         let mut a = GuardAllocator::default();

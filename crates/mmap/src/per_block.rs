@@ -223,6 +223,7 @@ mod tests {
         let p = a.realloc(&mut k, p, PAGE_SIZE).unwrap();
         assert_eq!(a.stats().allocated, PAGE_SIZE);
         assert_eq!(k.mem().mapped, PAGE_SIZE, "the tail is unmapped");
+        assert_eq!(k.counters().returned.munmap, 2 * PAGE_SIZE);
         let q = a.realloc(&mut k, p, 10 * PAGE_SIZE).unwrap();
         assert_eq!(k.counters().syscall(Syscall::Mremap), 2);
         assert_eq!(

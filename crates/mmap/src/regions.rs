@@ -690,7 +690,9 @@ mod tests {
 
     #[test]
     fn a_failed_region_mmap_is_out_of_memory_and_changes_nothing() {
+        // Room for one 4-page region, not two.
         let mut k = Kernel::new(KernelConfig {
+            address_space_limit: Some(6 * PAGE_SIZE),
             mmap_min_addr: 0x7fff_f7ff_f000 - 6 * PAGE_SIZE,
             ..KernelConfig::default()
         });

@@ -310,7 +310,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
-    fn mmap_per_block(ops in ops(), populate in Just(false)) {
+    fn mmap_per_block(ops in ops(), populate in any::<bool>()) {
         let a = MmapAllocator::new(MmapConfig { populate });
         run(Box::new(a), &ops, |s| s.footprint == 0)?;
     }
