@@ -268,6 +268,9 @@ impl Allocator for MmapCacheAllocator {
         Ok(self.by_age.len() < before)
     }
 
+    /// `hblks`/`hblkhd` and `allocated` count the mappings handed out (whole pages);
+    /// cached mappings are free memory the allocator holds: `fordblks`, and part of
+    /// `footprint`; `largest_free` is the largest cached mapping.
     fn stats(&self) -> HeapStats {
         let live = self.live.bytes();
         HeapStats {

@@ -117,6 +117,8 @@ impl Allocator for MmapAllocator {
         Ok(new)
     }
 
+    /// Every byte the allocator holds is a block handed out, page rounding included:
+    /// `allocated` = `footprint` = `hblkhd`, nothing is free.
     fn stats(&self) -> HeapStats {
         let bytes = self.live.bytes();
         HeapStats {
