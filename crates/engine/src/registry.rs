@@ -57,6 +57,21 @@ mod tests {
     }
 
     #[test]
+    fn every_mmap_allocator_is_registered() {
+        for (name, _) in mmap::ALLOCATORS {
+            assert!(find(name).is_ok(), "{name} registered");
+        }
+    }
+
+    #[test]
+    fn mmap_options_reach_the_config() {
+        let s = vec![("region_size".to_string(), "64K".to_string())];
+        assert!(build("regions", &s).is_ok());
+        let bad = vec![("region_size".to_string(), "many".to_string())];
+        assert!(build("regions", &bad).is_err());
+    }
+
+    #[test]
     fn every_entry_builds_with_defaults_and_names_itself() {
         for e in entries() {
             let a = build(e.name, &[]).unwrap();
@@ -191,6 +206,58 @@ const GLIBC_OPTIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Builds one of the `mmap` crate's allocators from `key=value` settings, turned into
+/// the JSON object its config struct reads (sizes may carry K/M/G suffixes).
+fn mapped(name: &str, settings: &[Setting]) -> Result<Box<dyn Allocator>, String> {
+    let mut obj = serde_json::Map::new();
+    for (k, v) in settings {
+        let value = match v.as_str() {
+            "true" => serde_json::Value::Bool(true),
+            "false" => serde_json::Value::Bool(false),
+            text => match malloc::freelist::parse_bytes(text) {
+                Some(n) => serde_json::Value::from(n),
+                None => serde_json::Value::String(text.to_string()),
+            },
+        };
+        obj.insert(k.clone(), value);
+    }
+    let json = serde_json::Value::Object(obj).to_string();
+    mmap::with_config(name, &json).map_err(|e| e.to_string())
+}
+
+const MMAP_OPTIONS: &[(&str, &str)] = &[("populate", "map with MAP_POPULATE (true/false)")];
+const GUARD_OPTIONS: &[(&str, &str)] = &[(
+    "placement",
+    "end (the block ends at the guard page) or start",
+)];
+const CACHE_OPTIONS: &[(&str, &str)] = &[
+    ("max_count", "most freed mappings kept (64)"),
+    ("max_bytes", "most bytes of freed mappings kept (4M)"),
+    (
+        "max_excess_percent",
+        "reuse a cached mapping up to this much larger (0)",
+    ),
+    (
+        "pages",
+        "what happens to cached pages: keep, dont_need or free",
+    ),
+];
+const REGION_OPTIONS: &[(&str, &str)] = &[
+    ("region_size", "bytes per region (1M)"),
+    (
+        "keep_empty_current",
+        "keep the current region when it empties (true)",
+    ),
+];
+const LIFETIME_OPTIONS: &[(&str, &str)] = &[
+    ("region_size", "bytes per region (1M)"),
+    (
+        "keep_empty_current",
+        "keep the current region when it empties (true)",
+    ),
+    ("default_class", "lifetime class of blocks with no hint (0)"),
+];
+
 static ENTRIES: &[Entry] = &[
     Entry {
         name: "glibc",
@@ -247,5 +314,40 @@ static ENTRIES: &[Entry] = &[
             }
             Ok(Box::new(Segregated::new(cfg).map_err(|e| e.to_string())?))
         },
+    },
+    Entry {
+        name: "mmap",
+        family: "mmap",
+        summary: "one anonymous mapping per block, page-rounded, munmap on free",
+        options: MMAP_OPTIONS,
+        build: |s| mapped("mmap", s),
+    },
+    Entry {
+        name: "mmap-guard",
+        family: "mmap",
+        summary: "one mapping per block ending at a PROT_NONE guard page: overflows fault",
+        options: GUARD_OPTIONS,
+        build: |s| mapped("mmap-guard", s),
+    },
+    Entry {
+        name: "mmap-cache",
+        family: "mmap",
+        summary: "one mapping per block, freed mappings kept for reuse up to a limit",
+        options: CACHE_OPTIONS,
+        build: |s| mapped("mmap-cache", s),
+    },
+    Entry {
+        name: "regions",
+        family: "mmap",
+        summary: "bump allocation in 1 MiB mapped regions, unmapped when a region empties",
+        options: REGION_OPTIONS,
+        build: |s| mapped("regions", s),
+    },
+    Entry {
+        name: "lifetime-arenas",
+        family: "mmap",
+        summary: "regions kept apart per lifetime class, from the program's lifetime hints",
+        options: LIFETIME_OPTIONS,
+        build: |s| mapped("lifetime-arenas", s),
     },
 ];

@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 
 /// The allocators compared when `--allocator` is not given.
-pub const DEFAULT_ALLOCATORS: &[&str] = &["first-fit", "mmap"];
+pub const DEFAULT_ALLOCATORS: &[&str] = &["glibc", "best-fit", "mmap"];
 
 /// What summary.json holds.
 #[derive(Serialize)]
