@@ -189,12 +189,12 @@ fn mmap_strategy_rows_rss_and_faults_are_exact() {
         return;
     };
     let expected = "op,kind,id,size,region,offset,arena,hblks,hblkhd,uordblks,fordblks,keepcost\n\
-                    0,a,1,20481,mmap,0,0,1,24576,0,0,0\n\
-                    5,r,1,40960,mmap,0,0,1,40960,0,0,0\n\
-                    7,a,2,0,mmap,0,0,2,45056,0,0,0\n\
-                    8,f,1,0,-,0,0,1,4096,0,0,0\n\
-                    10,t,0,0,-,0,0,1,4096,0,0,0\n\
-                    11,r,2,4096,mmap,0,0,1,4096,0,0,0\n";
+                    0,a,1,20481,mmap,0,0,1,24576,24576,0,0\n\
+                    5,r,1,40960,mmap,0,0,1,40960,40960,0,0\n\
+                    7,a,2,0,mmap,0,0,2,45056,45056,0,0\n\
+                    8,f,1,0,-,0,0,1,4096,4096,0,0\n\
+                    10,t,0,0,-,0,0,1,4096,4096,0,0\n\
+                    11,r,2,4096,mmap,0,0,1,4096,4096,0,0\n";
     assert_eq!(run.csv, expected);
     let s = &run.timeline.samples;
     let ops_at: Vec<u64> = s.iter().map(|s| s.op).collect();

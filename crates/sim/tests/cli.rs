@@ -128,7 +128,11 @@ fn json_output_is_byte_identical_across_runs() {
     assert_eq!(a.stdout, b.stdout);
     let v: serde_json::Value = serde_json::from_slice(&a.stdout).expect("stdout is JSON");
     assert_eq!(v["seed"], 7);
-    assert_eq!(v["runs"].as_array().map(Vec::len), Some(3), "glibc, best-fit, mmap");
+    assert_eq!(
+        v["runs"].as_array().map(Vec::len),
+        Some(3),
+        "glibc, best-fit, mmap"
+    );
 }
 
 #[test]

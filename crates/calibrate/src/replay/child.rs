@@ -163,7 +163,8 @@ impl Out<'_> {
 }
 
 /// glibc's `mallinfo2` figures that the per-op rows carry (the mmap strategy fills
-/// them in the same shape: mappings as `hblks`/`hblkhd`, nothing else).
+/// them in the same shape: mappings as `hblks`/`hblkhd`, and its rows report the
+/// mapped bytes as `uordblks`, the bytes allocated).
 #[derive(Copy, Clone, Default)]
 struct Info {
     arena: u64,
@@ -825,7 +826,13 @@ impl Replayer<'_> {
             Some(_) => o.put(b",mmap,0")?,
             None => o.put(b",-,0")?,
         }
-        let i = self.info;
+        let mut i = self.info;
+        if self.strategy == Strategy::Mmap {
+            // DESIGN.md's mallinfo2-like columns for allocators other than glibc:
+            // uordblks = bytes allocated (here: the page-rounded mappings), as the
+            // simulated `mmap` allocator reports them.
+            i.uordblks = i.hblkhd;
+        }
         for v in [
             i.arena, i.hblks, i.hblkhd, i.uordblks, i.fordblks, i.keepcost,
         ] {

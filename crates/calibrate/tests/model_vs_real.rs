@@ -1,0 +1,188 @@
+//! The simulator's models against the real machine, op by op.
+//!
+//! The `glibc` model must return the same addresses and the same `mallinfo2` figures as
+//! the real glibc 2.36 after every op, and the `mmap` allocator must make the same
+//! mappings as a real one-mapping-per-block replay. Checked on every workload generator
+//! with several seeds, and on random op streams (a differential property test).
+//! `BRKMAP_LONG=1` runs the generators at their full default size and many more random
+//! streams; the default is sized for CI.
+
+mod replay_support;
+
+use calibrate::replay::{ReplayOptions, Strategy as Real, replay_real};
+use engine::{OpRow, RunConfig, registry};
+use proptest::prelude::*;
+use replay_support::exe;
+use std::collections::BTreeMap;
+use workload::{Op, TouchPolicy, Workload};
+
+fn long() -> bool {
+    std::env::var_os("BRKMAP_LONG").is_some()
+}
+
+/// Exact comparisons apply to glibc 2.36, the version the model follows.
+fn skip_reason() -> Option<String> {
+    if let Some(why) = calibrate::sys::unavailable_reason() {
+        return Some(why.to_string());
+    }
+    match calibrate::sys::glibc_version() {
+        Some("2.36") => None,
+        other => Some(format!(
+            "exact checks apply to glibc 2.36, this is {other:?}"
+        )),
+    }
+}
+
+fn csv(rows: &[OpRow]) -> Vec<String> {
+    rows.iter()
+        .map(|r| {
+            let mut s = String::new();
+            r.write_csv(&mut s);
+            s.trim_end().to_string()
+        })
+        .collect()
+}
+
+/// Runs `w` through the simulated `allocator` and the real `strategy`; returns the first
+/// differing row (as "model | real") or None when every row is equal.
+fn first_mismatch(w: &Workload, allocator: &str, strategy: Real) -> Option<String> {
+    let a = registry::build(allocator, &[]).unwrap();
+    let cfg = RunConfig {
+        rows: true,
+        ..RunConfig::default()
+    };
+    let model = engine::run(w, a, &cfg).unwrap();
+    let opts = ReplayOptions {
+        strategy,
+        sample_interval: 0,
+        ..ReplayOptions::default()
+    };
+    let real = replay_real(exe(), w, &opts).unwrap();
+    let (m, r) = (csv(&model.rows), csv(&real.rows));
+    for (i, (a, b)) in m.iter().zip(&r).enumerate() {
+        if a != b {
+            return Some(format!("row {i}: model {a} | real {b}"));
+        }
+    }
+    (m.len() != r.len()).then(|| format!("{} model rows, {} real rows", m.len(), r.len()))
+}
+
+#[test]
+fn every_generator_matches_real_glibc_and_mmap() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let seeds: &[u64] = if long() { &[1, 2, 3, 4, 5] } else { &[1, 2, 3] };
+    let mut compared = 0usize;
+    for g in workload::GENERATORS {
+        for &seed in seeds {
+            let ops = if long() {
+                None
+            } else {
+                Some(g.default_ops.min(3000))
+            };
+            let w = workload::generate(g.name, seed, ops).unwrap();
+            for (alloc, strategy) in [("glibc", Real::Glibc), ("mmap", Real::Mmap)] {
+                if let Some(m) = first_mismatch(&w, alloc, strategy) {
+                    panic!("{} seed {seed}, {alloc}: {m}", g.name);
+                }
+                compared += w.ops.len();
+            }
+        }
+    }
+    eprintln!("compared {compared} ops, no mismatch");
+}
+
+/// A random op stream that visits every path of glibc's malloc: sizes across the
+/// tcache, fastbin, smallbin, largebin and mmap ranges, reallocs that grow and shrink,
+/// frees in random order, and malloc_trim.
+fn op_stream() -> impl Strategy<Value = Vec<Op>> {
+    let size = prop_oneof![
+        6 => 0u64..=128,
+        4 => 129u64..=1100,
+        2 => 1101u64..=70_000,
+        1 => 100_000u64..=600_000,
+    ];
+    let step = prop_oneof![
+        5 => size.clone().prop_map(|s| (0u8, s, 0usize)),
+        4 => any::<usize>().prop_map(|i| (1u8, 0, i)),
+        2 => (size, any::<usize>()).prop_map(|(s, i)| (2u8, s.max(1), i)),
+        1 => (0u64..=200_000).prop_map(|p| (3u8, p, 0)),
+    ];
+    prop::collection::vec(step, 1..400).prop_map(|steps| {
+        let mut ops = Vec::new();
+        let mut live: Vec<u64> = Vec::new();
+        let mut next = 0u64;
+        for (kind, n, pick) in steps {
+            match kind {
+                0 => {
+                    ops.push(Op::Malloc { id: next, size: n });
+                    live.push(next);
+                    next += 1;
+                }
+                1 if !live.is_empty() => {
+                    let id = live.swap_remove(pick % live.len());
+                    ops.push(Op::Free { id });
+                }
+                2 if !live.is_empty() => {
+                    let id = live[pick % live.len()];
+                    ops.push(Op::Realloc { id, size: n });
+                }
+                3 => ops.push(Op::Trim { pad: n }),
+                _ => {}
+            }
+        }
+        ops
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: if long() { 400 } else { 12 },
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn random_streams_match_real_glibc(ops in op_stream()) {
+        if let Some(why) = skip_reason() {
+            eprintln!("skipped: {why}");
+            return Ok(());
+        }
+        let w = Workload {
+            name: "random".into(),
+            seed: None,
+            touch: TouchPolicy::WriteAll,
+            ops,
+            lifetimes: BTreeMap::new(),
+        };
+        prop_assert_eq!(first_mismatch(&w, "glibc", Real::Glibc), None);
+    }
+}
+
+/// The real-program traces of the shared folder, model against the real replay (the
+/// three with truth files are also checked against those in `replay_truth.rs`). The
+/// two largest (400k and 356k ops) run with `BRKMAP_LONG=1` only.
+#[test]
+fn shared_traces_match_real_glibc() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let Some(shared) = replay_support::shared() else {
+        eprintln!("skipped: the shared traces folder is absent");
+        return;
+    };
+    let mut names = vec!["make-database", "diff-lines", "ls-recursive"];
+    if long() {
+        names.extend(["find-newer", "awk-fields"]);
+    }
+    for name in names {
+        let path = shared.join("traces").join(format!("{name}.rep"));
+        let w = workload::read_trace(&path).unwrap();
+        if let Some(m) = first_mismatch(&w, "glibc", Real::Glibc) {
+            panic!("{name}: {m}");
+        }
+        eprintln!("{name}: {} ops, no mismatch", w.ops.len());
+    }
+}
