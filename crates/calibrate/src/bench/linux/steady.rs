@@ -35,19 +35,21 @@ use super::timing::{SplitMix, since};
 use super::{Ctx, Desc};
 use crate::bench::{BenchError, Measurement, keys};
 
-const UNTOUCHED_METHOD: &str = "The child first maps `live + holes` one-page anonymous \
-mappings with plain `mmap(NULL, 4096)` (the kernel places them top down, next to each \
-other, so they merge into a few large VMAs) and unmaps `holes` of them at random, \
-leaving holes between live blocks. One cycle then replaces a random live block: `mmap` \
-of a new page (which goes into the highest hole that fits and merges with its \
-neighbours) and `munmap` of the old block (which cuts it out of the middle of a VMA). \
-Each call is timed on its own, one clock reading subtracted. Before the samples, `live` \
-cycles bring the ages of the blocks to their steady state; a sample is the mean over a \
-batch of cycles. Nothing is ever written: this is the VMA work of the two calls among \
-many mappings, without frames, page-table entries or TLB flushes.";
+const UNTOUCHED_METHOD: &str = "The child maps two pools of `live + holes` one-page \
+anonymous mappings with plain `mmap(NULL, 4096)` (the kernel places them top down, next \
+to each other, so they merge into a few large VMAs), writes every page of the second \
+pool, and unmaps `holes` blocks of each at random, leaving holes between live blocks. \
+One cycle replaces a random live block of a pool: `mmap` of a new page (which goes into \
+the highest hole that fits and merges with its neighbours) and `munmap` of the old block \
+(which usually cuts it out of the middle of a VMA). Each call is timed on its own, one \
+clock reading subtracted. Before the samples, `live` cycles of each pool bring the ages \
+of the blocks to their steady state; then samples (means over a batch of cycles) \
+alternate between the pools, so that both see the same load. In this pool nothing is \
+ever written: this is the VMA work of the two calls among many mappings, without \
+frames, page-table entries or TLB flushes of its own.";
 
-const TOUCHED_METHOD: &str = "As the untouched steady state, but every block is written \
-(one byte) right after its `mmap`: the write is a page fault that takes and clears a \
+const TOUCHED_METHOD: &str = "The second pool of the steady state (see the untouched \
+one), where every block is written (one byte) right after its `mmap`: the write is a page fault that takes and clears a \
 frame, and the `munmap` of an old block frees its frame and invalidates its TLB entry. \
 The three parts are timed separately (one clock reading subtracted from each); the cycle \
 is their sum. This is what the cost model charges for one block of a \
@@ -125,50 +127,60 @@ impl Pool {
     }
 }
 
-/// Runs one pass: fills a pool, settles it, records `reps` samples into the series
-/// starting at `s` (untouched: mmap, munmap; touched: mmap, write, munmap, their sum)
-/// and drains it.
-fn pass(
-    rec: &mut Recorder,
-    s: usize,
-    ctx: (usize, usize, usize, f64, f64),
-    touch: bool,
-) -> Result<(), Failure> {
-    let (live, holes, page, target, timer) = ctx;
-    let mut pool = Pool::fill(live, holes, page, touch)?;
+/// Runs `inner` cycles of `pool`; returns the mean ns of its mmap, write and munmap,
+/// one clock reading subtracted from each.
+fn sample(pool: &mut Pool, inner: usize, timer: f64) -> Result<(f64, f64, f64), Failure> {
+    let (mut m, mut w, mut u) = (0.0, 0.0, 0.0);
+    for _ in 0..inner {
+        let (a, b, c) = pool.cycle()?;
+        m += a;
+        w += b;
+        u += c;
+    }
+    let n = inner as f64;
+    Ok((m / n - timer, w / n - timer, u / n - timer))
+}
+
+/// Fills an untouched and a touched pool side by side, settles both, then records
+/// `reps` samples of each, alternating, so that both see the same machine: a burst of
+/// load from elsewhere slows neighbouring samples of both rather than one whole
+/// series. Series: 0-1 untouched mmap and munmap; 2-5 touched mmap, write, munmap and
+/// their sum.
+fn measure(rec: &mut Recorder, args: (usize, usize, usize, f64, f64)) -> Result<(), Failure> {
+    let (live, holes, page, target, timer) = args;
+    let mut plain = Pool::fill(live, holes, page, false)?;
+    let mut written = Pool::fill(live, holes, page, true)?;
     // Every block replaced about once: ages reach their steady spread, and the time
     // taken sizes the batches.
-    let t = Instant::now();
+    let (mut t_plain, mut t_written) = (0.0, 0.0);
     for _ in 0..live {
-        pool.cycle()?;
+        let t = Instant::now();
+        plain.cycle()?;
+        t_plain += since(t);
+        let t = Instant::now();
+        written.cycle()?;
+        t_written += since(t);
     }
-    let per_cycle = since(t) / live as f64;
-    let inner = ((target / per_cycle.max(1.0)) as usize).max(1);
-    let series = if touch { 4 } else { 2 };
-    for i in 0..series {
-        rec.set_inner(s + i, inner);
+    let batch = |total: f64| ((target / (total / live as f64).max(1.0)) as usize).max(1);
+    let (n_plain, n_written) = (batch(t_plain), batch(t_written));
+    for s in 0..2 {
+        rec.set_inner(s, n_plain);
+    }
+    for s in 2..6 {
+        rec.set_inner(s, n_written);
     }
     for _ in 0..rec.reps() {
-        let (mut m, mut w, mut u) = (0.0, 0.0, 0.0);
-        for _ in 0..inner {
-            let (a, b, c) = pool.cycle()?;
-            m += a;
-            w += b;
-            u += c;
-        }
-        let n = inner as f64;
-        let (m, w, u) = (m / n - timer, w / n - timer, u / n - timer);
-        if touch {
-            rec.push(s, m)?;
-            rec.push(s + 1, w)?;
-            rec.push(s + 2, u)?;
-            rec.push(s + 3, m + w + u)?;
-        } else {
-            rec.push(s, m)?;
-            rec.push(s + 1, u)?;
-        }
+        let (m, _, u) = sample(&mut plain, n_plain, timer)?;
+        rec.push(0, m)?;
+        rec.push(1, u)?;
+        let (m, w, u) = sample(&mut written, n_written, timer)?;
+        rec.push(2, m)?;
+        rec.push(3, w)?;
+        rec.push(4, u)?;
+        rec.push(5, m + w + u)?;
     }
-    pool.drain()
+    plain.drain()?;
+    written.drain()
 }
 
 /// Measures mmap, first write and munmap of one page among many live mappings.
@@ -226,9 +238,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
             if unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } != 0 {
                 return Err(os::os_failure("prctl(PR_SET_THP_DISABLE)"));
             }
-            // Series 0-1 from the untouched pass, 2-5 from the touched one.
-            pass(rec, 0, args, false)?;
-            pass(rec, 2, args, true)
+            measure(rec, args)
         },
     )
 }
