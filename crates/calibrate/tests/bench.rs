@@ -64,6 +64,7 @@ mod linux {
             keys::LOOP_OVERHEAD,
             keys::MALLOC_FREE_TCACHE,
             keys::MALLOC_FREE_BATCH,
+            keys::MALLOC_FREE_STEADY,
             keys::PIPE_SAME_PROCESS,
             keys::PIPE_HOP_PROCESSES,
             keys::PIPE_HOP_THREADS,

@@ -78,6 +78,9 @@ pub const LOOP_OVERHEAD: &str = "loop.empty";
 pub const MALLOC_FREE_TCACHE: &str = "malloc-free.64.tcache";
 /// 1000 × `malloc(64)` then 1000 × `free`, ns per malloc+free pair.
 pub const MALLOC_FREE_BATCH: &str = "malloc-free.64.batch";
+/// `free` of a random block and `malloc` of a new one, among thousands of live blocks
+/// of mixed sizes (the `churn` size mix), ns per malloc+free pair.
+pub const MALLOC_FREE_STEADY: &str = "malloc-free.steady";
 /// One-byte pipe write then read in the same process, ns per write+read.
 pub const PIPE_SAME_PROCESS: &str = "pipe.same-process";
 /// Pipe ping-pong between two processes on one CPU, ns per one-way hop.
