@@ -41,7 +41,7 @@
 //!   thousands of live mappings, and pays cache misses on VMAs, page-table entries and
 //!   frame metadata; its faults often come right after a TLB invalidation, which makes
 //!   them dearer too. On a 2-vCPU virtual machine the hot cycle took 4.7 µs and the
-//!   steady-state one 6.1 µs. The model's `mmap_ns`, `munmap_ns` and `shootdown_ns`
+//!   steady-state one 6.2 µs. The model's `mmap_ns`, `munmap_ns` and `shootdown_ns`
 //!   come from the steady state; the hot loops stay as the best case and for comparison
 //!   with the reference machine, which measured only them.
 //! - **How many pages a fault loop touches.** Freed frames go to small per-CPU lists and

@@ -12,17 +12,17 @@
 //! and the unmap cuts a block out of the middle of a larger VMA (splitting it twice).
 //!
 //! On the 2-vCPU virtual machine this was developed on, the hot loop's
-//! mmap + write + munmap of one page took 4.7 µs, the same cycle here 6.1 µs, and a
-//! real replay of the `churn` workload through a mapping-per-block allocator about
-//! 7.3 µs per block. A cost model built from the hot loop predicted 54-64 % of that
-//! replay's time, one built from this benchmark 80-88 %. The cost model's `mmap_ns`,
+//! mmap + write + munmap of one page took 4.7 µs, the same cycle here 6.2 µs, and a
+//! real replay of the `churn` workload through a mapping-per-block allocator 7 to 8 µs
+//! per block. A cost model built from the hot loop predicted 54-64 % of that replay's
+//! time, one built from this benchmark 79-87 %. The cost model's `mmap_ns`,
 //! `munmap_ns` and `shootdown_ns` are therefore derived from here; the hot loops remain
 //! as the best case and for comparison with the reference machine, which measured only
 //! them.
 //!
 //! What one cycle of one page cannot capture: in `churn` mallocs and frees come in
 //! runs rather than strictly alternating and the live count wanders (a replay with
-//! every block cut to one page cost 6.5 µs per block against this benchmark's 6.1),
+//! every block cut to one page cost 6.5 µs per block against this benchmark's 6.2),
 //! and the pages after the first of a larger block are charged the per-page fault and
 //! free costs of the hot 1 MiB loops, which are lower than what such pages cost among
 //! many cold mappings.
