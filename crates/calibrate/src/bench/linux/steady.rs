@@ -49,13 +49,14 @@ ever written: this is the VMA work of the two calls among many mappings, without
 frames, page-table entries or TLB flushes of its own.";
 
 const TOUCHED_METHOD: &str = "The second pool of the steady state (see the untouched \
-one), where every block is written (one byte) right after its `mmap`: the write is a page fault that takes and clears a \
-frame, and the `munmap` of an old block frees its frame and invalidates its TLB entry. \
-The three parts are timed separately (one clock reading subtracted from each); the cycle \
-is their sum. This is what the cost model charges for one block of a \
-mapping-per-block allocator: mmap, fault, munmap with a resident page.";
+one), where every block is written (one byte) right after its `mmap`: the write is a \
+page fault that takes and clears a frame, and the `munmap` of an old block frees its \
+frame and invalidates its TLB entry. The three parts are timed separately (one clock \
+reading subtracted from each); the cycle is their sum. This is what the cost model \
+charges for one block of a mapping-per-block allocator: mmap, fault, munmap with a \
+resident page.";
 
-/// One pass's worth of live one-page mappings.
+/// A pool of live one-page mappings and the generator that picks which one to replace.
 struct Pool {
     live: Vec<*mut u8>,
     page: usize,
@@ -70,8 +71,8 @@ impl Pool {
         let mut pool = Pool {
             live: Vec::with_capacity(live + holes),
             page,
-            // A fixed seed: the same sequence of victims on every run.
-            rng: SplitMix(0x6272_6b6d_6170_7374), // "brkmapst"
+            // A fixed seed per pool: the same sequence of victims on every run.
+            rng: SplitMix(0x6272_6b6d_6170_7374 ^ u64::from(touch)), // "brkmapst"
             touch,
         };
         for _ in 0..live + holes {
@@ -91,8 +92,8 @@ impl Pool {
         Ok(pool)
     }
 
-    /// Replaces one random live block; returns the ns of the mmap, the write (0 when
-    /// the pool is untouched) and the munmap.
+    /// Replaces one random live block; returns the ns of the mmap, the write (no write
+    /// in an untouched pool: only the clock readings) and the munmap.
     fn cycle(&mut self) -> Result<(f64, f64, f64), Failure> {
         let k = self.rng.below(self.live.len());
         let old = self.live[k];
@@ -193,7 +194,8 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
         unit: "ns per call",
         method,
     };
-    let among = format!("among {live} live mappings");
+    // Two pools of `live` blocks each share the address space.
+    let among = format!("among {} live mappings", 2 * live);
     ctx.run(
         "mappings in a steady state",
         vec![

@@ -30,9 +30,11 @@ pub(crate) struct Plan {
     pub(crate) tlb_frames: usize,
     /// How many times the TLB benchmark maps those pages side by side.
     pub(crate) tlb_maps: usize,
-    /// Live one-page mappings in the steady-state benchmark.
+    /// Live one-page mappings per pool in the steady-state mapping benchmark, and live
+    /// blocks in the steady-state malloc benchmark.
     pub(crate) steady_live: usize,
-    /// Holes left between them (blocks unmapped at random before the cycles start).
+    /// Holes left between the mappings of a pool (blocks unmapped at random before the
+    /// cycles start).
     pub(crate) steady_holes: usize,
     /// Whether to run every `mmap`+`munmap` size or only the two the model needs.
     pub(crate) all_mmap_sizes: bool,
