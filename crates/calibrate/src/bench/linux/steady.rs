@@ -15,7 +15,7 @@
 //! mmap + write + munmap of one page took 4.7 µs, the same cycle here 6.2 µs, and a
 //! real replay of the `churn` workload through a mapping-per-block allocator 7 to 8 µs
 //! per block. A cost model built from the hot loop predicted 54-64 % of that replay's
-//! time, one built from this benchmark 79-87 %. The cost model's `mmap_ns`,
+//! time, one built from this benchmark 79-90 %. The cost model's `mmap_ns`,
 //! `munmap_ns` and `shootdown_ns` are therefore derived from here; the hot loops remain
 //! as the best case and for comparison with the reference machine, which measured only
 //! them.
