@@ -56,7 +56,7 @@ fn every_allocator_runs_every_shared_trace() {
         names.extend(["find-newer", "awk-fields"]);
     }
     for name in names {
-        check(&workload::read_trace(&dir.join(format!("{name}.rep"))).unwrap());
+        check(&workload::read_trace(dir.join(format!("{name}.rep"))).unwrap());
     }
 }
 
