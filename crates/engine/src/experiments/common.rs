@@ -422,6 +422,52 @@ pub fn concat(name: &str, parts: Vec<(String, Workload)>) -> Workload {
     out
 }
 
+/// A program that holds a block for a while before freeing it: `w`'s ops up to its
+/// phase marker `release` (the free of a long-lived block, such as ramp's `unpin`),
+/// then a phase `idle` running `idle`'s ops (ids shifted past `w`'s), then the rest of
+/// `w`. Figures need the stretch in between to show what the held block costs.
+pub fn hold_then_release(w: Workload, release: &str, idle: Workload) -> Workload {
+    let cut = w
+        .ops
+        .iter()
+        .position(|o| matches!(o, Op::Phase { name } if name == release))
+        .unwrap_or(w.ops.len());
+    let top = w.ops.iter().filter_map(Op::id).max().map_or(0, |m| m + 1);
+    let mut out = Workload {
+        ops: w.ops[..cut].to_vec(),
+        ..w.clone()
+    };
+    out.ops.push(Op::Phase {
+        name: "idle".to_string(),
+    });
+    for op in idle.ops {
+        out.ops.push(match op {
+            Op::Malloc { id, size } => Op::Malloc { id: id + top, size },
+            Op::Free { id } => Op::Free { id: id + top },
+            Op::Realloc { id, size } => Op::Realloc { id: id + top, size },
+            Op::Touch {
+                id,
+                offset,
+                len,
+                write,
+            } => Op::Touch {
+                id: id + top,
+                offset,
+                len,
+                write,
+            },
+            // The idle part's own phases are folded into `idle`.
+            Op::Phase { .. } => continue,
+            other => other,
+        });
+    }
+    for (id, class) in idle.lifetimes {
+        out.lifetimes.insert(id + top, class);
+    }
+    out.ops.extend_from_slice(&w.ops[cut..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,6 +509,26 @@ mod tests {
             .filter(|o| matches!(o, Op::Phase { .. }))
             .collect();
         assert_eq!(phases.len(), 2);
+    }
+
+    #[test]
+    fn a_held_block_is_released_after_the_idle_stretch() {
+        let ramp = workload::generate("ramp", 1, Some(100)).unwrap();
+        let idle = workload::generate("churn", 2, Some(40)).unwrap();
+        let w = hold_then_release(ramp.clone(), "unpin", idle);
+        workload::validate(&w).unwrap();
+        assert_eq!(w.allocator_calls(), 140);
+        let names: Vec<&str> = w
+            .ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Phase { name } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let idle_at = names.iter().position(|n| *n == "idle").unwrap();
+        assert_eq!(names.get(idle_at + 1), Some(&"unpin"));
+        assert_eq!(w.ops.last(), ramp.ops.last());
     }
 
     #[test]

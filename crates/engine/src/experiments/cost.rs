@@ -534,6 +534,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn in_steady_state_malloc_free_is_far_cheaper_than_mmap_munmap() {
+        let cfg = KernelConfig::default();
+        let (g, m) = (AllocatorSpec::named("glibc"), AllocatorSpec::named("mmap"));
+        for size in [64, 64 << 10, 1 << 20] {
+            let gc = cycles(&g, &cfg, size).unwrap();
+            let mc = cycles(&m, &cfg, size).unwrap();
+            assert!(gc[1].ns * 10.0 < mc[1].ns, "{size}: {gc:?} {mc:?}");
+            assert_eq!(gc[1].syscalls, 0, "glibc reuses its heap");
+            assert_eq!(mc[1].syscalls, 2, "one mmap and one munmap every time");
+        }
+    }
+
+    #[test]
+    fn on_first_use_glibc_maps_big_blocks_itself_one_page_longer() {
+        let cfg = KernelConfig::default();
+        let (g, m) = (AllocatorSpec::named("glibc"), AllocatorSpec::named("mmap"));
+        let small_g = cycles(&g, &cfg, 1024).unwrap()[0];
+        let small_m = cycles(&m, &cfg, 1024).unwrap()[0];
+        assert!(small_g.ns < small_m.ns);
+        let big_g = cycles(&g, &cfg, 192 << 10).unwrap()[0];
+        let big_m = cycles(&m, &cfg, 192 << 10).unwrap()[0];
+        assert!(big_g.ns > big_m.ns && big_g.ns < big_m.ns * 1.1);
+        assert!(big_g.faults > big_m.faults);
+    }
+
+    #[test]
     fn cost_snapshots_round_trip() {
         let rows = vec![CostRealRow {
             size: 4096,

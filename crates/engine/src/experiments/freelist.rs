@@ -416,3 +416,24 @@ fn heapmap(setup: &Setup, _: &Inputs, name: &str) -> Result<ExperimentOutput, Ex
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_and_first_fit_need_less_heap_than_next_and_worst_fit() {
+        let results = fits_setup(COMPARE_OPS).run_workload(0).unwrap();
+        let fp = |name: &str| {
+            results
+                .iter()
+                .find(|r| r.summary.allocator == name)
+                .unwrap()
+                .summary
+                .peak_footprint
+        };
+        assert!(fp("best-fit") <= fp("first-fit"));
+        assert!(fp("first-fit") < fp("next-fit"));
+        assert!(fp("next-fit") <= fp("worst-fit"));
+    }
+}

@@ -1,7 +1,9 @@
 //! Chapter 5: glibc's malloc, its heap, its mmap threshold and how it gives memory back
 //! (claims 1 and 9).
 
-use super::common::{AllocatorSpec, Setup, TIMELINE_COLUMNS, WorkloadSpec, concat, timelines_csv};
+use super::common::{
+    AllocatorSpec, Setup, TIMELINE_COLUMNS, WorkloadSpec, concat, hold_then_release, timelines_csv,
+};
 use super::freelist::{HEAP_MAP_COLUMNS, heap_map_csv, kind_name, kind_totals};
 use super::program::{Program, Stepped};
 use super::table::{Csv, Markdown, bytes, count};
@@ -11,7 +13,9 @@ use super::{
 };
 use kernel::{Kernel, KernelConfig, Syscall};
 use malloc::glibc::{Glibc, SyscallEvent};
-use workload::{ChurnParams, FreeOrder, GeneratorParams, LargeParams, Op, RampParams, Workload};
+use workload::{
+    ChurnParams, FreeOrder, GeneratorParams, LargeParams, Op, RampParams, SizeDist, Workload,
+};
 
 /// `glibc-heapmap`.
 pub const HEAPMAP: Experiment = Experiment {
@@ -397,11 +401,14 @@ fn trim_program() -> Result<Workload, ExperimentError> {
         p.generate(1)
             .map_err(|e| ExperimentError::Workload(e.to_string()))
     };
+    // Blocks of 2–16 KiB are too big for the tcache and the fastbins, so each free
+    // merges into top at once and glibc can trim on free.
     let build = make(GeneratorParams::Ramp(RampParams {
-        ops: 2_000,
+        ops: 600,
         pin: false,
         trim: false,
         free_order: FreeOrder::Reverse,
+        sizes: SizeDist::log_uniform(2 * 1024, 16 * 1024),
         ..RampParams::default()
     }))?;
     let large = make(GeneratorParams::Large(LargeParams {
@@ -412,6 +419,14 @@ fn trim_program() -> Result<Workload, ExperimentError> {
         ops: 2_000,
         ..RampParams::default()
     }))?;
+    // The program runs on for a while with the pinned block live, so the figure shows
+    // the heap between malloc_trim and the final free.
+    let idle = make(GeneratorParams::Churn(ChurnParams {
+        ops: 400,
+        live_blocks: 20,
+        ..ChurnParams::default()
+    }))?;
+    let pinned = hold_then_release(pinned, "unpin", idle);
     Ok(concat(
         "glibc-trim",
         vec![
@@ -456,9 +471,10 @@ fn trim(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentError> 
     })?;
     let s = &r.summary;
     let caption = format!(
-        "Experiment glibc-trim: one program in three parts, all seed 1 — (1) ramp of 2,000 calls \
-         freed in reverse order, (2) large with 400 calls, (3) ramp of 2,000 calls with one \
-         block pinned at the top and malloc_trim(0) — through the glibc model on a fresh \
+        "Experiment glibc-trim: one program in three parts, all seed 1 — (1) ramp of 600 calls \
+         with 2–16 KiB blocks freed in reverse order, (2) large with 400 calls, (3) ramp of \
+         2,000 calls with one block pinned at the top and malloc_trim(0), then 400 calls of \
+         small churn before the pinned block is freed — through the glibc model on a fresh \
          simulated kernel ({} allocator calls in all).",
         count(w.allocator_calls())
     );

@@ -539,3 +539,50 @@ fn map_count(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentEr
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CSV rows of one workload and allocator: (op, vmas).
+    fn series(csv: &str, w: &str, a: &str) -> Vec<(u64, u64)> {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|c| c[0] == w && c[1] == a)
+            .map(|c| (c[2].parse().unwrap(), c[3].parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn guard_pages_reach_the_map_count_limit_and_glibc_stays_small() {
+        let out = MAP_COUNT.produce(&Inputs::default()).unwrap();
+        for w in ["ramp", "churn"] {
+            let guard = series(&out.csv, w, "mmap-guard");
+            let (last_op, last_vmas) = *guard.last().unwrap();
+            assert_eq!(last_vmas, MAP_LIMIT, "{w}");
+            // Two VMAs per block: the limit comes at half as many blocks.
+            assert!(
+                (490..=510).contains(&last_op),
+                "{w}: stopped at op {last_op}"
+            );
+            assert!(series(&out.csv, w, "glibc").iter().all(|p| p.1 <= 2), "{w}");
+        }
+        let churn = series(&out.csv, "churn", "mmap");
+        assert_eq!(churn.iter().map(|p| p.1).max(), Some(MAP_LIMIT));
+    }
+
+    #[test]
+    fn page_rounding_wastes_up_to_a_page_and_glibc_a_header() {
+        let cfg = KernelConfig::default();
+        let waste = |name: &str, size: u64| {
+            block_bytes(&AllocatorSpec::named(name), &cfg, size).unwrap() - size
+        };
+        assert_eq!(waste("mmap", 100), 4096 - 100);
+        assert_eq!(waste("mmap", 4096), 0);
+        assert_eq!(waste("mmap", 4097), 4095);
+        // glibc: 8-byte header, 16-byte alignment, 32-byte minimum chunk.
+        assert_eq!(waste("glibc", 100), 12);
+        assert_eq!(waste("glibc", 1), 31);
+    }
+}

@@ -359,6 +359,58 @@ mod tests {
         }
     }
 
+    /// Splits a CSV line into cells, honouring quotes.
+    fn cells(line: &str) -> usize {
+        let (mut n, mut quoted) = (1, false);
+        for c in line.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ',' if !quoted => n += 1,
+                _ => {}
+            }
+        }
+        n
+    }
+
+    /// A stand-in for a real snapshot: the simulated timeline of the experiment's own
+    /// workload, written as `sim figures --real` writes a replay.
+    fn synthetic_snapshot(e: &Experiment) -> String {
+        let setup = (e.setup)();
+        let r = setup.run_workload(0).unwrap();
+        let mut t = r[0].timeline.clone();
+        t.source = Some(crate::Source::Real);
+        encode_timeline_real(&["synthetic".to_string()], &[&t])
+    }
+
+    #[test]
+    fn every_experiment_produces_its_columns_and_the_same_output_twice() {
+        for e in all() {
+            let snapshot = match e.real {
+                Some(r) if !r.optional => Some(synthetic_snapshot(e)),
+                _ => None,
+            };
+            let inputs = Inputs {
+                real: snapshot.as_deref(),
+            };
+            let a = e
+                .produce(&inputs)
+                .unwrap_or_else(|err| panic!("{}: {err}", e.name));
+            let b = e.produce(&inputs).unwrap();
+            assert_eq!(a, b, "{} is not deterministic", e.name);
+            let width = e.columns.len();
+            let mut lines = a.csv.lines();
+            assert!(lines.next().is_some());
+            let mut rows = 0;
+            for (i, line) in lines.enumerate() {
+                assert_eq!(cells(line), width, "{} CSV line {}: {line}", e.name, i + 2);
+                rows += 1;
+            }
+            assert!(rows > 0, "{} wrote no data", e.name);
+            assert!(a.table_md.starts_with(&format!("*Experiment {}:", e.name)));
+            assert!(a.caption.contains(e.name));
+        }
+    }
+
     #[test]
     fn a_required_snapshot_is_asked_for() {
         let e = find("model-vs-real").unwrap();

@@ -1,10 +1,15 @@
 //! Chapter 7: when memory goes back to the OS (claims 8 and 9).
 
-use super::common::{AllocatorSpec, Setup, TIMELINE_COLUMNS, WorkloadSpec, timelines_csv};
+use super::common::{
+    AllocatorSpec, Setup, TIMELINE_COLUMNS, WorkloadSpec, hold_then_release, timelines_csv,
+};
 use super::table::{Markdown, bytes, count};
-use super::{Experiment, ExperimentError, ExperimentOutput, Figure, FigureTitle, Inputs};
+use super::{
+    Bar, BarChart, BarPanel, Experiment, ExperimentError, ExperimentOutput, Figure, FigureTitle,
+    Inputs, Unit,
+};
 use crate::{RunResult, Sample, Timeline};
-use workload::{GeneratorParams, RampParams, SwissCheeseParams};
+use workload::{ChurnParams, GeneratorParams, RampParams, SwissCheeseParams};
 
 /// `returned-by-mechanism`.
 pub const BY_MECHANISM: Experiment = Experiment {
@@ -49,8 +54,10 @@ pub const BY_MECHANISM: Experiment = Experiment {
 fn by_mechanism(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentError> {
     let mut timelines: Vec<Timeline> = Vec::new();
     let mut rows = Vec::new();
+    let mut panels = Vec::new();
     for (w, spec) in setup.workloads.iter().enumerate() {
         let wname = spec.params.name();
+        let mut bars = Vec::new();
         for r in setup.run_workload(w)? {
             let s = &r.summary;
             rows.push(vec![
@@ -63,10 +70,41 @@ fn by_mechanism(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experimen
                 bytes(s.final_footprint),
                 bytes(s.final_rss),
             ]);
+            bars.push(Bar {
+                label: s.allocator.clone(),
+                segments: vec![
+                    s.returned.brk as f64,
+                    s.returned.munmap as f64,
+                    s.returned.madvise as f64,
+                ],
+                note: format!(
+                    "{} returned · peak footprint {}",
+                    bytes(s.returned.total()),
+                    bytes(s.peak_footprint)
+                ),
+            });
             let mut t = r.timeline;
             t.allocator = format!("{} · {wname}", t.allocator);
             timelines.push(t);
         }
+        panels.push(BarPanel {
+            title: match wname {
+                "ramp" => {
+                    "ramp: build, pin one block, free the rest, malloc_trim, unpin".to_string()
+                }
+                _ => "swiss-cheese: fill, free two of three blocks, malloc_trim, bigger requests, \
+                      drain"
+                    .to_string(),
+            },
+            unit: Unit::Bytes,
+            axis: "bytes given back over the whole run".to_string(),
+            segments: vec![
+                "brk shrink".to_string(),
+                "munmap".to_string(),
+                "madvise".to_string(),
+            ],
+            bars,
+        });
     }
     let caption = format!(
         "Experiment returned-by-mechanism: ramp (3,000 allocator calls: grow, pin one block, \
@@ -104,7 +142,17 @@ fn by_mechanism(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experimen
         caption,
         csv: timelines_csv(&refs),
         table_md: md.finish(),
-        figure: Figure::Returned(timelines),
+        figure: Figure::Bars(BarChart {
+            title: "Memory given back to the OS, by mechanism".to_string(),
+            lines: vec![
+                "Cumulative bytes of address range given back over each run. brk shrink: the \
+                 program break moved down · munmap: a mapping was removed · madvise: pages \
+                 released, the range stays mapped. The CSV has the same counters over time."
+                    .to_string(),
+            ],
+            panels,
+            notes: Vec::new(),
+        }),
     })
 }
 
@@ -152,12 +200,29 @@ fn at_phase<'a>(r: &'a RunResult, name: &str) -> Option<&'a Sample> {
         .or(r.timeline.samples.last())
 }
 
+/// Allocator calls of the program's idle stretch between the trim and the unpin.
+const IDLE_CALLS: u64 = 600;
+
+/// The ramp of workload `w` with an idle stretch (a small churn of 20 blocks) before
+/// the pinned block is freed, so the figure shows the heap while the block pins it.
+fn with_idle(setup: &Setup, w: usize) -> Result<workload::Workload, ExperimentError> {
+    let ramp = setup.workloads[w].generate()?;
+    let idle = GeneratorParams::Churn(ChurnParams {
+        ops: IDLE_CALLS,
+        live_blocks: 20,
+        ..ChurnParams::default()
+    })
+    .generate(2)
+    .map_err(|e| ExperimentError::Workload(e.to_string()))?;
+    Ok(hold_then_release(ramp, "unpin", idle))
+}
+
 fn pinned_top(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentError> {
-    let pinned_runs = setup.run_workload(0)?;
+    let pinned_runs = setup.run_ops(&with_idle(setup, 0)?)?;
     let free_runs = setup.run_workload(1)?;
     let mut rows = Vec::new();
     for (label, runs, phase) in [
-        ("pinned", &pinned_runs, "unpin"),
+        ("pinned", &pinned_runs, "idle"),
         ("not pinned", &free_runs, "end"),
     ] {
         for r in runs {
@@ -177,10 +242,12 @@ fn pinned_top(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentE
     }
     let caption = format!(
         "Experiment pinned-top: ramp (seed 1, {} allocator calls: grow, allocate one 32-byte \
-         block, free everything else in random order, malloc_trim(0), then free the pinned \
-         block) through first-fit and glibc, each on a fresh simulated kernel; the same ramp \
-         without the pinned block for comparison.",
-        count(setup.workloads[0].params.ops())
+         block, free everything else in random order, malloc_trim(0), run on with 20 small \
+         blocks for {} calls (churn, seed 2), then free the pinned block) through first-fit \
+         and glibc, each on a fresh simulated kernel; the same ramp without the pinned block \
+         for comparison.",
+        count(setup.workloads[0].params.ops()),
+        count(IDLE_CALLS)
     );
     let mut md = Markdown::new(&caption);
     md.table(
@@ -196,7 +263,7 @@ fn pinned_top(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentE
         &rows,
     );
     md.para(
-        "\"After trim\" is the state after malloc_trim(0), before the pinned block is freed. The \
+        "\"After trim\" is the state right after malloc_trim(0), while the pinned block lives. The \
          footprint is the heap the allocator holds (break − start); RSS is what is resident. A \
          brk heap can only shrink from its top, so one live block there keeps the whole heap \
          below it mapped; glibc's malloc_trim gives the free pages inside it back with \
@@ -211,4 +278,32 @@ fn pinned_top(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentE
         table_md: md.finish(),
         figure: Figure::Timeline(timelines),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pinned_top_keeps_first_fit_resident_and_malloc_trim_frees_glibc() {
+        let setup = (PINNED_TOP.setup)();
+        let runs = setup.run_ops(&with_idle(&setup, 0).unwrap()).unwrap();
+        let after = |name: &str| {
+            let r = runs.iter().find(|r| r.summary.allocator == name).unwrap();
+            (r.summary.peak_rss, at_phase(r, "idle").unwrap().clone())
+        };
+        let (ff_peak, ff) = after("first-fit");
+        let (g_peak, g) = after("glibc");
+        assert_eq!(ff.returned_brk + ff.returned_madvise, 0);
+        assert!(
+            ff.rss * 10 >= ff_peak * 9,
+            "first-fit keeps its pages resident"
+        );
+        assert!(g.returned_madvise > 0);
+        assert!(g.rss * 2 < g_peak, "malloc_trim released most pages");
+        assert!(
+            g.footprint * 10 >= g_peak * 9,
+            "but the heap did not shrink"
+        );
+    }
 }

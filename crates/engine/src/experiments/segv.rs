@@ -386,3 +386,47 @@ fn segv(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, ExperimentEr
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_faults_outside_mappings_and_against_protection_only() {
+        let probes = kernel_probes(&KernelConfig::default()).unwrap();
+        let get = |case: &str| {
+            let p = probes.iter().find(|p| p.case == case).unwrap();
+            outcome_words(&p.outcome)
+        };
+        assert_eq!(get("past-end"), ("SIGSEGV", "SEGV_MAPERR"));
+        assert_eq!(get("after-munmap"), ("SIGSEGV", "SEGV_MAPERR"));
+        assert_eq!(get("guard-page"), ("SIGSEGV", "SEGV_ACCERR"));
+        assert_eq!(get("read-only"), ("SIGSEGV", "SEGV_ACCERR"));
+        assert_eq!(get("inside-page-slack"), ("no fault", ""));
+        assert_eq!(get("past-file-end"), ("not modelled", ""));
+    }
+
+    #[test]
+    fn real_outcomes_join_the_simulated_ones() {
+        let rows = vec![SegvRealRow {
+            experiment: "guard-page".to_string(),
+            outcome: "SIGSEGV".to_string(),
+            reason: "SEGV_ACCERR".to_string(),
+            address_matches: "yes".to_string(),
+        }];
+        let snap = super::super::encode_segv_real(&["test machine".to_string()], &rows);
+        let out = SEGV.produce(&Inputs { real: Some(&snap) }).unwrap();
+        assert!(
+            out.csv
+                .contains("guard-page,real,kernel,write,SIGSEGV,SEGV_ACCERR")
+        );
+        assert!(out.caption.contains("test machine"));
+        let Figure::Grid(g) = out.figure else {
+            panic!("a grid")
+        };
+        let row = g.rows.iter().find(|r| r.label == "guard-page").unwrap();
+        assert_eq!(row.cells[1].tone, Tone::Fault);
+        let row = g.rows.iter().find(|r| r.label == "past-end").unwrap();
+        assert_eq!(row.cells[1].tone, Tone::Missing, "not in the snapshot");
+    }
+}

@@ -549,3 +549,45 @@ fn placement(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentEr
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_maps_the_zero_page_and_writing_takes_frames() {
+        let cfg = KernelConfig::default();
+        let w = demand_run(&cfg, Access::Write).unwrap();
+        let r = demand_run(&cfg, Access::Read).unwrap();
+        let (w0, wn, rn) = (&w[0], w.last().unwrap(), r.last().unwrap());
+        assert_eq!(
+            (w0.mapped, w0.rss),
+            (DP_LEN, 0),
+            "mapped at once, nothing resident"
+        );
+        assert_eq!(wn.rss, DP_LEN);
+        assert_eq!(wn.faults, DP_LEN / PAGE_SIZE);
+        assert_eq!(rn.rss, 0);
+        assert_eq!(rn.zero, DP_LEN / PAGE_SIZE);
+    }
+
+    #[test]
+    fn sparse_pages_cost_a_page_table_page_each() {
+        let out = PAGE_TABLES.produce(&Inputs::default()).unwrap();
+        let last = |pattern: &str| -> u64 {
+            out.csv
+                .lines()
+                .filter(|l| l.starts_with(&format!("{pattern},")))
+                .last()
+                .and_then(|l| l.split(',').nth(3))
+                .and_then(|v| v.parse().ok())
+                .unwrap()
+        };
+        let (dense, pt, pd) = (last("dense"), last("2MiB-apart"), last("1GiB-apart"));
+        assert!(dense <= 6 * PAGE_SIZE, "{dense}");
+        // One PT page per touched page (plus the levels above).
+        assert!(pt >= PT_PAGES * PAGE_SIZE && pt < (PT_PAGES + 8) * PAGE_SIZE);
+        // One PD and one PT page per touched page.
+        assert!(pd >= 2 * PT_PAGES * PAGE_SIZE);
+    }
+}
