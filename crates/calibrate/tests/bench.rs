@@ -40,9 +40,17 @@ mod linux {
             keys::MUNMAP_CALL_ISOLATED,
             keys::MPROTECT_CALL,
             keys::MREMAP_CALL,
+            keys::STEADY_MMAP,
+            keys::STEADY_MUNMAP,
+            keys::STEADY_TOUCHED_MMAP,
+            keys::STEADY_TOUCHED_WRITE,
+            keys::STEADY_TOUCHED_MUNMAP,
+            keys::STEADY_TOUCHED_CYCLE,
             keys::FAULT_WRITE,
             keys::FAULT_WRITE_LARGE,
             keys::FAULT_READ,
+            keys::FAULT_AFTER_MPROTECT,
+            keys::FAULT_AFTER_INVALIDATION,
             keys::POPULATE_PAGE,
             keys::DONTNEED_PAGE,
             keys::ZERO_PAGE,
@@ -56,6 +64,7 @@ mod linux {
             keys::LOOP_OVERHEAD,
             keys::MALLOC_FREE_TCACHE,
             keys::MALLOC_FREE_BATCH,
+            keys::MALLOC_FREE_STEADY,
             keys::PIPE_SAME_PROCESS,
             keys::PIPE_HOP_PROCESSES,
             keys::PIPE_HOP_THREADS,
@@ -126,6 +135,56 @@ mod linux {
             touched > untouched,
             "touched {touched} ns, untouched {untouched} ns"
         );
+    }
+
+    #[test]
+    fn in_the_steady_state_a_written_block_costs_more_to_unmap_than_an_untouched_one() {
+        // Unmapping a resident page frees its frame and invalidates its TLB entry on
+        // top of the VMA work that an untouched page needs.
+        let cal = smoke();
+        let get = |k: &str| cal.get(k).unwrap().median_ns;
+        let (untouched, touched) = (get(keys::STEADY_MUNMAP), get(keys::STEADY_TOUCHED_MUNMAP));
+        assert!(
+            touched > untouched,
+            "touched {touched} ns, untouched {untouched} ns"
+        );
+        // The cycle is mmap + first write + munmap: more than its unmap alone.
+        let cycle = cal.get(keys::STEADY_TOUCHED_CYCLE).unwrap();
+        assert!(
+            cycle.median_ns > touched,
+            "{} vs {touched}",
+            cycle.median_ns
+        );
+        // The model's one-page block costs exactly the measured cycle: the mapping
+        // fields are derived from it.
+        let c = &cal.cost;
+        let block = 2.0 * c.mode_switch_ns
+            + c.mmap_ns
+            + c.munmap_ns
+            + c.fault_ns
+            + c.zero_page_ns
+            + c.free_page_ns
+            + c.shootdown_ns;
+        // (Unless noise drove one of them below zero and it was clamped.)
+        let parts = [
+            "mmap_ns",
+            "munmap_ns",
+            "fault_ns",
+            "zero_page_ns",
+            "free_page_ns",
+            "shootdown_ns",
+        ];
+        if !cal
+            .notes
+            .iter()
+            .any(|n| parts.iter().any(|p| n.starts_with(p)))
+        {
+            assert!(
+                (block - cycle.median_ns).abs() < 0.1,
+                "{block} vs {}",
+                cycle.median_ns
+            );
+        }
     }
 
     #[test]

@@ -24,9 +24,22 @@ pub struct CostModel {
     pub brk_ns: f64,
     /// Kernel work of one `mmap` call beyond the mode switch (VMA setup, no pages).
     /// mmap alone of 4 KiB - mode switch = 1150 - 120 = 1030.
+    ///
+    /// `sim calibrate` measures the call in a *steady state* rather than in a hot loop:
+    /// a process holding thousands of one-page mappings maps a new page (into a hole
+    /// between live blocks, merging with them) as it replaces a random old one. A loop
+    /// that maps and unmaps one page at one address keeps the VMA, the tree nodes above
+    /// it and everything else the call touches in the CPU caches, and measures a best
+    /// case that a program with many long-lived mappings never sees. The reference
+    /// machine measured only the hot loop, so the default is that figure.
     pub mmap_ns: f64,
     /// Kernel work of one `munmap` call beyond the mode switch, for a range with no
     /// resident pages. munmap alone of 4 KiB - mode switch = 2140 - 120 = 2020.
+    ///
+    /// Calibrated, like `mmap_ns`, in the steady state: the unmapped block is an old
+    /// one, usually cut out of the middle of a VMA (which splits it twice), among
+    /// thousands of live mappings. The default is the reference machine's hot-loop
+    /// figure.
     pub munmap_ns: f64,
     /// Kernel work of one `mprotect` call beyond the mode switch (not measured on the
     /// reference machine; taken equal to `mmap_ns`).
@@ -65,6 +78,17 @@ pub struct CostModel {
     /// CPU, so no inter-processor interrupt is needed. Derived from the single-page case:
     /// mmap+touch+munmap of 4 KiB - mmap - munmap - write fault - free_page
     /// = 6700 - 1150 - 2140 - 1240 - 220 = 1950.
+    ///
+    /// Being a difference, it holds everything an unmap of resident memory costs beyond
+    /// the VMA work, the fault that made the page resident and the freeing of its frame:
+    /// the invalidation itself, its aftermath (a fault right after an invalidation costs
+    /// several hundred ns more than one in a run of faults, most likely because the
+    /// CPU drops its cached upper page-table levels with the entry), and the
+    /// cache misses on the page-table entry and frame metadata of a page that was
+    /// written long ago. `sim calibrate` takes the cycle, mmap and munmap from the
+    /// steady state described at `mmap_ns`:
+    /// (mmap + write + munmap) - mmap - munmap - write fault - free_page. The default
+    /// uses the reference machine's hot-loop figures above.
     pub shootdown_ns: f64,
     /// Switching the CPU from one process to another (save/restore, scheduler, address
     /// space switch). Pipe ping-pong hop - same-process pipe round = 2084 - 494 ~ 1600.

@@ -3,6 +3,9 @@
 use crate::output::{Table, emit};
 use engine::registry;
 
+/// An allocator's options: (key, help) pairs.
+type Options = &'static [(&'static str, &'static str)];
+
 /// Prints every workload generator and every allocator with a one-line description.
 pub fn run() {
     let mut t = Table::new(&["workload", "default ops", "what it does"]).left(2);
@@ -24,6 +27,29 @@ pub fn run() {
             e.family.to_string(),
             e.summary.to_string(),
         ]);
+    }
+    text.push_str(&t.render());
+    text.push_str("\nOptions (--tunable NAME=VALUE; each goes to the allocators that take it):\n");
+    let mut t = Table::new(&["allocator", "option", "meaning"])
+        .left(1)
+        .left(2);
+    // Allocators that share one option list (the free-list presets) are listed together.
+    let mut groups: Vec<(Vec<&str>, Options)> = Vec::new();
+    for e in registry::entries() {
+        match groups.last_mut() {
+            Some((names, opts)) if *opts == e.options => names.push(e.name),
+            _ => groups.push((vec![e.name], e.options)),
+        }
+    }
+    for (names, opts) in groups {
+        for (i, (key, help)) in opts.iter().enumerate() {
+            let name = if i == 0 {
+                names.join(", ")
+            } else {
+                String::new()
+            };
+            t.row(vec![name, key.to_string(), help.to_string()]);
+        }
     }
     text.push_str(&t.render());
     text.push_str(

@@ -293,10 +293,11 @@ fn notes(results: &[RunResult]) -> Vec<String> {
             )),
         }
     }
+    out.push(String::new());
+    out.push("frag_max  (max footprint - max live) / max live".to_string());
+    out.push("returned  bytes given back to the OS: brk shrink + munmap + madvise".to_string());
     out.push(
-        "frag_max = (max footprint - max live) / max live; returned = bytes given back to the OS \
-         (brk shrink + munmap + madvise); time/op = simulated ns per allocator call"
-            .to_string(),
+        "time/op   simulated time per allocator call, syscalls and faults included".to_string(),
     );
     out
 }

@@ -207,10 +207,45 @@ fn a_real_programs_trace_replays() {
         "--trace",
         trace.to_str().unwrap(),
         "--allocator",
-        "first-fit,best-fit",
+        "first-fit,mmap",
         "--out",
         dir.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("trace"), "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(text.contains("trace make-database"), "{text}");
+    assert!(text.contains("3515"), "every op of the trace ran: {text}");
+}
+
+/// The README shows the output of its main command; it must stay what the command
+/// prints.
+#[test]
+fn the_readme_example_is_what_the_default_run_prints() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let start = readme
+        .find("<!-- example-output")
+        .expect("README marks its example output");
+    let block = &readme[start..];
+    let body_start = block.find("```text\n").expect("a text block") + "```text\n".len();
+    let body_end = block[body_start..].find("```").expect("the block ends") + body_start;
+    let shown = &block[body_start..body_end];
+
+    let dir = scratch("readme");
+    let o = sim(&[
+        "--workload",
+        "churn",
+        "--no-svg",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let printed = stdout(&o);
+    let table = printed.split("\nwrote ").next().unwrap().trim_end();
+    assert_eq!(
+        shown.trim_end(),
+        table,
+        "README.md's example output is stale: paste the output of `cargo run -p sim -- --workload churn`"
+    );
 }

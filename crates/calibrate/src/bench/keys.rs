@@ -19,6 +19,22 @@ pub const MUNMAP_CALL: &str = "munmap.call";
 pub const MMAP_CALL_ISOLATED: &str = "mmap.call.isolated";
 /// `munmap` of that page (removing the whole VMA), ns per call.
 pub const MUNMAP_CALL_ISOLATED: &str = "munmap.call.isolated";
+/// `mmap(NULL)` of one page in a steady state of many live one-page mappings (it lands
+/// in a hole between live blocks and merges with them), nothing touched, ns per call.
+pub const STEADY_MMAP: &str = "steady.mmap";
+/// `munmap` of an old untouched block in that steady state (cutting it out of the
+/// middle of a VMA), ns per call.
+pub const STEADY_MUNMAP: &str = "steady.munmap";
+/// As [`STEADY_MMAP`] when every block is written after its mmap, ns per call.
+pub const STEADY_TOUCHED_MMAP: &str = "steady.touched.mmap";
+/// The first write to the freshly mapped page in that state (a page fault), ns.
+pub const STEADY_TOUCHED_WRITE: &str = "steady.touched.write";
+/// `munmap` of an old, written block in that state (frees its frame, flushes its TLB
+/// entry), ns per call.
+pub const STEADY_TOUCHED_MUNMAP: &str = "steady.touched.munmap";
+/// mmap + first write + munmap of an old block, per block, in that state: the sum of
+/// the three above.
+pub const STEADY_TOUCHED_CYCLE: &str = "steady.touched.cycle";
 /// `mprotect` of a one-page mapping, ns per call.
 pub const MPROTECT_CALL: &str = "mprotect.call";
 /// `mremap` growing or shrinking an untouched mapping in place, ns per call.
@@ -28,6 +44,12 @@ pub const FAULT_WRITE: &str = "fault.write";
 /// First write to an untouched page of a large region (16 MiB in quick and full
 /// mode), ns per page: more frames than the kernel's per-CPU free lists hold.
 pub const FAULT_WRITE_LARGE: &str = "fault.write.large";
+/// A write fault timed alone right after two `mprotect` calls on an untouched page
+/// (nothing to invalidate), ns per fault.
+pub const FAULT_AFTER_MPROTECT: &str = "fault.after-mprotect";
+/// A write fault timed alone right after two `mprotect` calls on a resident page (each
+/// invalidates its TLB entry), ns per fault.
+pub const FAULT_AFTER_INVALIDATION: &str = "fault.after-invalidation";
 /// First read of an untouched anonymous page (maps the zero page), ns per page.
 pub const FAULT_READ: &str = "fault.read";
 /// `MAP_POPULATE` of an anonymous mapping, ns per page.
@@ -56,6 +78,9 @@ pub const LOOP_OVERHEAD: &str = "loop.empty";
 pub const MALLOC_FREE_TCACHE: &str = "malloc-free.64.tcache";
 /// 1000 × `malloc(64)` then 1000 × `free`, ns per malloc+free pair.
 pub const MALLOC_FREE_BATCH: &str = "malloc-free.64.batch";
+/// `free` of a random block and `malloc` of a new one, among thousands of live blocks
+/// of mixed sizes (the `churn` size mix), ns per malloc+free pair.
+pub const MALLOC_FREE_STEADY: &str = "malloc-free.steady";
 /// One-byte pipe write then read in the same process, ns per write+read.
 pub const PIPE_SAME_PROCESS: &str = "pipe.same-process";
 /// Pipe ping-pong between two processes on one CPU, ns per one-way hop.

@@ -35,6 +35,15 @@
 //!   benchmarks make the hole a mapping goes into, so they know which case they time:
 //!   the merging one, which is what a program mapping block after block meets and what a
 //!   plain C loop measures. The isolated case is measured too, for comparison.
+//! - **Hot loop or steady state.** A loop that maps, writes and unmaps one page at one
+//!   address finds everything those calls touch in the CPU caches. A program with one
+//!   mapping per block unmaps blocks it wrote thousands of operations earlier, among
+//!   thousands of live mappings, and pays cache misses on VMAs, page-table entries and
+//!   frame metadata; its faults often come right after a TLB invalidation, which makes
+//!   them dearer too. On a 2-vCPU virtual machine the hot cycle took 4.7 µs and the
+//!   steady-state one 6.2 µs. The model's `mmap_ns`, `munmap_ns` and `shootdown_ns`
+//!   come from the steady state; the hot loops stay as the best case and for comparison
+//!   with the reference machine, which measured only them.
 //! - **How many pages a fault loop touches.** Freed frames go to small per-CPU lists and
 //!   are handed out again hot; a large region draws on the buddy allocator instead, and
 //!   on a virtual machine that returns free memory to its host those frames may need

@@ -197,3 +197,95 @@ pub(crate) fn run_zero(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
         },
     )
 }
+
+const AFTER_MPROTECT_METHOD: &str = "A fresh 1 MiB MADV_NOHUGEPAGE mapping is written one \
+byte per page, each write timed on its own (one clock reading subtracted). Before each \
+write, untimed, an unrelated page that was never touched is made read-only and \
+read-write again with two `mprotect` calls: with nothing resident there, the kernel has \
+no TLB entry to invalidate. Sample = mean over the pages. The baseline for the next \
+measurement: the same syscalls before every fault.";
+
+const AFTER_INVALIDATION_METHOD: &str = "As the fault after mprotect, but the page flipped \
+to read-only and back is resident, so each `mprotect` must invalidate its TLB entry. The \
+two loops run interleaved, sample by sample. A fault that follows an invalidation costs \
+more than one that follows the same syscalls without it. The likely reason: \
+invalidating one entry also empties the CPU's caches of upper page-table levels for \
+the address space (Intel's `invlpg` does), so the next fault's page walks fetch every \
+level again. The cost model charges that aftermath to the flush (`shootdown_ns`).";
+
+/// Faults in `pages` pages of a fresh region, each timed alone right after two
+/// `mprotect` calls that flip `flip` to read-only and back. Returns ns per fault.
+fn faults_after_flips(
+    pages: usize,
+    page: usize,
+    flip: *mut u8,
+    timer: f64,
+) -> Result<f64, Failure> {
+    let r = Region::anon(pages * page)?;
+    r.no_huge_pages()?;
+    let mut total = 0.0;
+    for i in 0..pages {
+        protect(flip, page, libc::PROT_READ)?;
+        protect(flip, page, libc::PROT_READ | libc::PROT_WRITE)?;
+        let t = Instant::now();
+        r.write(i * page, 1);
+        total += since(t);
+    }
+    r.unmap()?;
+    Ok(total / pages as f64 - timer)
+}
+
+/// `mprotect` of one page of the benchmark's own flip region.
+fn protect(p: *mut u8, len: usize, prot: libc::c_int) -> Result<(), Failure> {
+    // SAFETY: `p` is a page of our own mapping, which holds no Rust values and is not
+    // accessed while it is read-only.
+    if unsafe { libc::mprotect(p.cast(), len, prot) } != 0 {
+        return Err(os::os_failure("mprotect"));
+    }
+    Ok(())
+}
+
+/// Measures a write fault right after mprotect calls that do or do not invalidate a
+/// TLB entry.
+pub(crate) fn run_after_invalidation(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
+    let (page, pages, timer) = (ctx.page, ctx.plan.fault_pages, ctx.timer_ns);
+    ctx.run(
+        "faults after a TLB invalidation",
+        vec![
+            Desc::new(
+                keys::FAULT_AFTER_MPROTECT,
+                "write fault after mprotect of an untouched page",
+                "ns per fault",
+                AFTER_MPROTECT_METHOD,
+            ),
+            Desc::new(
+                keys::FAULT_AFTER_INVALIDATION,
+                "write fault after mprotect of a resident page (TLB invalidation)",
+                "ns per fault",
+                AFTER_INVALIDATION_METHOD,
+            ),
+        ],
+        |rec| {
+            rec.set_inner(0, pages);
+            rec.set_inner(1, pages);
+            // Two pages with a guard between them, so flipping one never merges with or
+            // splits the other's VMA differently: [untouched | guard | resident].
+            let flips = Region::anon(3 * page)?;
+            flips.no_huge_pages()?;
+            // SAFETY: the middle page of our own three-page mapping.
+            protect(unsafe { flips.ptr().add(page) }, page, libc::PROT_NONE)?;
+            flips.write(2 * page, 1);
+            let untouched = flips.ptr();
+            // SAFETY: the last page of the same mapping.
+            let resident = unsafe { flips.ptr().add(2 * page) };
+            // One untimed round of each warms the paths.
+            faults_after_flips(pages, page, untouched, timer)?;
+            faults_after_flips(pages, page, resident, timer)?;
+            for _ in 0..rec.reps() {
+                rec.push(0, faults_after_flips(pages, page, untouched, timer)?)?;
+                rec.push(1, faults_after_flips(pages, page, resident, timer)?)?;
+            }
+            flips.unmap()
+        },
+    )
+}

@@ -5,11 +5,20 @@
 //! pops it: a few loads and stores, no lock, no system call. When a list is full, frees
 //! go to the arena's fastbins (still no system call). This is why `malloc` "mostly
 //! stays in user space".
+//!
+//! The fast path is not what a long-running program sees on average, though: with
+//! thousands of live blocks of mixed sizes, many requests miss the tcache and go
+//! through the unsorted list and the bins, and the chunks they touch are cold. The
+//! steady-state measurement shows how far that is from the fast path. The cost model
+//! keeps `alloc_op_ns` as the fast-path unit (allocator models charge multiples of it
+//! for their slow paths); the steady figure is for comparison.
 
 use std::hint::black_box;
+use std::time::Instant;
 
+use super::child::Recorder;
 use super::os::Failure;
-use super::timing::{batches, empty_loop};
+use super::timing::{SplitMix, batches, empty_loop, since};
 use super::{Ctx, Desc};
 use crate::bench::{BenchError, Measurement, keys};
 
@@ -27,12 +36,21 @@ allocation order. Only 7 chunks fit in the tcache bin: the other frees go to the
 fastbin, and the next round's mallocs take them back from there (and from the top of \
 the heap the first time). Time per malloc+free pair.";
 
+const STEADY_METHOD: &str = "A pool of live blocks (4096 in quick and full mode) with \
+sizes drawn from the `churn` workload's small-objects mix (93 % of 16-512 bytes, a tail \
+to 64 KiB); each step frees a random live block and mallocs a new one of a fresh size. \
+After one pass over the pool, a sample is the batch mean per malloc+free pair (drawing \
+the slot and the size, a few ns, included). Nothing \
+is written into the blocks: this is the allocator's own work (free-list and bin \
+handling, consolidation, the cache misses on chunk headers), without the program's \
+stores into the memory.";
+
 /// Number of blocks in the batch loop.
 const BATCH: usize = 1000;
 
 /// Measures malloc+free pairs.
 pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
-    let target = ctx.plan.target_ns;
+    let (target, live) = (ctx.plan.target_ns, ctx.plan.steady_live);
     ctx.run(
         "malloc and free",
         vec![
@@ -54,6 +72,12 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                 "ns per pair",
                 BATCH_METHOD,
             ),
+            Desc {
+                key: keys::MALLOC_FREE_STEADY.to_string(),
+                label: format!("malloc + free among {live} live blocks of mixed sizes"),
+                unit: "ns per pair",
+                method: STEADY_METHOD,
+            },
         ],
         |rec| {
             empty_loop(rec, 0, target)?;
@@ -93,7 +117,90 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                     *b = std::ptr::null_mut();
                 }
                 result
-            })
+            })?;
+            steady(rec, 3, live, target)
         },
     )
+}
+
+/// Draws request sizes from the `churn` workload's small-objects mix.
+struct Sizes {
+    buckets: Vec<workload::SizeBucket>,
+    total: u64,
+}
+
+impl Sizes {
+    fn small_objects() -> Sizes {
+        let buckets = workload::SizeDist::small_objects().buckets;
+        let total = buckets
+            .iter()
+            .map(|b| u64::from(b.weight))
+            .sum::<u64>()
+            .max(1);
+        Sizes { buckets, total }
+    }
+
+    /// A weighted bucket, then a uniform size inside it.
+    fn draw(&self, rng: &mut SplitMix) -> usize {
+        let mut pick = rng.next_u64() % self.total;
+        for b in &self.buckets {
+            let w = u64::from(b.weight);
+            if pick < w {
+                let span = b.max.saturating_sub(b.min) + 1;
+                return (b.min + rng.next_u64() % span) as usize;
+            }
+            pick -= w;
+        }
+        64
+    }
+}
+
+/// Frees the block in `slot` and mallocs a new one of a fresh size in its place.
+fn replace(slot: &mut *mut libc::c_void, size: usize) -> Result<(), Failure> {
+    // SAFETY: the slot holds a pointer from malloc (or null), freed exactly once here
+    // and overwritten at once.
+    unsafe { libc::free(*slot) };
+    // SAFETY: malloc has no preconditions.
+    *slot = unsafe { libc::malloc(size) };
+    if slot.is_null() {
+        return Err(Failure::Os {
+            call: "malloc",
+            errno: libc::ENOMEM,
+        });
+    }
+    Ok(())
+}
+
+/// Measures malloc+free pairs among `live` blocks of mixed sizes into series `s`. (On
+/// an error the pool is left to the child's exit.)
+fn steady(rec: &mut Recorder, s: usize, live: usize, target: f64) -> Result<(), Failure> {
+    let sizes = Sizes::small_objects();
+    let mut rng = SplitMix(0x6272_6b6d_6170_6d66); // "brkmapmf"
+    let mut pool = vec![std::ptr::null_mut::<libc::c_void>(); live.max(1)];
+    for slot in pool.iter_mut() {
+        replace(slot, sizes.draw(&mut rng))?;
+    }
+    let mut step = |pool: &mut [*mut libc::c_void]| {
+        let k = rng.below(pool.len());
+        replace(&mut pool[k], sizes.draw(&mut rng))
+    };
+    // One pass of replacements settles the heap and sizes the batches.
+    let t = Instant::now();
+    for _ in 0..pool.len() {
+        step(&mut pool)?;
+    }
+    let inner = ((target / (since(t) / pool.len() as f64).max(0.1)) as usize).max(1);
+    rec.set_inner(s, inner);
+    for _ in 0..rec.reps() {
+        let t = Instant::now();
+        for _ in 0..inner {
+            step(&mut pool)?;
+        }
+        rec.push(s, since(t) / inner as f64)?;
+    }
+    for p in pool {
+        // SAFETY: every pointer came from malloc and is freed once.
+        unsafe { libc::free(p) };
+    }
+    Ok(())
 }

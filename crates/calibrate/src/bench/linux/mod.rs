@@ -11,6 +11,7 @@ mod malloc;
 mod mapping;
 mod os;
 mod pagetable;
+mod steady;
 mod switch;
 mod timing;
 mod tlb;
@@ -176,7 +177,12 @@ const GROUPS: &[(&str, Group)] = &[
     ("mmap and munmap alone", mapping::run_alone),
     ("mmap + munmap by size", mapping::run_pairs),
     ("mprotect and mremap", mapping::run_mprotect_mremap),
+    ("mappings in a steady state", steady::run),
     ("page faults", faults::run),
+    (
+        "faults after a TLB invalidation",
+        faults::run_after_invalidation,
+    ),
     ("page zeroing", faults::run_zero),
     ("page-table pages", pagetable::run),
     ("TLB misses", tlb::run),

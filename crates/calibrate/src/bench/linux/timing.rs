@@ -30,6 +30,12 @@ pub(crate) struct Plan {
     pub(crate) tlb_frames: usize,
     /// How many times the TLB benchmark maps those pages side by side.
     pub(crate) tlb_maps: usize,
+    /// Live one-page mappings per pool in the steady-state mapping benchmark, and live
+    /// blocks in the steady-state malloc benchmark.
+    pub(crate) steady_live: usize,
+    /// Holes left between the mappings of a pool (blocks unmapped at random before the
+    /// cycles start).
+    pub(crate) steady_holes: usize,
     /// Whether to run every `mmap`+`munmap` size or only the two the model needs.
     pub(crate) all_mmap_sizes: bool,
     /// A benchmark child still running after this is killed.
@@ -48,6 +54,8 @@ impl Plan {
                 pt_chunks: 4,
                 tlb_frames: 16,
                 tlb_maps: 4,
+                steady_live: 256,
+                steady_holes: 32,
                 all_mmap_sizes: false,
                 timeout: Duration::from_secs(60),
             },
@@ -60,6 +68,8 @@ impl Plan {
                 pt_chunks: 64,
                 tlb_frames: 512,
                 tlb_maps: 32,
+                steady_live: 4096,
+                steady_holes: 512,
                 all_mmap_sizes: true,
                 timeout: Duration::from_secs(120),
             },
@@ -72,6 +82,8 @@ impl Plan {
                 pt_chunks: 128,
                 tlb_frames: 512,
                 tlb_maps: 32,
+                steady_live: 4096,
+                steady_holes: 512,
                 all_mmap_sizes: true,
                 timeout: Duration::from_secs(600),
             },
