@@ -7,11 +7,14 @@
 //!   per-op [`OpRow`]s and heap maps ([`HeapSnapshot`]).
 //! - [`registry`]: every allocator by name, with a one-line description.
 //! - [`OpRow`]: one op's outcome in the per-op CSV format shared with real replays.
+//! - [`experiments`]: every figure of the book as a named, seeded experiment that
+//!   returns its data (CSV, a Markdown table, the chart's input) for `sim figures`.
 //!
 //! The engine is pure and deterministic: no clocks, no threads, no I/O except through
 //! writer arguments. The same workload, allocator and configuration always give the
 //! same result, bit for bit.
 
+pub mod experiments;
 mod oprow;
 pub mod registry;
 mod run;

@@ -14,6 +14,9 @@
 //! | [`heap_map_chart`] | which addresses held used, free, cached, top, meta, mapped blocks over ops | `&[HeapSnapshot]` |
 //! | [`crossover_chart`] | ns per malloc+free and per mmap+munmap against block size, log–log | `&[CostPoint]` |
 //! | [`model_vs_real_chart`] | a simulated and a real timeline overlaid: RSS, footprint/mapped, faults | two `Timeline`s |
+//! | [`xy_chart`] | any line, staircase or point series on linear or log axes, with limits and event markers | `&XyChart` (engine experiments) |
+//! | [`bar_chart`] | horizontal bars, plain or stacked, one panel per measure | `&BarChart` |
+//! | [`grid_chart`] | a table of outcome cells coloured by what happened (faults, no fault) | `&GridChart` |
 //!
 //! [`format`](mod@format) holds the number formatting of every label (bytes in KiB/MiB, durations in
 //! ns/µs/ms, counts with thousands separators), also useful for tables.
@@ -61,6 +64,7 @@
 //! palette, with a marker shape per series as a second cue (and dashes with hollow
 //! markers for measurements against the model's solid lines); axis labels with units.
 
+mod bars;
 mod canvas;
 mod compare;
 mod cost;
@@ -69,19 +73,24 @@ mod draw;
 mod error;
 pub mod format;
 mod fragmentation;
+mod grid;
 mod heapmap;
 mod returned;
 mod style;
 mod timeline;
 mod title;
+mod xy;
 
+pub use bars::bar_chart;
 pub use compare::model_vs_real_chart;
 pub use cost::cost_chart;
 pub use crossover::{CostPoint, crossover_chart};
 pub use error::PlotError;
 pub use fragmentation::fragmentation_chart;
+pub use grid::grid_chart;
 pub use heapmap::heap_map_chart;
 pub use returned::returned_chart;
 pub use style::{Style, text_width};
 pub use timeline::timeline_chart;
 pub use title::ChartTitle;
+pub use xy::xy_chart;

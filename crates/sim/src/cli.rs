@@ -12,7 +12,9 @@ Examples:
   sim list                                   every workload and allocator
   sim replay --trace t.rep --real --emit-ops real.csv
   sim calibrate --quick                      measure this machine's costs
-  sim validate --workload churn --allocator mmap";
+  sim validate --workload churn --allocator mmap
+  sim figures                                regenerate the book's figures and data
+  sim figures --check                        fail if a committed figure is stale";
 
 /// brkmap: see where memory comes from (brk, mmap, malloc) and when it goes back.
 ///
@@ -41,6 +43,8 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Run the simulation and the real replay of the same ops side by side.
     Validate(ValidateArgs),
+    /// Regenerate the book's figures, tables and notebook data (or check them).
+    Figures(FiguresArgs),
 }
 
 /// Where the ops come from.
@@ -155,4 +159,23 @@ pub struct ValidateArgs {
     /// The output directory for both timelines.
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// Arguments of `sim figures`.
+#[derive(Debug, Args)]
+pub struct FiguresArgs {
+    /// Write nothing; fail, naming each file, when a committed figure, table or data
+    /// file is missing, differs from what the code produces, or belongs to no experiment.
+    #[arg(long, conflicts_with = "real")]
+    pub check: bool,
+    /// First measure this machine for the experiments that show real runs and rewrite
+    /// their snapshots (notebooks-data/*.real.csv).
+    #[arg(long)]
+    pub real: bool,
+    /// Only this experiment (see notebooks-data/README.md for the names).
+    #[arg(long, value_name = "NAME")]
+    pub only: Option<String>,
+    /// The source tree to write into [default: the workspace sim was built from].
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 }

@@ -17,6 +17,7 @@
 mod calibration;
 mod cli;
 mod error;
+mod figures;
 mod list;
 mod output;
 mod replay;
@@ -57,6 +58,7 @@ fn run() -> i32 {
         Some(Command::Replay(args)) => replay::run(args),
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Calibrate(args)) => calibration::run(args),
+        Some(Command::Figures(args)) => figures::run(args),
     };
     match result {
         Ok(()) => 0,
