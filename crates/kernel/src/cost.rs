@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+// ANCHOR: cost_model
 /// Simulated costs in nanoseconds. Field docs say exactly when each one is charged, and
 /// how `sim calibrate` derives it from a measurement.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,6 +99,7 @@ pub struct CostModel {
     /// for slower paths (a bin scan, a coalesce).
     pub alloc_op_ns: f64,
 }
+// ANCHOR_END: cost_model
 
 impl Default for CostModel {
     fn default() -> Self {

@@ -182,6 +182,7 @@ impl Kernel {
         stop
     }
 
+    // ANCHOR: page_fault
     /// The page-fault handler for VPN `vpn` of the current process. `addr` is the start
     /// of the access, for the reported fault address.
     fn handle_fault(&mut self, vpn: u64, access: Access, addr: Addr) -> Result<(), Fault> {
@@ -240,6 +241,7 @@ impl Kernel {
         self.tlb.fill(self.cur.pid.0, vpn, leaf.huge, can_write);
         Ok(())
     }
+    // ANCHOR_END: page_fault
 
     /// Makes sure `need(self)` frames are free, reclaiming `MADV_FREE` pages (oldest
     /// first) while they are not. `need` is re-evaluated after each reclaimed page,

@@ -118,11 +118,13 @@ const NIL: u32 = u32::MAX;
 /// leaf decides the real permission; upper levels allow everything.)
 const TABLE_FLAGS: u64 = pte::P | pte::W | pte::U;
 
+// ANCHOR: index
 /// The index of `vpn` in a table of level `level` (1 = PT ... 4 = PML4).
 #[inline]
 const fn index(vpn: u64, level: u32) -> usize {
     ((vpn >> (9 * (level - 1))) & 511) as usize
 }
+// ANCHOR_END: index
 
 /// Pages covered by one entry of a table of level `level`.
 const fn span(level: u32) -> u64 {
@@ -264,6 +266,7 @@ impl PageTable {
         (e >> pte::ADDR_SHIFT) as u32
     }
 
+    // ANCHOR: walk
     /// Walks the tree for `vpn` the way the MMU does and returns the leaf. This is the
     /// TLB-miss path of every access, so it only reads: four array loads at most.
     #[inline]
@@ -299,6 +302,7 @@ impl PageTable {
             huge: false,
         }
     }
+    // ANCHOR_END: walk
 
     /// Slots of the tables on the path to `vpn`: `[PML4, PDPT, PD, PT]`, `NIL` where a
     /// table is missing (and below it). A huge PD entry leaves the PT slot `NIL`.

@@ -112,6 +112,7 @@ impl Kernel {
         }
     }
 
+    // ANCHOR: brk
     /// The `brk` syscall: asks for the program break to be `addr`. Returns the new
     /// break, or the old one when the request fails or is a query (`addr` 0).
     ///
@@ -173,6 +174,7 @@ impl Kernel {
         self.cur.brk = addr;
         addr
     }
+    // ANCHOR_END: brk
 
     /// The libc `sbrk` wrapper: moves the break by `increment` and returns the *old*
     /// break. libc caches the break, so `sbrk(0)` makes no syscall, and an increment
@@ -197,6 +199,7 @@ impl Kernel {
         self.cur.brk
     }
 
+    // ANCHOR: place
     /// Where a non-fixed mapping of `len` bytes goes: the hint if that range is free,
     /// else the highest free range below `mmap_base` (Linux's top-down allocator),
     /// 2 MiB-aligned for multiples of 2 MiB when huge pages are on.
@@ -230,6 +233,7 @@ impl Kernel {
         }
         self.cur.vmas.find_topdown(len, low, high)
     }
+    // ANCHOR_END: place
 
     /// The `mmap` syscall for anonymous private memory (`MAP_PRIVATE | MAP_ANONYMOUS`
     /// is implied). Returns the start of the new mapping.

@@ -49,11 +49,13 @@ pub struct Vma {
 }
 
 impl Vma {
+    // ANCHOR: vma_merge
     /// True when `self` could be merged with a neighbour of protection `prot` and kind
     /// `heap`.
     fn compatible(&self, prot: Prot, heap: bool) -> bool {
         self.prot == prot && self.heap == heap
     }
+    // ANCHOR_END: vma_merge
 }
 
 /// The VMAs of one address space, with the free gaps between them indexed for `mmap`.

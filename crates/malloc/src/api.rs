@@ -45,6 +45,7 @@ impl From<Fault> for AllocError {
     }
 }
 
+// ANCHOR: heap_stats
 /// An allocator's own account of its memory, in the shape of glibc's `mallinfo2`
 /// plus what the metrics need.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +74,7 @@ pub struct HeapStats {
     /// (top included), for external fragmentation.
     pub largest_free: u64,
 }
+// ANCHOR_END: heap_stats
 
 /// What a block in a heap map is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -105,6 +107,7 @@ pub struct Block {
     pub mapped: bool,
 }
 
+// ANCHOR: allocator_trait
 /// A memory allocator running on a simulated kernel.
 ///
 /// Contract: `malloc` returns a pointer aligned to at least 16 bytes to at least `size`
@@ -160,3 +163,4 @@ pub trait Allocator {
     /// map; `out` is not cleared).
     fn blocks(&self, out: &mut Vec<Block>);
 }
+// ANCHOR_END: allocator_trait

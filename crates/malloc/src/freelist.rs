@@ -386,6 +386,7 @@ impl FreeList {
         self.used += size;
     }
 
+    // ANCHOR: search
     /// Searches the list for a free block of at least `asize` bytes, by the fit policy.
     fn search(&mut self, asize: u64) -> Option<(Addr, u64, Key)> {
         fn first_fit<'a, I>(it: I, asize: u64, seen: &mut u64) -> Option<(Addr, u64, Key)>
@@ -447,6 +448,7 @@ impl FreeList {
         self.visits += seen;
         found
     }
+    // ANCHOR_END: search
 
     /// Hands out `asize` bytes from the free block `(addr, bsize, key)`: unlinks it,
     /// splits off the tail when the remainder reaches the split threshold (the

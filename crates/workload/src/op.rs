@@ -19,6 +19,7 @@ pub type BlockId = u64;
 /// never overflows a `u64`.
 pub const MAX_SIZE: u64 = 1 << 48;
 
+// ANCHOR: op
 /// One request of a program to its allocator.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Op {
@@ -71,6 +72,7 @@ pub enum Op {
         name: String,
     },
 }
+// ANCHOR_END: op
 
 /// The kind of an [`Op`], without its fields: for messages and counters.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

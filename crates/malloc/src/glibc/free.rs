@@ -5,6 +5,7 @@ use super::{Glibc, State};
 use kernel::Kernel;
 
 impl Glibc {
+    // ANCHOR: int_free
     /// `_int_free` for a heap chunk `p` of `size` bytes that is in no list. In order:
     ///
     /// 1. the tcache bin of its size, if that bin holds fewer than `tcache_count`;
@@ -48,4 +49,5 @@ impl Glibc {
             }
         }
     }
+    // ANCHOR_END: int_free
 }

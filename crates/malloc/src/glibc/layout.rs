@@ -85,6 +85,7 @@ pub(crate) const DEFAULT_MMAP_MAX: u64 = 65536;
 /// `PTRDIFF_MAX`: larger requests fail at once.
 pub(crate) const PTRDIFF_MAX: u64 = i64::MAX as u64;
 
+// ANCHOR: request2size
 /// `request2size`: the chunk size that serves a request of `req` bytes
 /// (`req + 8` rounded up to 16, at least 32).
 pub(crate) const fn request2size(req: u64) -> u64 {
@@ -95,6 +96,7 @@ pub(crate) const fn request2size(req: u64) -> u64 {
         padded & !MALLOC_ALIGN_MASK
     }
 }
+// ANCHOR_END: request2size
 
 /// `checked_request2size`: like [`request2size`], but `None` for requests above
 /// `PTRDIFF_MAX` (malloc returns NULL with `ENOMEM` for those).
@@ -132,6 +134,7 @@ pub(crate) const fn smallbin_index(size: u64) -> usize {
     (size >> 4) as usize
 }
 
+// ANCHOR: largebin_index
 /// `largebin_index_64`: bins of growing width: 64 B up to 3 KiB, 512 B up to
 /// 10 KiB, 4 KiB up to 44 KiB, 32 KiB up to 160 KiB, 256 KiB up to 768 KiB, then one
 /// bin for everything larger.
@@ -151,6 +154,7 @@ pub(crate) const fn largebin_index(size: u64) -> usize {
     };
     idx as usize
 }
+// ANCHOR_END: largebin_index
 
 /// `bin_index`: the small or large bin a chunk of `size` belongs to.
 pub(crate) const fn bin_index(size: u64) -> usize {

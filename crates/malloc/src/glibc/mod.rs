@@ -750,6 +750,7 @@ impl Glibc {
         }
     }
 
+    // ANCHOR: libc_malloc
     /// `__libc_malloc` without the charge: tcache first, then `_int_malloc`.
     /// Returns the chunk and its size.
     fn libc_malloc(&mut self, k: &mut Kernel, bytes: u64) -> Option<(u64, u64)> {
@@ -765,6 +766,7 @@ impl Glibc {
         let p = self.int_malloc(k, bytes)?;
         Some((p, self.size_of(p)))
     }
+    // ANCHOR_END: libc_malloc
 
     /// The chunk behind a pointer the program passed in, if it holds it.
     fn owned_chunk(&self, ptr: Addr) -> Option<(u64, Chunk)> {
@@ -773,6 +775,7 @@ impl Glibc {
         matches!(c.state, State::InUse | State::Mmapped).then_some((p, *c))
     }
 
+    // ANCHOR: libc_free
     /// `__libc_free` of a chunk the program holds.
     fn libc_free(&mut self, k: &mut Kernel, p: u64, c: Chunk) {
         self.allocated = self.allocated.wrapping_sub(c.size);
@@ -794,6 +797,7 @@ impl Glibc {
             self.int_free(k, p, c.size);
         }
     }
+    // ANCHOR_END: libc_free
 
     /// Is `a` inside a region mmap stood in for sbrk with?
     fn in_fallback_region(&self, a: u64) -> bool {

@@ -12,6 +12,7 @@ impl Glibc {
         }
     }
 
+    // ANCHOR: morecore
     /// `MORECORE` (libc's `sbrk`): moves the break by `increment` and returns the old
     /// break, `None` on failure. The first use in a process first asks the kernel
     /// where the break is (`brk(NULL)`), as libc's `sbrk` does; `sbrk(0)` after that
@@ -32,6 +33,7 @@ impl Glibc {
         }
         r.ok()
     }
+    // ANCHOR_END: morecore
 
     /// An anonymous read-write mapping of `len` bytes.
     fn sys_mmap(&mut self, k: &mut Kernel, len: u64) -> Option<u64> {
@@ -55,6 +57,7 @@ impl Glibc {
     ///   freed.
     pub(super) fn sysmalloc(&mut self, k: &mut Kernel, nb: u64) -> Option<u64> {
         let pagesize = PAGE_SIZE;
+        // ANCHOR: sysmalloc_mmap
         if nb >= self.p.mmap_threshold && self.n_mmaps < self.p.n_mmaps_max {
             let size = align_up(nb.wrapping_add(SIZE_SZ), pagesize);
             if size > nb
@@ -68,6 +71,7 @@ impl Glibc {
                 return Some(mm);
             }
         }
+        // ANCHOR_END: sysmalloc_mmap
 
         let old_top = self.top;
         let old_size = self.top_size;
@@ -75,6 +79,7 @@ impl Glibc {
         let mut brk: Option<u64> = None;
         let mut snd_brk: Option<u64> = None;
 
+        // ANCHOR: sysmalloc_grow
         let mut size = nb.wrapping_add(self.p.top_pad).wrapping_add(MINSIZE);
         if self.contiguous {
             // We hope to extend top in place, so only the missing part is needed.
@@ -85,7 +90,9 @@ impl Glibc {
         if (size as i64) > 0 {
             brk = self.morecore(k, size as i64);
         }
+        // ANCHOR_END: sysmalloc_grow
 
+        // ANCHOR: sysmalloc_fallback
         if brk.is_none() {
             // mmap as a backup for sbrk: the new space cannot merge with old top, so
             // its size is added back. glibc 2.35 and 2.36 pass the page size and
@@ -107,6 +114,7 @@ impl Glibc {
                 self.fallback_regions.push((mbrk, mbrk.wrapping_add(size)));
             }
         }
+        // ANCHOR_END: sysmalloc_fallback
 
         if let Some(brk) = brk {
             if self.sbrk_base == 0 {
@@ -196,6 +204,7 @@ impl Glibc {
         }
     }
 
+    // ANCHOR: systrim
     /// `systrim`: gives the top of the heap back with a negative `sbrk`, keeping
     /// `pad` bytes plus MINSIZE in top. Only when the break is still where top ends
     /// (nobody else moved it). Returns true when memory was released.
@@ -234,7 +243,9 @@ impl Glibc {
         }
         false
     }
+    // ANCHOR_END: systrim
 
+    // ANCHOR: mtrim
     /// `mtrim`, the body of `malloc_trim(pad)`: consolidate, then give back with
     /// `madvise(MADV_DONTNEED)` every whole page inside free chunks of the unsorted
     /// bin and of the bins from the 4 KiB class up (the first 48 bytes of a chunk
@@ -270,6 +281,7 @@ impl Glibc {
         }
         self.systrim(k, pad) || result
     }
+    // ANCHOR_END: mtrim
 
     /// `munmap_chunk`: a mapped chunk goes back to the kernel whole.
     pub(super) fn munmap_chunk(&mut self, k: &mut Kernel, p: u64) {
