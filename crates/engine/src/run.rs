@@ -308,6 +308,10 @@ fn classify(e: AllocError) -> Stop {
     match e {
         AllocError::OutOfMemory { .. } => Stop::Oom(e.to_string()),
         AllocError::Fault(kernel::Fault::OutOfMemory { .. }) => Stop::Oom(e.to_string()),
+        // A munmap refused with ENOMEM: splitting a VMA would pass vm.max_map_count.
+        // The program's free cannot fail, so the memory is stuck: the kernel has run
+        // out of something, as with an OOM.
+        AllocError::Syscall(kernel::Errno::ENOMEM) => Stop::Oom(e.to_string()),
         AllocError::Fault(kernel::Fault::Segv { .. }) => Stop::Segv(e.to_string()),
         other => Stop::Broken(other),
     }

@@ -227,3 +227,28 @@ fn the_same_inputs_give_the_same_result() {
         serde_json::to_string(&b.summary).unwrap()
     );
 }
+
+#[test]
+fn a_free_refused_at_the_vma_limit_ends_the_run_as_out_of_memory() {
+    // One-page mmap blocks merge into one VMA; freeing every other one splits it until
+    // vm.max_map_count refuses the next munmap.
+    let mut ops: Vec<Op> = (0..40).map(|i| m(i, 4096)).collect();
+    ops.extend((0..40).step_by(2).map(f));
+    let w = workload(ops);
+    let cfg = RunConfig {
+        kernel: KernelConfig {
+            max_map_count: 8,
+            ..KernelConfig::default()
+        },
+        ..RunConfig::default()
+    };
+    let a = engine::registry::build("mmap", &[]).unwrap();
+    let r = run(&w, a, &cfg).unwrap();
+    match r.summary.outcome {
+        Outcome::OutOfMemory { op, ref detail } => {
+            assert!(op >= 40, "the mallocs all succeed: {op}");
+            assert!(detail.contains("ENOMEM"), "{detail}");
+        }
+        ref other => panic!("expected OOM at the VMA limit, got {other:?}"),
+    }
+}
