@@ -44,20 +44,9 @@ pub fn emit(text: &str) {
     }
 }
 
-/// Formats a byte count with a binary unit and one decimal: `512 B`, `4.0 KiB`, `1.5 MiB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
+/// Formats a byte count with a binary unit and one decimal: `512 B`, `4.0 KiB`,
+/// `1.5 MiB` (the same formatting as the book's generated tables).
+pub use engine::experiments::bytes;
 
 /// Formats nanoseconds with a unit chosen for readability: `950 ns`, `3.4 µs`, `1.20 ms`.
 pub fn nanos(ns: f64) -> String {

@@ -47,7 +47,7 @@ pub use common::{AllocatorSpec, Setup, TIMELINE_COLUMNS, WorkloadSpec, parse_tim
 pub use cost::{COST_REAL_COLUMNS, CostRealRow, encode_cost_real};
 pub use program::{Program, Stepped};
 pub use real::{SEGV_REAL_COLUMNS, SegvRealRow, encode_segv_real, encode_timeline_real};
-pub use table::{Csv, Markdown};
+pub use table::{Csv, Markdown, bytes};
 
 use crate::RunError;
 use crate::registry::RegistryError;
