@@ -14,8 +14,9 @@ pub const HEAP_GROWTH: Experiment = Experiment {
     name: "brk-heap-growth",
     chapter: "3",
     claims: &[],
-    shows: "ramp through glibc: the program break over ops, growing in steps of top_pad and \
-            coming down once the last block at the top is freed",
+    shows: "ramp through glibc: the program break over ops, growing in steps of top_pad; \
+            malloc_trim returns the free pages with madvise but the break barely moves, \
+            pinned first by the late block and then by glibc's per-thread cache",
     columns: &[
         (
             "kind",

@@ -509,10 +509,12 @@ fn breakdown(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentEr
         &rows,
     );
     md.para(
-        "Every syscall and every page fault enters and leaves the kernel: a mode switch, \
-         charged per entry. The same process keeps running; no context switch happens. A \
-         context switch is the scheduler moving the CPU to another process, which only \
-         happens here when two processes share it.",
+        "Every syscall and every page fault enters and leaves the kernel: a mode switch. \
+         The model charges it as `mode_switch_ns` per syscall (the column above); a fault's \
+         trap is part of its measured `fault_ns`, in the fault category. The same process \
+         keeps running; no context switch happens. A context switch is the scheduler \
+         moving the CPU to another process, which only happens here when two processes \
+         share it.",
     );
     Ok(ExperimentOutput {
         title: FigureTitle {

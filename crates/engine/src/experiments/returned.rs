@@ -92,7 +92,7 @@ fn by_mechanism(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experimen
                 "ramp" => {
                     "ramp: build, pin one block, free the rest, malloc_trim, unpin".to_string()
                 }
-                _ => "swiss-cheese: fill, free two of three blocks, malloc_trim, bigger requests, \
+                _ => "swiss-cheese: fill, free every other block, malloc_trim, bigger requests, \
                       drain"
                     .to_string(),
             },

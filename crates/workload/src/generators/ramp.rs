@@ -29,7 +29,9 @@ pub enum FreeOrder {
 /// nearly all of the heap is free but the break cannot move below that block. glibc's
 /// automatic top trimming does nothing; the `trim` phase's `malloc_trim(0)` can still
 /// return the free pages in the middle with `madvise(MADV_DONTNEED)` (RSS drops, the
-/// mapping stays); `unpin` frees the last block and the heap top finally comes down.
+/// mapping stays); `unpin` frees the last block: a free list's top then comes down,
+/// while glibc parks the small freed chunk in its per-thread cache, which neither trim
+/// empties, so its break stays where it was.
 /// Run it with `pin: false` for the contrast: the break follows the frees down.
 ///
 /// **Shape.** Phases `grow` (mallocs), `pin` (one malloc of `pin_size`), `shrink`
