@@ -92,7 +92,7 @@ pub struct RunArgs {
     /// A cost model JSON (as written by `sim calibrate`) instead of the defaults.
     #[arg(long, value_name = "FILE")]
     pub cost: Option<PathBuf>,
-    /// The output directory [default: target/brkmap/<workload>].
+    /// The output directory (default: `target/brkmap/WORKLOAD-seedN` in the workspace).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// What to print on stdout.
@@ -105,7 +105,7 @@ pub struct RunArgs {
     /// to check homework answers by hand. Addresses are offsets from the heap start.
     #[arg(long, short = 'v')]
     pub verbose: bool,
-    /// Sample the metrics every N ops [default: about 1000 samples per run].
+    /// Sample the metrics every N ops (default: about 1000 samples per run).
     #[arg(long, value_name = "N")]
     pub sample_every: Option<u64>,
 }
@@ -139,7 +139,8 @@ pub struct CalibrateArgs {
     /// Fewer repetitions: finishes in under 20 seconds.
     #[arg(long)]
     pub quick: bool,
-    /// Where to write the cost model JSON [default: target/brkmap/cost.json].
+    /// Where to write the cost model JSON (default: `target/brkmap/calibration/cost.json`;
+    /// a full report is written beside it).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
