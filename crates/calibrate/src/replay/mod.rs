@@ -147,7 +147,8 @@ pub struct RealRun {
     /// formatting rows, sampling) included.
     pub elapsed_ns: u64,
     /// Nanoseconds spent inside the ops alone (the allocator calls and the writes the
-    /// touch policy asks for), summed; the timeline's `time_ns` counts the same.
+    /// touch policy asks for), summed, each less the cost of one clock read (measured in
+    /// the child before the first op); the timeline's `time_ns` counts the same.
     pub op_ns: u64,
     /// The glibc version the child ran on, e.g. `2.36`.
     pub glibc_version: String,
@@ -288,7 +289,8 @@ pub fn default_cap() -> Result<u64, ReplayError> {
 ///
 /// What the timeline holds, per sample (everything cumulative is counted from the first
 /// op; fields not listed are 0):
-/// - `time_ns`: nanoseconds spent inside the ops so far (`CLOCK_MONOTONIC` around each).
+/// - `time_ns`: nanoseconds spent inside the ops so far (`CLOCK_MONOTONIC` around each,
+///   less the cost of one clock read).
 /// - `live`: requested bytes of live blocks, tracked by the child.
 /// - `allocated`: glibc: `uordblks + hblkhd`; mmap: the page-rounded mapping bytes.
 /// - `footprint`: glibc: `arena + hblkhd`; mmap: the mapping bytes.
