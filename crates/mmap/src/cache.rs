@@ -31,7 +31,7 @@
 //! `realloc` works as in `mmap`: `mremap` when the page count changes.
 
 use crate::common::{LiveMappings, charge_call, pages_for, syscall_error};
-use kernel::{Addr, Advice, Kernel, MapFlags, MremapFlags, PAGE_SIZE, Prot};
+use kernel::{Addr, Advice, Kernel, MapFlags, PAGE_SIZE, Prot};
 use malloc::{AllocError, Allocator, Block, BlockKind, HeapStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -243,21 +243,7 @@ impl Allocator for MmapCacheAllocator {
 
     fn realloc(&mut self, kernel: &mut Kernel, ptr: Addr, size: u64) -> Result<Addr, AllocError> {
         charge_call(kernel);
-        let old_len = self
-            .live
-            .get(ptr)
-            .ok_or(AllocError::InvalidPointer { ptr })?;
-        let pages = pages_for(size).ok_or(AllocError::OutOfMemory { size })?;
-        let len = pages * PAGE_SIZE;
-        if len == old_len {
-            return Ok(ptr);
-        }
-        let new = kernel
-            .mremap(ptr, old_len, len, MremapFlags::MAYMOVE)
-            .map_err(|e| syscall_error(e, size))?;
-        self.live.remove(ptr);
-        self.live.insert(new, len);
-        Ok(new)
+        self.live.resize(kernel, ptr, size)
     }
 
     /// `malloc_trim` for a mapping cache: unmap every cached mapping.

@@ -1,7 +1,7 @@
 //! What every allocator of this crate shares: size arithmetic, error mapping, the
 //! table of per-block mappings, and the block copy a moving `realloc` does.
 
-use kernel::{Access, Addr, Errno, Kernel, PAGE_SIZE, page_align_up};
+use kernel::{Access, Addr, Errno, Kernel, MremapFlags, PAGE_SIZE, page_align_up};
 use malloc::{AllocError, Block, BlockKind};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -148,6 +148,32 @@ impl LiveMappings {
     /// The length of the mapping that starts at `addr`.
     pub fn get(&self, addr: Addr) -> Option<u64> {
         self.map.get(&addr).copied()
+    }
+
+    /// Resizes the block at `ptr` to hold `size` bytes, the way `mmap` and `mmap-cache`
+    /// realloc: a block whose page count does not change stays where it is (no syscall);
+    /// otherwise `mremap` resizes the mapping. Shrinking unmaps the tail pages; growing
+    /// extends in place when the addresses above are free, and otherwise
+    /// (`MREMAP_MAYMOVE`) moves the page-table entries to a new range: the bytes move
+    /// without being copied, which is why realloc of a large block is cheap.
+    pub fn resize(
+        &mut self,
+        kernel: &mut Kernel,
+        ptr: Addr,
+        size: u64,
+    ) -> Result<Addr, AllocError> {
+        let old_len = self.get(ptr).ok_or(AllocError::InvalidPointer { ptr })?;
+        let pages = pages_for(size).ok_or(AllocError::OutOfMemory { size })?;
+        let len = pages * PAGE_SIZE;
+        if len == old_len {
+            return Ok(ptr);
+        }
+        let new = kernel
+            .mremap(ptr, old_len, len, MremapFlags::MAYMOVE)
+            .map_err(|e| syscall_error(e, size))?;
+        self.remove(ptr);
+        self.insert(new, len);
+        Ok(new)
     }
 
     /// Number of mappings.

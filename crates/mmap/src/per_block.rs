@@ -12,7 +12,7 @@
 //! and fault counts can be checked against Linux: keep it this simple.
 
 use crate::common::{LiveMappings, charge_call, pages_for, syscall_error};
-use kernel::{Addr, Kernel, MapFlags, MremapFlags, PAGE_SIZE, Prot};
+use kernel::{Addr, Kernel, MapFlags, PAGE_SIZE, Prot};
 use malloc::{AllocError, Allocator, Block, HeapStats};
 use serde::{Deserialize, Serialize};
 
@@ -95,26 +95,7 @@ impl Allocator for MmapAllocator {
 
     fn realloc(&mut self, kernel: &mut Kernel, ptr: Addr, size: u64) -> Result<Addr, AllocError> {
         charge_call(kernel);
-        let old_len = self
-            .live
-            .get(ptr)
-            .ok_or(AllocError::InvalidPointer { ptr })?;
-        let pages = pages_for(size).ok_or(AllocError::OutOfMemory { size })?;
-        let len = pages * PAGE_SIZE;
-        if len == old_len {
-            // The same pages still hold the new size: nothing to ask the kernel.
-            return Ok(ptr);
-        }
-        // mremap resizes the mapping. Shrinking unmaps the tail pages; growing extends
-        // in place when the addresses above are free, and otherwise (MREMAP_MAYMOVE)
-        // moves the page-table entries to a new range: the bytes move without being
-        // copied, which is why realloc of a large block is cheap.
-        let new = kernel
-            .mremap(ptr, old_len, len, MremapFlags::MAYMOVE)
-            .map_err(|e| syscall_error(e, size))?;
-        self.live.remove(ptr);
-        self.live.insert(new, len);
-        Ok(new)
+        self.live.resize(kernel, ptr, size)
     }
 
     /// Every byte the allocator holds is a block handed out, page rounding included:
