@@ -44,7 +44,7 @@
 //!
 //! [`CostModel::alloc_op_ns`]: kernel::CostModel::alloc_op_ns
 
-mod config;
+pub(crate) mod config;
 
 pub use config::{Coalesce, ConfigError, Fit, FreeListConfig, Order, PRESETS, parse_bytes};
 

@@ -213,7 +213,22 @@ pub fn parse_bytes(text: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
-fn bad(key: &str, value: &str, expected: &str) -> ConfigError {
+/// Applies `key=value` settings one by one with `set`, stopping at the first error.
+pub(crate) fn apply_settings<'a>(
+    settings: impl IntoIterator<Item = &'a str>,
+    mut set: impl FnMut(&str, &str) -> Result<(), ConfigError>,
+) -> Result<(), ConfigError> {
+    for s in settings {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| bad(s, "", "a setting of the form key=value"))?;
+        set(k, v)?;
+    }
+    Ok(())
+}
+
+/// A value the option `key` cannot take, and what it expects instead.
+pub(crate) fn bad(key: &str, value: &str, expected: &str) -> ConfigError {
     ConfigError::BadValue {
         key: key.to_string(),
         value: value.to_string(),
@@ -360,13 +375,7 @@ impl FreeListConfig {
     where
         I: IntoIterator<Item = &'a str>,
     {
-        for s in settings {
-            let (k, v) = s
-                .split_once('=')
-                .ok_or_else(|| bad(s, "", "a setting of the form key=value"))?;
-            self.set(k, v)?;
-        }
-        Ok(())
+        apply_settings(settings, |k, v| self.set(k, v))
     }
 
     /// Checks that the options make a usable allocator.

@@ -1,6 +1,7 @@
 //! The knobs of the size-class allocator: the class spacing, slab sizes, and what
 //! happens to a slab that becomes empty.
 
+use crate::freelist::config::{apply_settings, bad};
 use crate::freelist::{ConfigError, parse_bytes};
 use kernel::PAGE_SIZE;
 use serde::{Deserialize, Serialize};
@@ -93,14 +94,6 @@ impl Default for SegregatedConfig {
     }
 }
 
-fn bad(key: &str, value: &str, expected: &str) -> ConfigError {
-    ConfigError::BadValue {
-        key: key.to_string(),
-        value: value.to_string(),
-        expected: expected.to_string(),
-    }
-}
-
 fn number(key: &str, value: &str) -> Result<u64, ConfigError> {
     parse_bytes(value).ok_or_else(|| bad(key, value, "a number such as 16, 4k or 32k"))
 }
@@ -163,13 +156,7 @@ impl SegregatedConfig {
     where
         I: IntoIterator<Item = &'a str>,
     {
-        for s in settings {
-            let (k, v) = s
-                .split_once('=')
-                .ok_or_else(|| bad(s, "", "a setting of the form key=value"))?;
-            self.set(k, v)?;
-        }
-        Ok(())
+        apply_settings(settings, |k, v| self.set(k, v))
     }
 
     /// Checks that the options make a usable allocator.
