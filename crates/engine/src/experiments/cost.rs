@@ -383,6 +383,36 @@ fn crossover(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, Experim
     })
 }
 
+/// The columns of a per-allocator cost table (`cost-breakdown`, `mmap-churn-cost`).
+pub(super) const COST_COLUMNS: &[(&str, &str)] = &[
+    (
+        "allocator",
+        "the allocator (with the process count where several share the CPU)",
+    ),
+    ("calls", "allocator calls made"),
+    ("brk", "brk calls"),
+    ("mmap", "mmap calls"),
+    ("munmap", "munmap calls"),
+    ("mremap", "mremap calls"),
+    ("minor_faults", "minor page faults"),
+    (
+        "mode_switch_ns",
+        "simulated ns entering and leaving the kernel",
+    ),
+    ("syscall_ns", "simulated ns of kernel work in syscalls"),
+    ("fault_ns", "simulated ns handling page faults"),
+    ("zeroing_ns", "simulated ns zeroing frames"),
+    ("page_table_ns", "simulated ns allocating page-table pages"),
+    ("tlb_ns", "simulated ns of TLB misses"),
+    (
+        "shootdown_ns",
+        "simulated ns of TLB shootdowns and freeing frames",
+    ),
+    ("context_switch_ns", "simulated ns of context switches"),
+    ("user_ns", "simulated ns of the allocator's own work"),
+    ("ns_per_op", "simulated ns per allocator call"),
+];
+
 /// `cost-breakdown`.
 pub const BREAKDOWN: Experiment = Experiment {
     name: "cost-breakdown",
@@ -391,31 +421,7 @@ pub const BREAKDOWN: Experiment = Experiment {
     shows: "simulated time by category (mode switch, syscall work, faults, zeroing, ...) for \
             glibc and mmap on churn, and for two processes sharing a CPU: mode switches \
             against context switches",
-    columns: &[
-        ("allocator", "the allocator (and process count)"),
-        ("calls", "allocator calls made"),
-        ("brk", "brk calls"),
-        ("mmap", "mmap calls"),
-        ("munmap", "munmap calls"),
-        ("mremap", "mremap calls"),
-        ("minor_faults", "minor page faults"),
-        (
-            "mode_switch_ns",
-            "simulated ns entering and leaving the kernel",
-        ),
-        ("syscall_ns", "simulated ns of kernel work in syscalls"),
-        ("fault_ns", "simulated ns handling page faults"),
-        ("zeroing_ns", "simulated ns zeroing frames"),
-        ("page_table_ns", "simulated ns allocating page-table pages"),
-        ("tlb_ns", "simulated ns of TLB misses"),
-        (
-            "shootdown_ns",
-            "simulated ns of TLB shootdowns and freeing frames",
-        ),
-        ("context_switch_ns", "simulated ns of context switches"),
-        ("user_ns", "simulated ns of the allocator's own work"),
-        ("ns_per_op", "simulated ns per allocator call"),
-    ],
+    columns: COST_COLUMNS,
     real: None,
     setup: || {
         Setup::new(

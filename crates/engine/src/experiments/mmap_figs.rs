@@ -227,31 +227,7 @@ pub const CHURN_COST: Experiment = Experiment {
     claims: &[7, 4],
     shows: "churn through mmap, mmap-cache and glibc: syscalls, faults and simulated time per \
             op as stacked cost bars",
-    columns: &[
-        ("allocator", "the allocator"),
-        ("calls", "allocator calls made"),
-        ("brk", "brk calls"),
-        ("mmap", "mmap calls"),
-        ("munmap", "munmap calls"),
-        ("mremap", "mremap calls"),
-        ("minor_faults", "minor page faults"),
-        (
-            "mode_switch_ns",
-            "simulated ns entering and leaving the kernel",
-        ),
-        ("syscall_ns", "simulated ns of kernel work in syscalls"),
-        ("fault_ns", "simulated ns handling page faults"),
-        ("zeroing_ns", "simulated ns zeroing frames"),
-        ("page_table_ns", "simulated ns allocating page-table pages"),
-        ("tlb_ns", "simulated ns of TLB misses"),
-        (
-            "shootdown_ns",
-            "simulated ns of TLB shootdowns and freeing frames",
-        ),
-        ("context_switch_ns", "simulated ns of context switches"),
-        ("user_ns", "simulated ns of the allocator's own work"),
-        ("ns_per_op", "simulated ns per allocator call"),
-    ],
+    columns: super::cost::COST_COLUMNS,
     real: None,
     setup: || {
         Setup::new(
