@@ -121,7 +121,7 @@ fn returned_chart_totals_each_mechanism() {
         assert!(doc.has_text(label), "no {label:?} in {:?}", doc.texts);
     }
     let last = timelines[1].samples.last().unwrap();
-    let total = plot::format::bytes(last.returned_munmap);
+    let total = units::bytes_label(last.returned_munmap as f64);
     assert!(
         doc.has_text(&format!("{total} returned")),
         "{:?}",
