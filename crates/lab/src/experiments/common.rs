@@ -503,6 +503,32 @@ mod tests {
     }
 
     #[test]
+    fn a_phase_name_with_commas_and_quotes_round_trips() {
+        let mut w = workload::generate("churn", 1, Some(60)).unwrap();
+        w.ops.insert(
+            10,
+            Op::Phase {
+                name: "a,b \"c\"".to_string(),
+            },
+        );
+        let setup = Setup::new(vec![], vec![AllocatorSpec::named("glibc")]);
+        let r = setup.run_ops(&w).unwrap();
+        let csv = timelines_csv(&[&r[0].timeline]);
+        assert!(
+            csv.contains("\"a,b \"\"c\"\"\""),
+            "quoted in the file: {csv}"
+        );
+        let (_, back) = parse_timeline_csv(&csv, Source::Simulated).unwrap();
+        let phases: Vec<&str> = back[0]
+            .samples
+            .iter()
+            .filter_map(|s| s.phase.as_deref())
+            .collect();
+        assert!(phases.contains(&"a,b \"c\""), "{phases:?}");
+        assert_eq!(back[0].samples.len(), r[0].timeline.samples.len());
+    }
+
+    #[test]
     fn a_broken_snapshot_names_its_line() {
         let header: Vec<&str> = TIMELINE_COLUMNS.iter().map(|c| c.0).collect();
         let text = format!("{}\nmmap,1,2\n", header.join(","));
