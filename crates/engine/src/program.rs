@@ -27,6 +27,7 @@
 //!   ([`RunError`]), not an outcome.
 
 use crate::run::RunError;
+use crate::summary::Outcome;
 use kernel::{Access, Addr, Errno, Fault, Kernel};
 use malloc::{AllocError, Allocator};
 use std::collections::BTreeMap;
@@ -73,6 +74,21 @@ impl Stepped {
     /// True when the program cannot go on after this step (it died, or it is done).
     pub fn ends(&self) -> bool {
         !matches!(self, Stepped::Ran { .. } | Stepped::FreeRefused { .. })
+    }
+
+    /// How the program ended, when this step killed it (out of memory, SIGSEGV).
+    pub fn death(self) -> Option<Outcome> {
+        match self {
+            Stepped::OutOfMemory { index, detail } => Some(Outcome::OutOfMemory {
+                op: index as u64,
+                detail,
+            }),
+            Stepped::Segv { index, detail } => Some(Outcome::Segv {
+                op: index as u64,
+                detail,
+            }),
+            Stepped::Ran { .. } | Stepped::FreeRefused { .. } | Stepped::Finished => None,
+        }
     }
 }
 

@@ -197,15 +197,10 @@ pub fn run_observed(
                 frees_refused += 1;
                 Some(None)
             }
-            Stepped::OutOfMemory { detail, .. } => {
-                outcome = Outcome::OutOfMemory { op: i, detail };
+            died => {
+                outcome = died.death().unwrap_or(Outcome::Completed);
                 None
             }
-            Stepped::Segv { detail, .. } => {
-                outcome = Outcome::Segv { op: i, detail };
-                None
-            }
-            Stepped::Finished => None,
         };
         if let Some(ptr) = ptr {
             if let Some(call) = Call::of(op) {

@@ -227,26 +227,8 @@ pub fn run_system(
                         p.done = true;
                         break;
                     }
-                    Stepped::OutOfMemory { index, detail } => {
-                        p.outcome = Outcome::OutOfMemory {
-                            op: index as u64,
-                            detail,
-                        };
-                        p.done = true;
-                        p.last = Some(result_of(&kernel, p, pid));
-                        if kernel.pids().len() > 1 {
-                            kernel.exit(pid).map_err(|e| RunError::Kernel {
-                                what: format!("kill {}", p.name),
-                                detail: e.to_string(),
-                            })?;
-                        }
-                        break;
-                    }
-                    Stepped::Segv { index, detail } => {
-                        p.outcome = Outcome::Segv {
-                            op: index as u64,
-                            detail,
-                        };
+                    died => {
+                        p.outcome = died.death().unwrap_or(Outcome::Completed);
                         p.done = true;
                         p.last = Some(result_of(&kernel, p, pid));
                         if kernel.pids().len() > 1 {
