@@ -65,6 +65,21 @@ fn a_bad_flag_is_a_usage_error() {
 }
 
 #[test]
+fn clap_errors_keep_every_detail_in_one_line_and_point_at_the_subcommand_help() {
+    let o = sim(&["replay", "-w", "churn"]);
+    assert_usage_error(&o, "not provided: --emit-ops <FILE>");
+    assert_usage_error(&o, "(see `sim replay --help`)");
+    let o = sim(&["--worklaod", "churn"]);
+    assert_usage_error(&o, "a similar argument exists: `--workload`");
+    assert_usage_error(&o, "(see `sim --help`)");
+    let o = sim(&["--format=jsn"]);
+    assert_usage_error(&o, "possible values: table, json, csv");
+    assert_usage_error(&o, "invalid value `jsn`");
+    let o = sim(&["figures", "--onyl", "x"]);
+    assert_usage_error(&o, "(see `sim figures --help`)");
+}
+
+#[test]
 fn an_unknown_tunable_is_a_usage_error() {
     let o = sim(&["--allocator", "first-fit", "--tunable", "colour=blue"]);
     assert_usage_error(&o, "colour");
