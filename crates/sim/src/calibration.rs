@@ -2,7 +2,7 @@
 
 use crate::cli::CalibrateArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{Table, emit, nanos, write_atomic};
+use crate::output::{Table, check_file_target, emit, nanos, write_atomic};
 use crate::source;
 use calibrate::bench::{self, BenchError, BenchOptions};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -20,6 +20,14 @@ pub fn run(args: &CalibrateArgs) -> CliResult {
         .out
         .clone()
         .unwrap_or_else(|| source::default_out("calibration").join("cost.json"));
+    let report = out.with_file_name(
+        out.file_stem()
+            .map(|s| format!("{}.report.json", s.to_string_lossy()))
+            .unwrap_or_else(|| "calibration.report.json".into()),
+    );
+    // Before measuring: both files can be written (exit 2 if not).
+    check_file_target(&out, "--out")?;
+    check_file_target(&report, "--out")?;
     // A progress bar only when a person watches stderr.
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = ProgressBar::new(1);
@@ -44,11 +52,6 @@ pub fn run(args: &CalibrateArgs) -> CliResult {
         b.finish_and_clear();
     }
 
-    let report = out.with_file_name(
-        out.file_stem()
-            .map(|s| format!("{}.report.json", s.to_string_lossy()))
-            .unwrap_or_else(|| "calibration.report.json".into()),
-    );
     write_atomic(&out, cal.cost.to_json().as_bytes())?;
     write_atomic(&report, cal.to_json().as_bytes())?;
 

@@ -93,8 +93,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub cost: Option<PathBuf>,
     /// The output directory (default: `target/brkmap/WORKLOAD-seedN` in the workspace).
+    /// A run replaces it as a whole; a directory sim did not write is replaced only
+    /// with --force.
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace the output directory even when it holds files sim did not write.
+    #[arg(long)]
+    pub force: bool,
     /// What to print on stdout.
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -157,9 +162,12 @@ pub struct ValidateArgs {
     /// A cost model JSON (from `sim calibrate` on this machine).
     #[arg(long, value_name = "FILE")]
     pub cost: Option<PathBuf>,
-    /// The output directory for both timelines.
+    /// The output directory for both timelines (replaced as a whole, as a run's).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace the output directory even when it holds files sim did not write.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `sim figures`.

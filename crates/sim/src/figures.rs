@@ -20,7 +20,7 @@
 
 use crate::cli::FiguresArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{emit, write_atomic};
+use crate::output::{check_dir, emit, write_atomic};
 use crate::replay::{replay_error, self_exe};
 use calibrate::replay::{ReplayOptions, Strategy, replay_real, segv_experiments};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -59,7 +59,10 @@ struct Generated {
 /// Runs `sim figures`.
 pub fn run(args: &FiguresArgs) -> CliResult {
     let root = match &args.root {
-        Some(r) => r.clone(),
+        Some(r) => {
+            check_dir(r, "--root", !args.check)?;
+            r.clone()
+        }
         None => workspace_root()?,
     };
     let selected: Vec<&'static Experiment> = match &args.only {

@@ -2,7 +2,7 @@
 
 use crate::cli::ReplayArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{emit, write_atomic};
+use crate::output::{check_file_target, emit, write_atomic};
 use crate::source;
 use calibrate::replay::{ReplayError, ReplayOptions, Strategy, replay_real};
 use engine::{OpRow, RunConfig};
@@ -29,6 +29,7 @@ pub fn replay_error(e: ReplayError) -> CliError {
 pub fn run(args: &ReplayArgs) -> CliResult {
     let w = source::load(&args.source)?;
     let settings = source::settings(&args.tunables)?;
+    check_file_target(&args.emit_ops, "--emit-ops")?;
     let csv = if args.real {
         let strategy: Strategy = args
             .strategy

@@ -2,7 +2,7 @@
 
 use crate::cli::{Format, RunArgs};
 use crate::error::{CliError, CliResult};
-use crate::output::{Table, bytes, emit, nanos, write_atomic};
+use crate::output::{RunDir, Table, bytes, emit, nanos};
 use crate::source;
 use engine::{Outcome, RunConfig, RunResult, Summary, Timeline};
 use kernel::{KernelConfig, Syscall};
@@ -63,6 +63,12 @@ pub fn run(args: &RunArgs) -> CliResult {
         heap_maps: !args.no_svg && w.ops.len() <= HEAP_MAP_MAX_OPS,
         ..RunConfig::default()
     };
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| source::default_out(&source::leaf_name(&w)));
+    // Before any simulation: the output directory can be written (exit 2 if not).
+    let run_dir = RunDir::prepare(&out_dir, args.force, "--out")?;
     let cost_name = match &args.cost {
         Some(p) => p
             .file_name()
@@ -88,10 +94,6 @@ pub fn run(args: &RunArgs) -> CliResult {
         results.push(r.map_err(|e| CliError::failed(e.to_string()))?);
     }
 
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| source::default_out(&source::leaf_name(&w)));
     let summary = SummaryFile {
         workload: &w.name,
         seed: w.seed,
@@ -102,22 +104,23 @@ pub fn run(args: &RunArgs) -> CliResult {
     let mut json = serde_json::to_string_pretty(&summary)
         .map_err(|e| CliError::failed(format!("cannot encode the summary: {e}")))?;
     json.push('\n');
-    let summary_path = out_dir.join("summary.json");
-    let timeline_path = out_dir.join("timeline.csv");
-    // Draw before writing anything, so a chart error leaves no half-written run.
     let charts = if args.no_svg {
         Vec::new()
     } else {
         charts(&results, &cost_name)?
     };
-    write_atomic(&summary_path, json.as_bytes())?;
-    write_atomic(&timeline_path, timeline_csv(&results).as_bytes())?;
-    let mut written = vec![summary_path, timeline_path];
+    // Every file into the staging directory, then the whole run into place.
+    run_dir.write("summary.json", json.as_bytes())?;
+    run_dir.write("timeline.csv", timeline_csv(&results).as_bytes())?;
+    let mut written = vec![
+        run_dir.final_path("summary.json"),
+        run_dir.final_path("timeline.csv"),
+    ];
     for (name, svg) in charts {
-        let path = out_dir.join(name);
-        write_atomic(&path, svg.as_bytes())?;
-        written.push(path);
+        run_dir.write(&name, svg.as_bytes())?;
+        written.push(run_dir.final_path(&name));
     }
+    run_dir.commit()?;
 
     match args.format {
         Format::Table => {

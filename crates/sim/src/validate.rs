@@ -7,7 +7,7 @@
 
 use crate::cli::ValidateArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{Table, bytes, emit, nanos, write_atomic};
+use crate::output::{RunDir, Table, bytes, emit, nanos};
 use crate::replay::{replay_error, self_exe};
 use crate::source;
 use calibrate::replay::{ReplayOptions, Strategy, replay_real};
@@ -34,6 +34,12 @@ pub fn run(args: &ValidateArgs) -> CliResult {
     };
     let allocator =
         registry::build(&args.allocator, &[]).map_err(|e| CliError::usage(e.to_string()))?;
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| source::default_out(&format!("validate-{}", source::leaf_name(&w))));
+    // Before any work: the output directory can be written (exit 2 if not).
+    let run_dir = RunDir::prepare(&out_dir, args.force, "--out")?;
     let config = RunConfig {
         kernel: KernelConfig {
             cost,
@@ -101,15 +107,8 @@ pub fn run(args: &ValidateArgs) -> CliResult {
         ratio(st, rt),
     ]);
 
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| source::default_out(&format!("validate-{}", source::leaf_name(&w))));
-    let csv_path = out_dir.join("validate-timelines.csv");
-    let mut files = vec![(
-        csv_path.clone(),
-        timelines_csv(&sim.timeline, &real.timeline),
-    )];
+    let csv_name = "validate-timelines.csv";
+    let mut files = vec![(csv_name, timelines_csv(&sim.timeline, &real.timeline))];
     let title = plot::ChartTitle::new(w.name.clone())
         .allocators([args.allocator.clone()])
         .cost_model(match &args.cost {
@@ -126,12 +125,13 @@ pub fn run(args: &ValidateArgs) -> CliResult {
         &real.timeline,
         &plot::Style::default(),
     ) {
-        Ok(svg) => files.push((out_dir.join("model-vs-real.svg"), svg)),
+        Ok(svg) => files.push(("model-vs-real.svg", svg)),
         Err(e) => return Err(CliError::failed(format!("cannot draw the comparison: {e}"))),
     }
-    for (path, text) in &files {
-        write_atomic(path, text.as_bytes())?;
+    for (name, text) in &files {
+        run_dir.write(name, text.as_bytes())?;
     }
+    run_dir.commit()?;
 
     let mut text = format!(
         "{} ({} ops) through {}: simulated versus real (glibc {})\n\n",
@@ -153,8 +153,8 @@ pub fn run(args: &ValidateArgs) -> CliResult {
          allocated byte), measured in a fresh child process; simulated time is the cost \
          model's total.\n\n",
     );
-    for (path, _) in &files {
-        let _ = writeln!(text, "wrote {}", path.display());
+    for (name, _) in &files {
+        let _ = writeln!(text, "wrote {}", out_dir.join(name).display());
     }
     emit(&text);
     Ok(())

@@ -264,3 +264,136 @@ fn the_readme_example_is_what_the_default_run_prints() {
         "README.md's example output is stale: paste the output of `cargo run -p sim -- --workload churn`"
     );
 }
+
+#[test]
+fn an_output_location_that_cannot_be_written_is_refused_before_any_work() {
+    let dir = scratch("bad-out");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    for (args, needle) in [
+        (vec!["-w", "churn", "--out", "/proc/x"], "--out /proc/x"),
+        (
+            vec!["-w", "churn", "--out", file.to_str().unwrap()],
+            "not a directory",
+        ),
+        (
+            vec![
+                "replay",
+                "-w",
+                "churn",
+                "-a",
+                "glibc",
+                "--emit-ops",
+                dir.to_str().unwrap(),
+            ],
+            "not a regular file",
+        ),
+        (
+            vec![
+                "replay",
+                "-w",
+                "churn",
+                "-a",
+                "glibc",
+                "--emit-ops",
+                "/dev/null",
+            ],
+            "--emit-ops /dev/null",
+        ),
+        (
+            vec!["figures", "--check", "--root", "/nonexistent"],
+            "--root /nonexistent",
+        ),
+        (vec!["figures", "--root", "/proc/x"], "--root /proc/x"),
+        (
+            vec!["validate", "-w", "churn", "--out", "/proc/x"],
+            "--out /proc/x",
+        ),
+    ] {
+        // --ops 2000000 would take seconds: the check comes first.
+        let mut args = args;
+        if !args.contains(&"figures") {
+            args.extend(["--ops", "2000000"]);
+        }
+        let o = sim(&args);
+        assert_usage_error(&o, needle);
+    }
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "x",
+        "the file is untouched"
+    );
+}
+
+#[test]
+fn a_run_replaces_its_directory_as_a_whole_and_never_a_foreign_one() {
+    let dir = scratch("run-dir");
+    let out = dir.join("run");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "-w",
+            "churn",
+            "--ops",
+            "300",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        sim(&args)
+    };
+    assert_eq!(run(&[]).status.code(), Some(0));
+    assert!(out.join("timeline.svg").is_file());
+    // A second run without charts leaves none of the first run's charts behind.
+    assert_eq!(run(&["--no-svg"]).status.code(), Some(0));
+    assert!(
+        !out.join("timeline.svg").exists(),
+        "stale chart left behind"
+    );
+    assert!(out.join("summary.json").is_file());
+    // A directory sim did not write is not replaced without --force.
+    let foreign = dir.join("mine");
+    std::fs::create_dir_all(foreign.join("cost.svg")).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "keep").unwrap();
+    let o = sim(&[
+        "-w",
+        "churn",
+        "--ops",
+        "300",
+        "--out",
+        foreign.to_str().unwrap(),
+    ]);
+    assert_usage_error(&o, "--force");
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
+        "keep"
+    );
+    assert!(
+        !foreign.join("summary.json").exists(),
+        "nothing half-written"
+    );
+    let o = sim(&[
+        "-w",
+        "churn",
+        "--ops",
+        "300",
+        "--force",
+        "--out",
+        foreign.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        foreign.join("cost.svg").is_file(),
+        "the run's own cost chart"
+    );
+    assert!(
+        !foreign.join("notes.txt").exists(),
+        "--force replaces the directory"
+    );
+    // No staging directory is left beside the target.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
