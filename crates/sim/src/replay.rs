@@ -27,9 +27,9 @@ pub fn replay_error(e: ReplayError) -> CliError {
 
 /// Runs `sim replay`.
 pub fn run(args: &ReplayArgs) -> CliResult {
+    check_file_target(&args.emit_ops, "--emit-ops")?;
     let w = source::load(&args.source)?;
     let settings = source::settings(&args.tunables)?;
-    check_file_target(&args.emit_ops, "--emit-ops")?;
     let csv = if args.real {
         let strategy: Strategy = args
             .strategy

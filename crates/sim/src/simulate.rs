@@ -26,7 +26,12 @@ struct SummaryFile<'a> {
 
 /// Runs `sim [--workload|--trace] ...`.
 pub fn run(args: &RunArgs) -> CliResult {
-    // Check everything the user gave before any work or any write.
+    // Check everything the user gave before any work or any write; an output
+    // directory the user named first of all, before the workload is even generated.
+    let named_out = match &args.out {
+        Some(dir) => Some(RunDir::prepare(dir, args.force, "--out")?),
+        None => None,
+    };
     let w = source::load(&args.source)?;
     let settings = source::settings(&args.tunables)?;
     let cost = source::cost_model(args.cost.as_deref())?;
@@ -63,12 +68,15 @@ pub fn run(args: &RunArgs) -> CliResult {
         heap_maps: !args.no_svg && w.ops.len() <= HEAP_MAP_MAX_OPS,
         ..RunConfig::default()
     };
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| source::default_out(&source::leaf_name(&w)));
     // Before any simulation: the output directory can be written (exit 2 if not).
-    let run_dir = RunDir::prepare(&out_dir, args.force, "--out")?;
+    let run_dir = match named_out {
+        Some(d) => d,
+        None => RunDir::prepare(
+            &source::default_out(&source::leaf_name(&w)),
+            args.force,
+            "--out",
+        )?,
+    };
     let cost_name = match &args.cost {
         Some(p) => p
             .file_name()

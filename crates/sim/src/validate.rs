@@ -21,6 +21,11 @@ const INTERVAL: u64 = 1000;
 
 /// Runs `sim validate`.
 pub fn run(args: &ValidateArgs) -> CliResult {
+    // A named output directory is checked before the workload is even generated.
+    let named_out = match &args.out {
+        Some(dir) => Some(RunDir::prepare(dir, args.force, "--out")?),
+        None => None,
+    };
     let w = source::load(&args.source)?;
     let cost = source::cost_model(args.cost.as_deref())?;
     let strategy = match args.allocator.as_str() {
@@ -39,7 +44,10 @@ pub fn run(args: &ValidateArgs) -> CliResult {
         .clone()
         .unwrap_or_else(|| source::default_out(&format!("validate-{}", source::leaf_name(&w))));
     // Before any work: the output directory can be written (exit 2 if not).
-    let run_dir = RunDir::prepare(&out_dir, args.force, "--out")?;
+    let run_dir = match named_out {
+        Some(d) => d,
+        None => RunDir::prepare(&out_dir, args.force, "--out")?,
+    };
     let config = RunConfig {
         kernel: KernelConfig {
             cost,

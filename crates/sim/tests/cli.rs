@@ -96,14 +96,15 @@ fn a_malformed_trace_line_names_the_file_and_line() {
     let dir = scratch("malformed");
     let path = dir.join("bad.rep");
     std::fs::write(&path, "0\n2\n3\n1\na 0 10\na 1 x\nf 0\n").unwrap();
+    let out = dir.join("out");
     let o = sim(&[
         "--trace",
         path.to_str().unwrap(),
         "--out",
-        dir.to_str().unwrap(),
+        out.to_str().unwrap(),
     ]);
     assert_usage_error(&o, "bad.rep:6");
-    assert!(!dir.join("summary.json").exists(), "nothing half-written");
+    assert!(!out.exists(), "nothing half-written");
 }
 
 #[test]
@@ -111,15 +112,16 @@ fn a_free_of_an_unknown_id_names_the_line() {
     let dir = scratch("unknown-id");
     let path = dir.join("bad.rep");
     std::fs::write(&path, "0\n2\n2\n1\na 0 10\nf 1\n").unwrap();
+    let out = dir.join("out");
     let o = sim(&[
         "--trace",
         path.to_str().unwrap(),
         "--out",
-        dir.to_str().unwrap(),
+        out.to_str().unwrap(),
     ]);
     assert_usage_error(&o, "bad.rep:6");
     assert!(stderr(&o).contains("unknown id 1"), "{}", stderr(&o));
-    assert!(!dir.join("summary.json").exists());
+    assert!(!out.exists());
 }
 
 #[test]
