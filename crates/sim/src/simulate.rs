@@ -32,6 +32,14 @@ pub fn run(args: &RunArgs) -> CliResult {
         Some(dir) => Some(RunDir::prepare(dir, args.force, "--out")?),
         None => None,
     };
+    // The sampling bound can be checked at once from --ops (generators make about
+    // that many ops, traces are cut to it), before generating anything.
+    if let (Some(ops), Some(every)) = (args.source.ops, args.sample_every)
+        && every > 0
+        && ops / every > args.max_samples
+    {
+        return Err(samples_error(ops, every, ops / every, args.max_samples, 0));
+    }
     let w = source::load(&args.source)?;
     let settings = source::settings(&args.tunables)?;
     let cost = source::cost_model(args.cost.as_deref())?;
@@ -46,6 +54,7 @@ pub fn run(args: &RunArgs) -> CliResult {
     if args.sample_every == Some(0) {
         return Err(CliError::usage("--sample-every must be at least 1"));
     }
+    check_samples(&w, args.sample_every, args.max_samples)?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     if let Some(key) = registry::unknown_keys(&refs, &settings).first() {
         return Err(CliError::usage(format!(
@@ -88,13 +97,25 @@ pub fn run(args: &RunArgs) -> CliResult {
     let mut results: Vec<RunResult> = Vec::new();
     for a in allocators {
         let r = if args.verbose {
-            let mut log = format!("== {} ==\n", a.name());
+            // One op at a time, as it runs: on stdout under a table, on stderr when
+            // stdout carries JSON or CSV (so that stays machine-readable).
+            let to_stderr = args.format != Format::Table;
+            let say = |text: &str| {
+                if to_stderr {
+                    eprint!("{text}");
+                } else {
+                    emit(text);
+                }
+            };
+            say(&format!("== {} ==\n", a.name()));
             let base = config.kernel.heap_start;
+            let mut line = String::new();
             let r = engine::run_observed(&w, a, &config, &mut |step| {
-                verbose_line(step, base, &mut log)
+                line.clear();
+                verbose_line(step, base, &mut line);
+                say(&line);
             });
-            log.push('\n');
-            emit(&log);
+            say("\n");
             r
         } else {
             engine::run(&w, a, &config)
@@ -158,6 +179,34 @@ pub fn run(args: &RunArgs) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// Refuses, before any work, a run that would keep more than `max` samples: one
+/// every `every` ops (the engine's default keeps about 1000), one at every phase
+/// marker, the first and the last.
+fn check_samples(w: &workload::Workload, every: Option<u64>, max: u64) -> CliResult {
+    let ops = w.ops.len() as u64;
+    let phases = w
+        .ops
+        .iter()
+        .filter(|o| matches!(o, workload::Op::Phase { .. }))
+        .count() as u64;
+    let every_n = every.unwrap_or((ops / 1000).max(1));
+    let samples = ops / every_n + phases + 2;
+    if samples <= max {
+        return Ok(());
+    }
+    Err(samples_error(ops, every_n, samples, max, phases))
+}
+
+/// The message of a run over the sample limit, with the interval that would fit.
+fn samples_error(ops: u64, every: u64, samples: u64, max: u64, phases: u64) -> CliError {
+    let room = max.saturating_sub(phases + 2).max(1);
+    let fits = ops.div_ceil(room).max(1);
+    CliError::usage(format!(
+        "--sample-every {every} over {ops} ops would keep {samples} samples, over the limit of \
+         {max}: sample every {fits} ops or more, or raise --max-samples"
+    ))
 }
 
 /// One op of the verbose log, then the allocator's own view of its free memory.

@@ -399,3 +399,41 @@ fn a_run_replaces_its_directory_as_a_whole_and_never_a_foreign_one() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn limits_refuse_at_once_what_would_exhaust_memory() {
+    let o = sim(&["-w", "churn", "--ops", "10000000", "--sample-every", "1"]);
+    assert_usage_error(&o, "over the limit of 200000: sample every 51 ops or more");
+    let o = sim(&["--ops", "200000001"]);
+    assert_usage_error(&o, "raise it with --max-ops");
+    let o = sim(&["--max-samples", "9000000"]);
+    assert_usage_error(&o, "9000000 is not in 1..=5000000");
+    let dir = scratch("limits");
+    let trace = dir.join("big.rep");
+    std::fs::write(&trace, "0\n1\n1\n1\na 0 10\n").unwrap();
+    let o = sim(&["--trace", trace.to_str().unwrap(), "--max-trace-size", "8"]);
+    assert_usage_error(&o, "over the limit of 8 B (raise it with --max-trace-size)");
+}
+
+#[test]
+fn verbose_goes_to_stderr_when_stdout_carries_json() {
+    let dir = scratch("verbose-json");
+    let o = sim(&[
+        "-w",
+        "churn",
+        "--ops",
+        "20",
+        "-a",
+        "first-fit",
+        "-v",
+        "--format",
+        "json",
+        "--no-svg",
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is JSON");
+    assert_eq!(v["runs"][0]["allocator"], "first-fit");
+    assert!(stderr(&o).contains("Free List"), "the log is on stderr");
+}
