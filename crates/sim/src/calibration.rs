@@ -2,12 +2,10 @@
 
 use crate::cli::CalibrateArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{Table, check_file_target, emit, nanos, write_atomic};
+use crate::output::{Table, check_file_target, emit, nanos, progress, write_atomic};
 use crate::source;
 use calibrate::bench::{self, BenchError, BenchOptions};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 
 /// Runs `sim calibrate`.
 pub fn run(args: &CalibrateArgs) -> CliResult {
@@ -29,14 +27,7 @@ pub fn run(args: &CalibrateArgs) -> CliResult {
     check_file_target(&out, "--out")?;
     check_file_target(&report, "--out")?;
     // A progress bar only when a person watches stderr.
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let b = ProgressBar::new(1);
-        b.set_style(
-            ProgressStyle::with_template("{spinner} calibrating [{bar:30}] {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    });
+    let bar = progress(1, "calibrating");
     let mut progress = |done: usize, total: usize, name: &str| {
         if let Some(b) = &bar {
             b.set_length(total as u64);

@@ -6,6 +6,33 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A progress bar on stderr labelled `what`, only when a person watches stderr (a
+/// terminal): piped or redirected output stays free of control characters.
+pub fn progress(len: u64, what: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(len);
+        let template = format!("{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} {{msg}}");
+        b.set_style(
+            indicatif::ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    })
+}
+
+/// A spinner on stderr for work whose progress cannot be counted (a real replay in
+/// a child process), only on a terminal.
+pub fn spinner(what: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_message(what.to_string());
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        b
+    })
+}
+
 /// The file a run directory holds to say that `sim` wrote it (and may replace it).
 const RUN_MARKER: &str = ".brkmap-run";
 

@@ -2,7 +2,7 @@
 
 use crate::cli::{Format, RunArgs};
 use crate::error::{CliError, CliResult};
-use crate::output::{RunDir, Table, bytes, emit, nanos};
+use crate::output::{RunDir, Table, bytes, emit, nanos, progress};
 use crate::source;
 use engine::{Outcome, RunConfig, RunResult, Summary, Timeline};
 use kernel::{KernelConfig, Syscall};
@@ -95,7 +95,13 @@ pub fn run(args: &RunArgs) -> CliResult {
     };
 
     let mut results: Vec<RunResult> = Vec::new();
-    for a in allocators {
+    let n = w.ops.len() as u64;
+    let bar = if args.verbose {
+        None
+    } else {
+        progress(n * allocators.len() as u64, "simulating")
+    };
+    for (k, a) in allocators.into_iter().enumerate() {
         let r = if args.verbose {
             // One op at a time, as it runs: on stdout under a table, on stderr when
             // stdout carries JSON or CSV (so that stays machine-readable).
@@ -117,6 +123,16 @@ pub fn run(args: &RunArgs) -> CliResult {
             });
             say("\n");
             r
+        } else if let Some(b) = &bar {
+            b.set_message(a.name().to_string());
+            let r = engine::run_observed(&w, a, &config, &mut |step| {
+                // A tick per 4096 ops: the bar costs nothing measurable.
+                if step.index % 4096 == 4095 {
+                    b.inc(4096);
+                }
+            });
+            b.set_position((k as u64 + 1) * n);
+            r
         } else {
             engine::run(&w, a, &config)
         };
@@ -133,6 +149,9 @@ pub fn run(args: &RunArgs) -> CliResult {
     let mut json = serde_json::to_string_pretty(&summary)
         .map_err(|e| CliError::failed(format!("cannot encode the summary: {e}")))?;
     json.push('\n');
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let charts = if args.no_svg {
         Vec::new()
     } else {
@@ -299,13 +318,37 @@ fn heading(w: &workload::Workload) -> String {
         Some(seed) => format!("workload {} (seed {seed})", w.name),
         None => format!("trace {}", w.name),
     };
-    format!("{what}: {} ops\n\n", w.ops.len())
+    // The table counts allocator calls; say what the other ops of the stream are.
+    let (mut calls, mut touches, mut phases) = (0, 0, 0);
+    for op in &w.ops {
+        match op {
+            workload::Op::Touch { .. } => touches += 1,
+            workload::Op::Phase { .. } => phases += 1,
+            _ => calls += 1,
+        }
+    }
+    let mut extra = Vec::new();
+    if touches > 0 {
+        extra.push(format!("{touches} touches"));
+    }
+    if phases > 0 {
+        extra.push(format!(
+            "{phases} phase marker{}",
+            if phases == 1 { "" } else { "s" }
+        ));
+    }
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" (and {})", extra.join(", "))
+    };
+    format!("{what}: {calls} allocator calls{extra}\n\n")
 }
 
 fn table(results: &[RunResult]) -> String {
     let mut t = Table::new(&[
         "allocator",
-        "ops",
+        "calls",
         "peak live",
         "peak footprint",
         "peak RSS",

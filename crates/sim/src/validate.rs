@@ -7,7 +7,7 @@
 
 use crate::cli::ValidateArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{RunDir, Table, bytes, emit, nanos};
+use crate::output::{RunDir, Table, bytes, emit, nanos, spinner};
 use crate::replay::{replay_error, self_exe};
 use crate::source;
 use calibrate::replay::{ReplayOptions, Strategy, replay_real};
@@ -62,7 +62,16 @@ pub fn run(args: &ValidateArgs) -> CliResult {
         sample_interval: INTERVAL,
         ..ReplayOptions::default()
     };
-    let real = replay_real(&self_exe()?, &w, &opts).map_err(replay_error)?;
+    let spin = spinner(&format!(
+        "replaying {} ops through the real {}",
+        w.ops.len(),
+        args.allocator
+    ));
+    let real = replay_real(&self_exe()?, &w, &opts).map_err(replay_error);
+    if let Some(s) = spin {
+        s.finish_and_clear();
+    }
+    let real = real?;
 
     let s_last = last(&sim.timeline);
     let r_last = last(&real.timeline);
