@@ -80,11 +80,8 @@ pub fn run(args: &RunArgs) -> CliResult {
     // Before any simulation: the output directory can be written (exit 2 if not).
     let run_dir = match named_out {
         Some(d) => d,
-        None => RunDir::prepare(
-            &source::default_out(&source::leaf_name(&w)),
-            args.force,
-            "--out",
-        )?,
+        // The default directory is sim's own (under target/brkmap): replaced freely.
+        None => RunDir::prepare(&source::default_out(&source::leaf_name(&w)), true, "--out")?,
     };
     let cost_name = match &args.cost {
         Some(p) => p

@@ -46,7 +46,8 @@ pub fn run(args: &ValidateArgs) -> CliResult {
     // Before any work: the output directory can be written (exit 2 if not).
     let run_dir = match named_out {
         Some(d) => d,
-        None => RunDir::prepare(&out_dir, args.force, "--out")?,
+        // The default directory is sim's own (under target/brkmap): replaced freely.
+        None => RunDir::prepare(&out_dir, true, "--out")?,
     };
     let config = RunConfig {
         kernel: KernelConfig {
