@@ -155,6 +155,7 @@ proptest! {
             touch: TouchPolicy::WriteAll,
             ops,
             lifetimes: BTreeMap::new(),
+            calls: BTreeMap::new(),
         };
         prop_assert_eq!(first_mismatch(&w, "glibc", Real::Glibc), None);
     }
