@@ -536,3 +536,40 @@ fn bad_calls_name_the_line() {
             .contains("for id 9, but no op allocates")
     );
 }
+
+#[test]
+fn the_recorded_traces_load_say_where_they_come_from_and_survive_a_write_and_read() {
+    let recorded = [
+        ("ls-zoneinfo.trace", "ls -R /usr/share/zoneinfo", "ls"),
+        ("sort-services.trace", "sort /etc/services", "sort"),
+        ("cat-services.trace", "cat /etc/services", "cat"),
+        (
+            "python3-json.trace",
+            "/usr/bin/python3 -c import json",
+            "python3",
+        ),
+        ("gcc-version.trace", "gcc --version", "gcc"),
+    ];
+    for (file, command, name) in recorded {
+        let path = project_trace(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(&format!("# recorded by `sim record` from: {command}")),
+            "{file}"
+        );
+        let w = read_trace(&path).unwrap();
+        assert_eq!(w.name, name);
+        let s = stats(&w).unwrap();
+        assert!(
+            s.mallocs > 100 && w.ops.len() < 5000,
+            "{file}: {} ops",
+            w.ops.len()
+        );
+        assert_eq!(parse_native(&write_native(&w), file).unwrap(), w, "{file}");
+    }
+    // cat's I/O buffer is page-aligned; python and gcc use calloc.
+    let cat = read_trace(project_trace("cat-services.trace")).unwrap();
+    assert!(cat.calls.values().any(|c| c.name() == "aligned_alloc"));
+    let py = read_trace(project_trace("python3-json.trace")).unwrap();
+    assert!(py.calls.values().filter(|c| c.name() == "calloc").count() > 50);
+}
