@@ -20,6 +20,7 @@ mod error;
 mod figures;
 mod list;
 mod output;
+mod record;
 mod replay;
 mod simulate;
 mod source;
@@ -55,6 +56,7 @@ fn run() -> i32 {
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Calibrate(args)) => calibration::run(args),
         Some(Command::Figures(args)) => figures::run(args),
+        Some(Command::Record(args)) => record::run(args),
     };
     match result {
         Ok(()) => 0,
