@@ -46,9 +46,10 @@
 
 pub(crate) mod config;
 
-pub use config::{Coalesce, ConfigError, Fit, FreeListConfig, Order, PRESETS, parse_bytes};
+pub use config::{Coalesce, Fit, FreeListConfig, Order, PRESETS};
 
 use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
+use crate::options::{OptionError, Options};
 use kernel::{Access, Addr, Kernel, PAGE_SIZE, page_align_up};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -135,9 +136,9 @@ pub struct FreeList {
 }
 
 impl FreeList {
-    /// An allocator with this configuration (checked with [`FreeListConfig::validate`]),
-    /// named `free-list` (see [`FreeList::with_name`]).
-    pub fn new(cfg: FreeListConfig) -> Result<FreeList, ConfigError> {
+    /// An allocator with this configuration (checked with [`Options::validate`]), named
+    /// `free-list` (see [`FreeList::with_name`]).
+    pub fn new(cfg: FreeListConfig) -> Result<FreeList, OptionError> {
         cfg.validate()?;
         let min_block = cfg.min_block();
         let split_min = cfg.split_threshold.max(min_block);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use malloc::glibc::{Glibc, Tunables};
+use malloc::glibc::Glibc;
 use malloc::{Allocator, BlockKind};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -138,27 +138,6 @@ fn random_streams_keep_the_heap_map_consistent() {
     }
 }
 
-/// Options of a stream are in its file name: `NAME[.block-BYTES][.tun-NAME=VALUE...]`.
-fn options(stem: &str) -> (Glibc, Option<u64>, u64) {
-    let mut tun = Tunables::default();
-    let mut block = None;
-    let mut shift = 0;
-    for part in stem.split('.').skip(1) {
-        if let Some(s) = part.strip_prefix("shift-") {
-            shift = s.parse().expect("shift-BYTES");
-        } else if let Some(b) = part.strip_prefix("block-") {
-            block = b.parse().ok();
-        } else if let Some(t) = part.strip_prefix("tun-") {
-            tun.apply(t).expect("tun-NAME=VALUE");
-        }
-    }
-    (
-        Glibc::with_tunables(tun).expect("valid tunables"),
-        block,
-        shift,
-    )
-}
-
 /// Writes model outputs for comparison with real glibc. With `BRKMAP_GLIBC_DUMP=DIR`
 /// it writes `BRKMAP_GLIBC_STREAMS` random streams (default 0) of
 /// `BRKMAP_GLIBC_OPS` ops (default 5000) to DIR, then, for every `.rep` in DIR
@@ -212,7 +191,7 @@ fn dump_model_outputs_for_comparison_with_real_glibc() {
     for rep in reps {
         let stem = rep.file_stem().unwrap().to_string_lossy().to_string();
         let ops = parse_rep(&fs::read_to_string(&rep).unwrap()).unwrap();
-        let (g, block, shift) = options(&stem);
+        let (g, block, shift) = stem_options(&stem);
         let (mut k, mut g) = setup_shifted(g, block, shift);
         g.record_syscalls(true);
         let csv = replay(&mut k, &mut g, &ops, true);

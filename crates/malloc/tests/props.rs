@@ -19,6 +19,7 @@
 
 use kernel::{Access, Kernel, KernelConfig};
 use malloc::freelist::{Coalesce, FreeList, FreeListConfig};
+use malloc::options::Options;
 use malloc::segregated::{Segregated, SegregatedConfig};
 use malloc::{AllocError, Allocator, Block, BlockKind, HeapStats};
 use proptest::prelude::*;
@@ -357,8 +358,11 @@ impl Run {
 }
 
 fn freelist(preset: &str, opts: &[&str]) -> (Family, Box<dyn Allocator>) {
-    let mut cfg = FreeListConfig::preset(preset).unwrap();
-    cfg.set_all(opts.iter().copied()).unwrap();
+    let pairs: Vec<(&str, &str)> = opts.iter().filter_map(|o| o.split_once('=')).collect();
+    let (cfg, _) = FreeListConfig::preset(preset)
+        .unwrap()
+        .apply(&pairs)
+        .unwrap();
     let family = Family::FreeList {
         align: cfg.align,
         immediate: cfg.coalesce == Coalesce::Immediate,
@@ -367,8 +371,8 @@ fn freelist(preset: &str, opts: &[&str]) -> (Family, Box<dyn Allocator>) {
 }
 
 fn segregated(opts: &[&str]) -> (Family, Box<dyn Allocator>) {
-    let mut cfg = SegregatedConfig::default();
-    cfg.set_all(opts.iter().copied()).unwrap();
+    let pairs: Vec<(&str, &str)> = opts.iter().filter_map(|o| o.split_once('=')).collect();
+    let (cfg, _) = SegregatedConfig::from_settings(&pairs).unwrap();
     let a = Segregated::new(cfg).unwrap();
     let largest_class = a.classes().last().map_or(0, |c| c.size);
     (Family::Segregated { largest_class }, Box::new(a))
@@ -421,7 +425,7 @@ proptest! {
 
     #[test]
     fn best_fit_size_sorted_without_coalescing(ops in ops()) {
-        check_freelist("best-fit", &["order=size-asc", "coalesce=none", "split=64", "trim=never"], &ops);
+        check_freelist("best-fit", &["order=size_asc", "coalesce=none", "split=64", "trim=never"], &ops);
     }
 
     #[test]
@@ -433,7 +437,7 @@ proptest! {
     fn worst_fit_size_desc_deferred_headerless(ops in ops()) {
         check_freelist(
             "worst-fit",
-            &["order=size-desc", "coalesce=deferred", "header=0", "footer=0"],
+            &["order=size_desc", "coalesce=deferred", "header=0", "footer=0"],
             &ops,
         );
     }
@@ -465,7 +469,7 @@ proptest! {
     #[test]
     fn segregated_munmap_retaining_and_coarse_classes(ops in ops()) {
         check_segregated(
-            &["return=munmap", "retain-empty=2", "quantum=32", "steps=2", "max-small=4k", "slab-pages=4"],
+            &["return=munmap", "retain_empty=2", "quantum=32", "steps=2", "max_small=4k", "slab_pages=4"],
             &ops,
         );
     }

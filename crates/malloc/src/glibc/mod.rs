@@ -31,7 +31,8 @@
 //! - [`Glibc`]: the allocator; implements [`crate::Allocator`], plus
 //!   [`Glibc::mallinfo2`] and an optional record of its syscalls
 //!   ([`Glibc::record_syscalls`], [`SyscallEvent`]).
-//! - [`Tunables`] / [`TunableError`]: `mallopt`/`GLIBC_TUNABLES` parameters.
+//! - [`Tunables`]: `mallopt`/`GLIBC_TUNABLES` parameters, set from text through
+//!   [`Options`].
 //! - [`Mallinfo2`]: the ten figures of glibc's `mallinfo2`.
 //!
 //! # Where to read on
@@ -77,9 +78,10 @@ mod realloc;
 mod sys;
 mod tunables;
 
-pub use tunables::{TunableError, Tunables};
+pub use tunables::Tunables;
 
 use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
+use crate::options::{OptionError, Options};
 use kernel::{Access, Addr, Fault, Kernel, PAGE_SIZE};
 use layout::*;
 use serde::{Deserialize, Serialize};
@@ -322,7 +324,7 @@ impl Glibc {
     }
 
     /// glibc started with `GLIBC_TUNABLES` set as `tunables` says.
-    pub fn with_tunables(tunables: Tunables) -> Result<Glibc, TunableError> {
+    pub fn with_tunables(tunables: Tunables) -> Result<Glibc, OptionError> {
         tunables.validate()?;
         Ok(Glibc::build(tunables))
     }
