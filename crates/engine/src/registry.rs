@@ -33,6 +33,14 @@ use std::fmt;
 /// An option the user gave as `name=value`.
 pub type Setting = (String, String);
 
+/// Settings from `(name, value)` pairs written in code.
+pub fn settings(pairs: &[(&str, &str)]) -> Vec<Setting> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// Builds an allocator from settings whose names its table takes.
 pub type Make = fn(&[Setting]) -> Result<Box<dyn Allocator>, OptionError>;
 
@@ -378,13 +386,6 @@ static ENTRIES: &[Entry] = &[
 mod tests {
     use super::*;
     use kernel::{Kernel, KernelConfig, PAGE_SIZE, Syscall};
-
-    fn settings(pairs: &[(&str, &str)]) -> Vec<Setting> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn every_entry_builds_with_defaults_and_names_itself() {
