@@ -41,7 +41,8 @@
 //! NULL as glibc does). `malloc` may answer `OutOfMemory`; any other error is a
 //! violation. `free` or `realloc` of any other pointer must return
 //! [`AllocError::InvalidPointer`] and **change nothing**; NULL may instead be a no-op
-//! (`free(NULL)`) or a `malloc` (`realloc(NULL, n)`), as in C.
+//! (`free(NULL)`) or a `malloc` (`realloc(NULL, n)`, which for `n = 0` may also
+//! return NULL), as in C.
 //!
 //! "Changes nothing" means, precisely: the allocator's [`Allocator::stats`],
 //! [`Allocator::blocks`] and [`Allocator::describe`] are the same before and after;
@@ -302,7 +303,8 @@ pub enum Resized {
     To(Live),
     /// Out of memory: the old block is still live, unchanged.
     OutOfMemory,
-    /// `realloc(p, 0)` freed the block and returned NULL.
+    /// `realloc(p, 0)` freed the block and returned NULL (or `realloc(NULL, 0)`
+    /// returned NULL).
     Freed,
     /// The pointer was not live and the call was refused.
     Refused,
@@ -533,10 +535,14 @@ impl<A: Allocator> Contract<A> {
         Ok(block)
     }
 
-    /// Writes `[ptr + from, end)` of a live block, as the program would.
+    /// Writes `[ptr + from, end)` of a live block, as the program would; a block
+    /// outside read-write memory is reported as such and not written.
     fn write_range(&mut self, call: Call, block: Live, from: u64) -> Result<(), Violation> {
         if block.size <= from {
             return Ok(());
+        }
+        if !covered(&self.kernel.vmas(), block.ptr, block.end(), true) {
+            return Err(self.violation(call, Rule::OutsideMemory { block }));
         }
         self.kernel
             .touch(block.ptr + from, block.size - from, Access::Write)
@@ -657,6 +663,8 @@ impl<A: Allocator> Contract<A> {
                 self.unchanged(call, &before)?;
                 Resized::Refused
             }
+            // realloc(NULL, 0) may answer NULL.
+            Ok(0) if ptr == 0 && size == 0 => Resized::Freed,
             // realloc(NULL, n) is malloc(n).
             Ok(q) if ptr == 0 && q != 0 => {
                 let b = self.add(call, q, size, None)?;
@@ -842,7 +850,7 @@ impl<A: Allocator> Contract<A> {
             if !problem.is_empty() {
                 return fail(Rule::BadMap { block: *b, problem });
             }
-            end = b.addr + b.size;
+            end = b.addr.saturating_add(b.size);
         }
         // 5: live blocks <-> used blocks.
         let mut holder: BTreeMap<Addr, Live> = BTreeMap::new();
@@ -875,14 +883,14 @@ impl<A: Allocator> Contract<A> {
     /// What is wrong with the statistics, if anything (rule 6).
     fn accounting(&self, map: &[Block]) -> Option<String> {
         let s = self.allocator.stats();
+        // Saturating sums: a broken allocator's absurd map must not crash the checker.
         let sum = |kinds: &[BlockKind]| -> u64 {
             map.iter()
                 .filter(|b| kinds.contains(&b.kind))
-                .map(|b| b.size)
-                .sum()
+                .fold(0u64, |n, b| n.saturating_add(b.size))
         };
         use BlockKind::{Cached, Free, Meta, Top, Used};
-        let total: u64 = map.iter().map(|b| b.size).sum();
+        let total = map.iter().fold(0u64, |n, b| n.saturating_add(b.size));
         let mapped = self.kernel.mem().mapped.saturating_sub(self.mapped_before);
         let (used, meta) = (sum(&[Used]), sum(&[Meta]));
         let (free, cached, top) = (sum(&[Free, Top]), sum(&[Cached]), sum(&[Top]));
@@ -907,12 +915,12 @@ impl<A: Allocator> Contract<A> {
                 "arena {} + hblkhd {} exceed the footprint {}",
                 s.arena, s.hblkhd, s.footprint
             )
-        } else if s.allocated < used || s.allocated > used + meta {
+        } else if s.allocated < used || s.allocated > used.saturating_add(meta) {
             format!(
                 "allocated is {} bytes, the map's used blocks {used} (and meta {meta})",
                 s.allocated
             )
-        } else if s.fordblks < free || s.fordblks > free + cached {
+        } else if s.fordblks < free || s.fordblks > free.saturating_add(cached) {
             format!(
                 "fordblks is {} bytes, the map's free and top blocks {free} (and cached {cached})",
                 s.fordblks

@@ -326,6 +326,8 @@ mod the_checker_bites {
         Overlap,
         /// Every pointer is 8 bytes off.
         Misalign,
+        /// Every pointer is a GiB past the heap.
+        OutsideHeap,
         /// A refused free moves the break up a page.
         BadFreeGrowsHeap,
         /// A bad free succeeds.
@@ -348,6 +350,7 @@ mod the_checker_bites {
                     map.iter().find(|b| b.kind == BlockKind::Used).unwrap().addr + 8
                 }
                 Defect::Misalign => p + 8,
+                Defect::OutsideHeap => p + (1 << 30),
                 _ => p,
             })
         }
@@ -422,6 +425,18 @@ mod the_checker_bites {
         let v = c.malloc(1).unwrap_err();
         assert_eq!(v.op, 0);
         assert!(matches!(v.rule, Rule::Misaligned { align: 16, .. }), "{v}");
+    }
+
+    #[test]
+    fn a_block_outside_the_process_memory_is_caught_before_it_is_written() {
+        let mut c = contract(Defect::OutsideHeap);
+        let v = c.malloc(64).unwrap_err();
+        assert!(matches!(v.rule, Rule::OutsideMemory { .. }), "{v}");
+        assert!(
+            v.to_string()
+                .ends_with("(64 bytes) is not inside read-write memory of the process"),
+            "{v}"
+        );
     }
 
     #[test]
