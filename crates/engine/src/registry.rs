@@ -15,18 +15,16 @@
 //!
 //! The built-in allocators are [`entries`]; a [`Registry`] holds them plus any
 //! [`Entry`] made elsewhere (an allocator of a test crate, a student's), which then
-//! runs exactly like a built-in one. Adding an allocator to the built-ins is one entry
-//! in `ENTRIES` below.
+//! runs exactly like a built-in one. An allocator whose constructor takes its
+//! configuration implements [`Configurable`] in its own crate, and adding it is one
+//! line in `ENTRIES` below: `Entry::of::<Allocator>(name, family, summary)`.
 
 use malloc::Allocator;
 use malloc::freelist::{Fit, FreeList, FreeListConfig};
-use malloc::glibc::{Glibc, Tunables};
-use malloc::options::{self, Note, OptionDoc, OptionError, Options, Table};
-use malloc::segregated::{Segregated, SegregatedConfig};
-use mmap::{
-    GuardAllocator, GuardConfig, LifetimeArenas, LifetimeConfig, MmapAllocator, MmapCacheAllocator,
-    MmapCacheConfig, MmapConfig, RegionAllocator, RegionConfig,
-};
+use malloc::glibc::Glibc;
+use malloc::options::{self, Configurable, Note, OptionDoc, OptionError, Options, Table};
+use malloc::segregated::Segregated;
+use mmap::{GuardAllocator, LifetimeArenas, MmapAllocator, MmapCacheAllocator, RegionAllocator};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -54,7 +52,7 @@ pub struct Entry {
     /// One line for `sim list`.
     pub summary: &'static str,
     /// The options it takes: its configuration struct's [`Options::TABLE`].
-    pub options: &'static Table,
+    pub options: Table,
     /// Its options with the values a default instance runs with, for `sim list`:
     /// usually [`options::default_docs`] of the configuration, or [`options::docs`]
     /// of the configuration `make` starts from.
@@ -64,6 +62,23 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry of a [`Configurable`] allocator: its configuration's table, the
+    /// default configuration's docs, and [`configured`] from the default.
+    pub const fn of<A: Configurable>(
+        name: &'static str,
+        family: &'static str,
+        summary: &'static str,
+    ) -> Entry {
+        Entry {
+            name,
+            family,
+            summary,
+            options: A::Config::TABLE,
+            docs: options::default_docs::<A::Config>,
+            make: make_default::<A>,
+        }
+    }
+
     /// True when the allocator takes option `key` (in any spelling its table accepts).
     pub fn takes(&self, key: &str) -> bool {
         self.options.takes(key)
@@ -100,6 +115,11 @@ pub fn configured<C: Options, A: Allocator + 'static>(
 ) -> Result<Box<dyn Allocator>, OptionError> {
     let (config, _notes) = base.apply(settings)?;
     Ok(Box::new(new(config)?))
+}
+
+/// [`Entry::of`]'s `make`: `A` from its default configuration with the settings.
+fn make_default<A: Configurable>(settings: &[Setting]) -> Result<Box<dyn Allocator>, OptionError> {
+    configured(A::Config::default(), settings, A::from_config)
 }
 
 /// Why an allocator could not be built or registered.
@@ -288,19 +308,16 @@ fn free_list(
 }
 
 static ENTRIES: &[Entry] = &[
-    Entry {
-        name: "glibc",
-        family: "glibc",
-        summary: "a model of glibc 2.36 malloc: tcache, fastbins, bins, top, mmap threshold, trim",
-        options: &Tunables::TABLE,
-        docs: options::default_docs::<Tunables>,
-        make: |s| configured(Tunables::default(), s, Glibc::with_tunables),
-    },
+    Entry::of::<Glibc>(
+        "glibc",
+        "glibc",
+        "a model of glibc 2.36 malloc: tcache, fastbins, bins, top, mmap threshold, trim",
+    ),
     Entry {
         name: "first-fit",
         family: "free list",
         summary: "textbook free list over brk: first block that fits, address order, coalescing",
-        options: &FreeListConfig::TABLE,
+        options: FreeListConfig::TABLE,
         docs: || options::docs(&FreeListConfig::with_fit(Fit::First)),
         make: |s| free_list(Fit::First, "first-fit", s),
     },
@@ -308,7 +325,7 @@ static ENTRIES: &[Entry] = &[
         name: "next-fit",
         family: "free list",
         summary: "like first-fit, but each search resumes where the last one stopped",
-        options: &FreeListConfig::TABLE,
+        options: FreeListConfig::TABLE,
         docs: || options::docs(&FreeListConfig::with_fit(Fit::Next)),
         make: |s| free_list(Fit::Next, "next-fit", s),
     },
@@ -316,7 +333,7 @@ static ENTRIES: &[Entry] = &[
         name: "best-fit",
         family: "free list",
         summary: "free list over brk that picks the smallest block that fits",
-        options: &FreeListConfig::TABLE,
+        options: FreeListConfig::TABLE,
         docs: || options::docs(&FreeListConfig::with_fit(Fit::Best)),
         make: |s| free_list(Fit::Best, "best-fit", s),
     },
@@ -324,68 +341,47 @@ static ENTRIES: &[Entry] = &[
         name: "worst-fit",
         family: "free list",
         summary: "free list over brk that carves from the largest free block",
-        options: &FreeListConfig::TABLE,
+        options: FreeListConfig::TABLE,
         docs: || options::docs(&FreeListConfig::with_fit(Fit::Worst)),
         make: |s| free_list(Fit::Worst, "worst-fit", s),
     },
-    Entry {
-        name: "segregated",
-        family: "size classes",
-        summary: "slab pages per size class from mmap, large blocks mapped one by one",
-        options: &SegregatedConfig::TABLE,
-        docs: options::default_docs::<SegregatedConfig>,
-        make: |s| configured(SegregatedConfig::default(), s, Segregated::new),
-    },
-    Entry {
-        name: MmapAllocator::NAME,
-        family: "mmap",
-        summary: "one anonymous mapping per block, page-rounded, munmap on free",
-        options: &MmapConfig::TABLE,
-        docs: options::default_docs::<MmapConfig>,
-        make: |s| configured(MmapConfig::default(), s, |c| Ok(MmapAllocator::new(c))),
-    },
-    Entry {
-        name: GuardAllocator::NAME,
-        family: "mmap",
-        summary: "one mapping per block ending at a PROT_NONE guard page: overflows fault",
-        options: &GuardConfig::TABLE,
-        docs: options::default_docs::<GuardConfig>,
-        make: |s| configured(GuardConfig::default(), s, |c| Ok(GuardAllocator::new(c))),
-    },
-    Entry {
-        name: MmapCacheAllocator::NAME,
-        family: "mmap",
-        summary: "one mapping per block, freed mappings kept for reuse up to a limit",
-        options: &MmapCacheConfig::TABLE,
-        docs: options::default_docs::<MmapCacheConfig>,
-        make: |s| {
-            configured(MmapCacheConfig::default(), s, |c| {
-                Ok(MmapCacheAllocator::new(c))
-            })
-        },
-    },
-    Entry {
-        name: RegionAllocator::NAME,
-        family: "mmap",
-        summary: "bump allocation in 1 MiB mapped regions, unmapped when a region empties",
-        options: &RegionConfig::TABLE,
-        docs: options::default_docs::<RegionConfig>,
-        make: |s| configured(RegionConfig::default(), s, RegionAllocator::new),
-    },
-    Entry {
-        name: LifetimeArenas::NAME,
-        family: "mmap",
-        summary: "regions kept apart per lifetime class, from the program's lifetime hints",
-        options: &LifetimeConfig::TABLE,
-        docs: options::default_docs::<LifetimeConfig>,
-        make: |s| configured(LifetimeConfig::default(), s, LifetimeArenas::new),
-    },
+    Entry::of::<Segregated>(
+        "segregated",
+        "size classes",
+        "slab pages per size class from mmap, large blocks mapped one by one",
+    ),
+    Entry::of::<MmapAllocator>(
+        MmapAllocator::NAME,
+        "mmap",
+        "one anonymous mapping per block, page-rounded, munmap on free",
+    ),
+    Entry::of::<GuardAllocator>(
+        GuardAllocator::NAME,
+        "mmap",
+        "one mapping per block ending at a PROT_NONE guard page: overflows fault",
+    ),
+    Entry::of::<MmapCacheAllocator>(
+        MmapCacheAllocator::NAME,
+        "mmap",
+        "one mapping per block, freed mappings kept for reuse up to a limit",
+    ),
+    Entry::of::<RegionAllocator>(
+        RegionAllocator::NAME,
+        "mmap",
+        "bump allocation in 1 MiB mapped regions, unmapped when a region empties",
+    ),
+    Entry::of::<LifetimeArenas>(
+        LifetimeArenas::NAME,
+        "mmap",
+        "regions kept apart per lifetime class, from the program's lifetime hints",
+    ),
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use kernel::{Kernel, KernelConfig, PAGE_SIZE, Syscall};
+    use mmap::MmapConfig;
 
     #[test]
     fn every_entry_builds_with_defaults_and_names_itself() {
@@ -545,7 +541,7 @@ mod tests {
             name: "mmap-populated",
             family: "mmap",
             summary: "mmap with MAP_POPULATE",
-            options: &MmapConfig::TABLE,
+            options: MmapConfig::TABLE,
             docs: || options::docs(&MmapConfig { populate: true }),
             make: |s| {
                 configured(MmapConfig { populate: true }, s, |c| {

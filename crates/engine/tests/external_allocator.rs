@@ -6,11 +6,11 @@
 #[path = "../../malloc/tests/strategies/mod.rs"]
 mod strategies;
 
-use engine::registry::{Entry, Registry, RegistryError, configured, settings};
+use engine::registry::{Entry, Registry, RegistryError, settings};
 use engine::{Outcome, RunConfig, run};
 use kernel::{Addr, Kernel, KernelConfig, MapFlags, PAGE_SIZE, Prot, Syscall};
 use malloc::contract::Contract;
-use malloc::options::{self, Kind, OptionError, Options, Spec, Table};
+use malloc::options::{Configurable, Kind, OptionError, Options, Spec, Table};
 use malloc::{AllocError, Allocator, Block, BlockKind, HeapStats};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -209,15 +209,20 @@ impl Allocator for Stack {
     }
 }
 
+impl Configurable for Stack {
+    type Config = StackConfig;
+
+    fn from_config(config: StackConfig) -> Result<Stack, OptionError> {
+        Stack::new(config)
+    }
+}
+
 /// The entry: all a registry needs to list, check and build the allocator.
-const STACK: Entry = Entry {
-    name: "stack",
-    family: "test",
-    summary: "one mapped arena, blocks bumped in order, the top block reused",
-    options: &StackConfig::TABLE,
-    docs: options::default_docs::<StackConfig>,
-    make: |s| configured(StackConfig::default(), s, Stack::new),
-};
+const STACK: Entry = Entry::of::<Stack>(
+    "stack",
+    "test",
+    "one mapped arena, blocks bumped in order, the top block reused",
+);
 
 fn registry() -> Registry {
     Registry::builtin().with(STACK).unwrap()

@@ -59,7 +59,7 @@ mod list;
 pub use config::{Coalesce, Fit, FreeListConfig, Order, PRESETS};
 
 use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
-use crate::options::{OptionError, Options};
+use crate::options::{Configurable, OptionError, Options};
 use heap::Blk;
 use kernel::{Access, Addr, Kernel};
 use list::{Key, Place};
@@ -378,6 +378,15 @@ impl FreeList {
         self.last_visits = self.visits;
         self.total_visits += self.visits;
         self.visits = 0;
+    }
+}
+
+/// Builds a free list named `free-list`; the registry's presets name theirs.
+impl Configurable for FreeList {
+    type Config = FreeListConfig;
+
+    fn from_config(cfg: FreeListConfig) -> Result<FreeList, OptionError> {
+        FreeList::new(cfg)
     }
 }
 

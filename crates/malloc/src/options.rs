@@ -23,6 +23,8 @@
 //! - **Old spellings keep working.** An option or a choice written with `-` where the
 //!   name has `_` (`linear-max`, `size-asc`) is accepted, and a [`Note`] saying how it is
 //!   spelled now is returned to the caller (libraries never print; `sim` shows the notes).
+//! - **One way to build.** An allocator whose constructor takes its configuration
+//!   implements [`Configurable`], and a registry builds it from settings.
 //! - **Listings cannot drift.** [`docs`] describes every option with its kind, its
 //!   default (serialized from the configuration itself) and its help; `sim list` prints
 //!   it. A test of each family checks that its table names exactly the struct's fields.
@@ -409,6 +411,16 @@ pub trait Options: Serialize + DeserializeOwned + Clone + Default {
     }
 }
 
+/// An allocator built from one configuration: all a registry needs to build it by
+/// name from `name=value` settings (`engine::registry::Entry::of`).
+pub trait Configurable: crate::Allocator + Sized + 'static {
+    /// Its configuration.
+    type Config: Options;
+
+    /// The allocator for `config` (which the caller may not have validated).
+    fn from_config(config: Self::Config) -> Result<Self, OptionError>;
+}
+
 impl Table {
     /// The option names, in table order.
     pub fn names(&self) -> Vec<&'static str> {
@@ -563,16 +575,19 @@ fn parse(spec: &'static Spec, text: &str) -> Result<(Value, Option<Note>), Optio
     }
 }
 
-/// A whole number in decimal or `0x` hex (no unit: a count is not a size).
+/// A whole number in decimal or `0x` hex: what [`units::parse_size`] reads, without
+/// a unit or a fraction (a count is not a size).
 fn parse_count(t: &str) -> Option<u64> {
-    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            u64::from_str_radix(hex, 16).ok()
-        }
-        Some(_) => None,
-        None if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => t.parse().ok(),
-        None => None,
+    let digits = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .map_or(t.bytes().all(|b| b.is_ascii_digit()), |hex| {
+            hex.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+    if !digits {
+        return None;
     }
+    units::parse_size(t).ok()
 }
 
 fn over(option: &'static str, value: &str, limit: &str) -> OptionError {

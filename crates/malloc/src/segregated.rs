@@ -41,7 +41,7 @@ mod config;
 pub use config::{ReturnMode, SegregatedConfig, SizeClass};
 
 use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
-use crate::options::{OptionError, Options};
+use crate::options::{Configurable, OptionError, Options};
 use kernel::{Access, Addr, Advice, Kernel, MapFlags, Prot, page_align_up};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -523,6 +523,14 @@ impl Segregated {
     fn charge(kernel: &mut Kernel, ops: f64) {
         let per = kernel.config().cost.alloc_op_ns;
         kernel.charge_user(per * ops);
+    }
+}
+
+impl Configurable for Segregated {
+    type Config = SegregatedConfig;
+
+    fn from_config(cfg: SegregatedConfig) -> Result<Segregated, OptionError> {
+        Segregated::new(cfg)
     }
 }
 

@@ -32,7 +32,7 @@
 
 use crate::common::{LiveMappings, charge_call, pages_for, syscall_error};
 use kernel::{Addr, Advice, Kernel, MapFlags, PAGE_SIZE, Prot};
-use malloc::options::{Choice, Kind, Options, Spec, Table};
+use malloc::options::{Choice, Configurable, Kind, OptionError, Options, Spec, Table};
 use malloc::{AllocError, Allocator, Block, BlockKind, HeapStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -208,6 +208,14 @@ impl MmapCacheAllocator {
             self.cached_bytes -= c.pages * PAGE_SIZE;
             self.counters.evictions += 1;
         }
+    }
+}
+
+impl Configurable for MmapCacheAllocator {
+    type Config = MmapCacheConfig;
+
+    fn from_config(config: MmapCacheConfig) -> Result<MmapCacheAllocator, OptionError> {
+        Ok(MmapCacheAllocator::new(config))
     }
 }
 

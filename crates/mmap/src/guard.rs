@@ -38,7 +38,7 @@
 
 use crate::common::{charge_call, copy_bytes, granules, pages_for, syscall_error};
 use kernel::{Addr, Kernel, MapFlags, PAGE_SIZE, Prot};
-use malloc::options::{Choice, Kind, Options, Spec, Table};
+use malloc::options::{Choice, Configurable, Kind, OptionError, Options, Spec, Table};
 use malloc::{AllocError, Allocator, Block, BlockKind, HeapStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -169,6 +169,14 @@ impl GuardAllocator {
     fn insert(&mut self, ptr: Addr, g: Guarded) {
         self.data_bytes += g.data_pages * PAGE_SIZE;
         self.live.insert(ptr, g);
+    }
+}
+
+impl Configurable for GuardAllocator {
+    type Config = GuardConfig;
+
+    fn from_config(config: GuardConfig) -> Result<GuardAllocator, OptionError> {
+        Ok(GuardAllocator::new(config))
     }
 }
 

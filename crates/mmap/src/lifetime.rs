@@ -23,7 +23,7 @@ use crate::regions::{
     DEFAULT_REGION_SIZE, KEEP_EMPTY_CURRENT, REGION_SIZE, RegionInfo, RegionSet, check_region_size,
 };
 use kernel::{Addr, Kernel};
-use malloc::options::{Kind, OptionError, Options, Spec, Table};
+use malloc::options::{Configurable, Kind, OptionError, Options, Spec, Table};
 use malloc::{AllocError, Allocator, Block, HeapStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -152,6 +152,14 @@ impl LifetimeArenas {
             .expect("a live block's class has a set");
         debug_assert!(set.owns(ptr));
         Ok((class, set))
+    }
+}
+
+impl Configurable for LifetimeArenas {
+    type Config = LifetimeConfig;
+
+    fn from_config(config: LifetimeConfig) -> Result<LifetimeArenas, OptionError> {
+        LifetimeArenas::new(config)
     }
 }
 

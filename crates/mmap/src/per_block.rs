@@ -13,7 +13,7 @@
 
 use crate::common::{LiveMappings, charge_call, pages_for, syscall_error};
 use kernel::{Addr, Kernel, MapFlags, PAGE_SIZE, Prot};
-use malloc::options::{Kind, Options, Spec, Table};
+use malloc::options::{Configurable, Kind, OptionError, Options, Spec, Table};
 use malloc::{AllocError, Allocator, Block, HeapStats};
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +69,14 @@ impl MmapAllocator {
         } else {
             MapFlags::NONE
         }
+    }
+}
+
+impl Configurable for MmapAllocator {
+    type Config = MmapConfig;
+
+    fn from_config(config: MmapConfig) -> Result<MmapAllocator, OptionError> {
+        Ok(MmapAllocator::new(config))
     }
 }
 

@@ -43,7 +43,7 @@
 
 use crate::common::{LiveMappings, charge_call, copy_bytes, granules, pages_for, syscall_error};
 use kernel::{Addr, Kernel, MapFlags, MremapFlags, PAGE_SIZE, Prot};
-use malloc::options::{Kind, OptionError, Options, Spec, Table};
+use malloc::options::{Configurable, Kind, OptionError, Options, Spec, Table};
 use malloc::{AllocError, Allocator, Block, BlockKind, HeapStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -491,6 +491,14 @@ impl RegionAllocator {
     /// Every region now, in address order.
     pub fn regions(&self) -> Vec<RegionInfo> {
         self.set.regions().collect()
+    }
+}
+
+impl Configurable for RegionAllocator {
+    type Config = RegionConfig;
+
+    fn from_config(config: RegionConfig) -> Result<RegionAllocator, OptionError> {
+        RegionAllocator::new(config)
     }
 }
 

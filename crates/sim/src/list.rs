@@ -85,15 +85,11 @@ fn render(entries: &[Entry]) -> String {
 /// allocator's value in order, `first/next/best/worst`.
 fn groups(entries: &[Entry]) -> Vec<(Vec<&'static str>, Vec<OptionDoc>)> {
     // (table, names, each member's docs)
-    type Group = (
-        &'static options::Table,
-        Vec<&'static str>,
-        Vec<Vec<OptionDoc>>,
-    );
+    type Group = (options::Table, Vec<&'static str>, Vec<Vec<OptionDoc>>);
     let mut groups: Vec<Group> = Vec::new();
     for e in entries {
         match groups.last_mut() {
-            Some((table, names, docs)) if std::ptr::eq(*table, e.options) => {
+            Some((table, names, docs)) if *table == e.options => {
                 names.push(e.name);
                 docs.push((e.docs)());
             }

@@ -87,7 +87,7 @@ mod tunables;
 pub use tunables::Tunables;
 
 use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
-use crate::options::{OptionError, Options};
+use crate::options::{Configurable, OptionError, Options};
 use bins::BinHead;
 use chunks::{Chunk, ChunkMap, EMPTY_CHUNK, State};
 use kernel::{Access, Addr, Fault, Kernel};
@@ -445,6 +445,14 @@ impl Glibc {
             best = best.max((i as u64 + 2) * MALLOC_ALIGNMENT);
         }
         best
+    }
+}
+
+impl Configurable for Glibc {
+    type Config = Tunables;
+
+    fn from_config(tunables: Tunables) -> Result<Glibc, OptionError> {
+        Glibc::with_tunables(tunables)
     }
 }
 
