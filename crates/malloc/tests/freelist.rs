@@ -91,7 +91,7 @@ fn a_long_search_costs_simulated_time() {
 
 #[test]
 fn size_sorted_lists_turn_first_fit_into_best_and_worst_fit() {
-    // size-asc: [128] [224] [608] [3024]: first fit of 176 meets 224 second.
+    // size_asc: [128] [224] [608] [3024]: first fit of 176 meets 224 second.
     let (mut k, mut a, hs) = setup("first-fit", &["order=size_asc"]);
     holes(&mut a, &mut k, &FIT_HOLES);
     assert_eq!(

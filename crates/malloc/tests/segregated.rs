@@ -148,7 +148,7 @@ fn empty_slab_keep_makes_no_syscall_until_trim() {
 #[test]
 fn retain_empty_keeps_that_many_empty_slabs_per_class() {
     // Two slabs of the 16-byte class (257 objects), then everything freed: with
-    // retain-empty=1 the first slab to empty stays, the second is unmapped.
+    // retain_empty=1 the first slab to empty stays, the second is unmapped.
     let (mut k, mut a) = setup(&["return=munmap", "retain_empty=1"]);
     let p: Vec<u64> = (0..257).map(|_| a.malloc(&mut k, 16).unwrap()).collect();
     for &q in &p {

@@ -26,9 +26,9 @@
 //!    allows ([`Contract::overhang`], 0 by default; glibc lends the last 8 bytes of a
 //!    chunk's payload to the next chunk's `prev_size` field, which that chunk uses only
 //!    while this one is free).
-//! 6. **The statistics agree with the map** ([`HeapStats`]): `footprint` is the sum of
-//!    the map's blocks and is what the kernel has mapped for the process (less what was
-//!    mapped before the contract started); `arena + hblkhd <= footprint`; `allocated`
+//! 6. **The statistics agree with the map** ([`HeapStats`](crate::HeapStats)):
+//!    `footprint` is the sum of the map's blocks and is what the kernel has mapped for
+//!    the process (less what was mapped before the contract started); `arena + hblkhd <= footprint`; `allocated`
 //!    is at least the `Used` bytes and at most the `Used` plus `Meta` bytes (padding an
 //!    allocator keeps may count as handed out); `fordblks` is at least the `Free` and
 //!    `Top` bytes and at most those plus the `Cached` ones (a cache may or may not call
@@ -53,14 +53,21 @@
 //! found the pointer bad, glibc's call overhead) and may read the allocator's own
 //! metadata, but it makes no syscall, takes no fault and changes no memory.
 //!
+//! This file holds the program's side (the calls, the live blocks); `check.rs` the
+//! rules and the before-and-after comparison; `violation.rs` what is reported.
+//!
 //! The contract's kernel must serve this allocator alone: the checks count every
 //! mapping made after [`Contract::new`] as the allocator's. After a violation the
 //! state is whatever the allocator left; stop there.
 
-use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
-use kernel::{
-    Access, Addr, CostCategory, Counters, Fault, Kernel, Ledger, MemStats, Prot, VmaInfo,
-};
+mod check;
+mod violation;
+
+pub use violation::{Call, Rule, Violation};
+
+use crate::api::{AllocError, Allocator};
+use check::covered;
+use kernel::{Access, Addr, Kernel};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -91,210 +98,6 @@ impl fmt::Display for Live {
         )
     }
 }
-
-/// A call the contract made, as messages name it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Call {
-    /// `malloc(size)`, or `malloc_hinted(size, lifetime)`.
-    Malloc {
-        /// The bytes asked for.
-        size: u64,
-        /// The lifetime hint, if any.
-        lifetime: Option<u8>,
-    },
-    /// `free(ptr)`.
-    Free {
-        /// The pointer.
-        ptr: Addr,
-    },
-    /// `realloc(ptr, size)`.
-    Realloc {
-        /// The pointer.
-        ptr: Addr,
-        /// The new size.
-        size: u64,
-    },
-    /// `malloc_trim(pad)`.
-    Trim {
-        /// The pad.
-        pad: u64,
-    },
-    /// The program writing every byte of a live block.
-    Write {
-        /// The block's pointer.
-        ptr: Addr,
-    },
-}
-
-impl fmt::Display for Call {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Call::Malloc {
-                size,
-                lifetime: None,
-            } => write!(f, "malloc({size})"),
-            Call::Malloc {
-                size,
-                lifetime: Some(l),
-            } => write!(f, "malloc({size}) with lifetime hint {l}"),
-            Call::Free { ptr } => write!(f, "free({ptr:#x})"),
-            Call::Realloc { ptr, size } => write!(f, "realloc({ptr:#x}, {size})"),
-            Call::Trim { pad } => write!(f, "malloc_trim({pad})"),
-            Call::Write { ptr } => write!(f, "write of the block at {ptr:#x}"),
-        }
-    }
-}
-
-/// Which rule a call broke.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Rule {
-    /// A call that must succeed failed (or `malloc` failed other than out of memory).
-    Failed {
-        /// The error.
-        error: AllocError,
-    },
-    /// `realloc` of a live block to a non-zero size returned NULL without an error.
-    NullWithoutError,
-    /// A live block is not aligned.
-    Misaligned {
-        /// The block.
-        block: Live,
-        /// The alignment expected.
-        align: u64,
-    },
-    /// A live block is not inside read-write memory of the process.
-    OutsideMemory {
-        /// The block.
-        block: Live,
-    },
-    /// Writing a live block faulted.
-    WriteFaulted {
-        /// The block.
-        block: Live,
-        /// The fault.
-        fault: Fault,
-    },
-    /// Two live blocks overlap.
-    Overlap {
-        /// The lower one.
-        first: Live,
-        /// The one that starts inside it.
-        second: Live,
-    },
-    /// The heap map is out of order, has overlapping or empty blocks, or a block outside
-    /// every VMA.
-    BadMap {
-        /// The block at fault.
-        block: Block,
-        /// What is wrong with it.
-        problem: &'static str,
-    },
-    /// A live block is not inside a used block of the map.
-    NotInMap {
-        /// The block.
-        block: Live,
-    },
-    /// Two live blocks lie in one used block of the map.
-    SharedUsedBlock {
-        /// One of them.
-        first: Live,
-        /// The other.
-        second: Live,
-    },
-    /// The map shows a used block no live block is in.
-    UsedButNotLive {
-        /// The map's block.
-        block: Block,
-    },
-    /// A statistic disagrees with the heap map or the kernel.
-    Accounting {
-        /// What disagrees, in words.
-        detail: String,
-    },
-    /// `free` or `realloc` of a pointer that is not live did not return
-    /// `InvalidPointer` (`None`: it succeeded).
-    NotRefused {
-        /// What it returned instead.
-        error: Option<AllocError>,
-    },
-    /// `free` or `realloc` of a pointer that is not live was refused but changed
-    /// something.
-    RefusalChanged {
-        /// What changed.
-        what: &'static str,
-    },
-}
-
-fn map_block(b: &Block) -> String {
-    format!(
-        "{:?} block [{:#x}, {:#x})",
-        b.kind,
-        b.addr,
-        b.addr.saturating_add(b.size)
-    )
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Rule::Failed { error } => write!(f, "the call failed: {error}"),
-            Rule::NullWithoutError => f.write_str("returned NULL without an error"),
-            Rule::Misaligned { block, align } => {
-                write!(f, "{block} is not {align}-byte aligned")
-            }
-            Rule::OutsideMemory { block } => {
-                write!(f, "{block} is not inside read-write memory of the process")
-            }
-            Rule::WriteFaulted { block, fault } => {
-                write!(f, "writing {block} faulted: {fault}")
-            }
-            Rule::Overlap { first, second } => write!(f, "{first} overlaps {second}"),
-            Rule::BadMap { block, problem } => {
-                write!(f, "heap map: {} {problem}", map_block(block))
-            }
-            Rule::NotInMap { block } => {
-                write!(f, "{block} is not inside a used block of the heap map")
-            }
-            Rule::SharedUsedBlock { first, second } => write!(
-                f,
-                "{first} and {second} lie in one used block of the heap map"
-            ),
-            Rule::UsedButNotLive { block } => {
-                write!(f, "heap map: {} holds no live block", map_block(block))
-            }
-            Rule::Accounting { detail } => write!(f, "statistics: {detail}"),
-            Rule::NotRefused { error: None } => {
-                f.write_str("the pointer is not a live block, yet the call succeeded")
-            }
-            Rule::NotRefused { error: Some(e) } => write!(
-                f,
-                "the pointer is not a live block: expected an invalid-pointer error, got: {e}"
-            ),
-            Rule::RefusalChanged { what } => {
-                write!(f, "the refused call changed the {what}")
-            }
-        }
-    }
-}
-
-/// A broken rule: which call, and which rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// The call's number: how many calls the contract made before it.
-    pub op: u64,
-    /// The call.
-    pub call: Call,
-    /// The rule it broke.
-    pub rule: Rule,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "op {} ({}): {}", self.op, self.call, self.rule)
-    }
-}
-
-impl std::error::Error for Violation {}
 
 /// What a `realloc` did.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -374,19 +177,6 @@ pub enum Op {
     FreeBad(Bad),
     /// `realloc` of a pointer that is not live.
     ReallocBad(Bad, u64),
-}
-
-/// Everything "changes nothing" compares (see the module documentation).
-#[derive(Clone, Debug, PartialEq)]
-struct Snapshot {
-    stats: HeapStats,
-    blocks: Vec<Block>,
-    describe: Option<String>,
-    mem: MemStats,
-    vmas: Vec<VmaInfo>,
-    free_frames: u64,
-    counters: Counters,
-    ledger: Ledger,
 }
 
 /// How many freed pointers are kept as candidates for double frees.
@@ -762,198 +552,6 @@ impl<A: Allocator> Contract<A> {
         };
         (!self.live.contains_key(&p)).then_some(p)
     }
-
-    fn snapshot(&self) -> Snapshot {
-        let mut blocks = Vec::new();
-        self.allocator.blocks(&mut blocks);
-        let mut counters = self.kernel.counters().clone();
-        counters.tlb_hits = 0;
-        counters.tlb_misses = 0;
-        let mut ledger = self.kernel.ledger().clone();
-        ledger.ns[CostCategory::User as usize] = 0.0;
-        ledger.ns[CostCategory::Tlb as usize] = 0.0;
-        Snapshot {
-            stats: self.allocator.stats(),
-            blocks,
-            describe: self.allocator.describe(),
-            mem: self.kernel.mem(),
-            vmas: self.kernel.vmas(),
-            free_frames: self.kernel.phys().free_frames,
-            counters,
-            ledger,
-        }
-    }
-
-    /// Checks a refused call against the state before it.
-    fn unchanged(&self, call: Call, before: &Snapshot) -> Result<(), Violation> {
-        let after = self.snapshot();
-        let what = if after.stats != before.stats {
-            "allocator's statistics"
-        } else if after.blocks != before.blocks {
-            "heap map"
-        } else if after.describe != before.describe {
-            "allocator's description"
-        } else if after.mem != before.mem || after.free_frames != before.free_frames {
-            "kernel's memory figures"
-        } else if after.vmas != before.vmas {
-            "VMAs"
-        } else if after.counters != before.counters {
-            "kernel's event counters"
-        } else if after.ledger != before.ledger {
-            "kernel's cost ledger"
-        } else {
-            return Ok(());
-        };
-        Err(self.violation(call, Rule::RefusalChanged { what }))
-    }
-
-    /// Checks every rule after `call` (rules 1 to 6 of the module documentation).
-    fn check_as(&self, call: Call) -> Result<(), Violation> {
-        let fail = |rule| Err(self.violation(call, rule));
-        let vmas = self.kernel.vmas();
-        // 1-3: the live blocks.
-        let mut prev: Option<Live> = None;
-        for &b in self.live.values() {
-            if !b.ptr.is_multiple_of(self.align) {
-                return fail(Rule::Misaligned {
-                    block: b,
-                    align: self.align,
-                });
-            }
-            if !covered(&vmas, b.ptr, b.end(), true) {
-                return fail(Rule::OutsideMemory { block: b });
-            }
-            if let Some(p) = prev
-                && p.end() > b.ptr
-            {
-                return fail(Rule::Overlap {
-                    first: p,
-                    second: b,
-                });
-            }
-            prev = Some(b);
-        }
-        // 4: the heap map.
-        let mut map = Vec::new();
-        self.allocator.blocks(&mut map);
-        let mut end = 0;
-        for b in &map {
-            let problem = if b.size == 0 {
-                "is empty"
-            } else if b.addr < end {
-                "overlaps the block before it or is out of order"
-            } else if !covered(&vmas, b.addr, b.addr.saturating_add(b.size), false) {
-                "is not mapped"
-            } else {
-                ""
-            };
-            if !problem.is_empty() {
-                return fail(Rule::BadMap { block: *b, problem });
-            }
-            end = b.addr.saturating_add(b.size);
-        }
-        // 5: live blocks <-> used blocks.
-        let mut holder: BTreeMap<Addr, Live> = BTreeMap::new();
-        for &b in self.live.values() {
-            let i = map.partition_point(|m| m.addr <= b.ptr);
-            let used = i.checked_sub(1).map(|i| map[i]).filter(|m| {
-                m.kind == BlockKind::Used
-                    && b.end() <= m.addr.saturating_add(m.size).saturating_add(self.overhang)
-            });
-            let Some(used) = used else {
-                return fail(Rule::NotInMap { block: b });
-            };
-            if let Some(first) = holder.insert(used.addr, b) {
-                return fail(Rule::SharedUsedBlock { first, second: b });
-            }
-        }
-        if let Some(b) = map
-            .iter()
-            .find(|m| m.kind == BlockKind::Used && !holder.contains_key(&m.addr))
-        {
-            return fail(Rule::UsedButNotLive { block: *b });
-        }
-        // 6: the statistics.
-        if let Some(detail) = self.accounting(&map) {
-            return fail(Rule::Accounting { detail });
-        }
-        Ok(())
-    }
-
-    /// What is wrong with the statistics, if anything (rule 6).
-    fn accounting(&self, map: &[Block]) -> Option<String> {
-        let s = self.allocator.stats();
-        // Saturating sums: a broken allocator's absurd map must not crash the checker.
-        let sum = |kinds: &[BlockKind]| -> u64 {
-            map.iter()
-                .filter(|b| kinds.contains(&b.kind))
-                .fold(0u64, |n, b| n.saturating_add(b.size))
-        };
-        use BlockKind::{Cached, Free, Meta, Top, Used};
-        let total = map.iter().fold(0u64, |n, b| n.saturating_add(b.size));
-        let mapped = self.kernel.mem().mapped.saturating_sub(self.mapped_before);
-        let (used, meta) = (sum(&[Used]), sum(&[Meta]));
-        let (free, cached, top) = (sum(&[Free, Top]), sum(&[Cached]), sum(&[Top]));
-        let largest = map
-            .iter()
-            .filter(|b| matches!(b.kind, Free | Top | Cached))
-            .map(|b| b.size)
-            .max()
-            .unwrap_or(0);
-        let problem = if s.footprint != total {
-            format!(
-                "footprint is {} bytes, the heap map's blocks {total}",
-                s.footprint
-            )
-        } else if s.footprint != mapped {
-            format!(
-                "footprint is {} bytes, the kernel has mapped {mapped} for the allocator",
-                s.footprint
-            )
-        } else if s.arena.saturating_add(s.hblkhd) > s.footprint {
-            format!(
-                "arena {} + hblkhd {} exceed the footprint {}",
-                s.arena, s.hblkhd, s.footprint
-            )
-        } else if s.allocated < used || s.allocated > used.saturating_add(meta) {
-            format!(
-                "allocated is {} bytes, the map's used blocks {used} (and meta {meta})",
-                s.allocated
-            )
-        } else if s.fordblks < free || s.fordblks > free.saturating_add(cached) {
-            format!(
-                "fordblks is {} bytes, the map's free and top blocks {free} (and cached {cached})",
-                s.fordblks
-            )
-        } else if s.keepcost > top {
-            format!("keepcost is {} bytes, the map's top {top}", s.keepcost)
-        } else if s.largest_free > largest {
-            format!(
-                "largest_free is {} bytes, the map's largest free block {largest}",
-                s.largest_free
-            )
-        } else {
-            return None;
-        };
-        Some(problem)
-    }
-}
-
-/// True when every byte of `[start, end)` lies in `vmas` (sorted), read-write ones if
-/// `rw`.
-fn covered(vmas: &[VmaInfo], start: Addr, end: Addr, rw: bool) -> bool {
-    let mut at = start;
-    let i = vmas.partition_point(|v| v.end <= at);
-    for v in &vmas[i..] {
-        if v.start > at || (rw && !v.prot.contains(Prot::RW)) {
-            return false;
-        }
-        at = v.end;
-        if at >= end {
-            return true;
-        }
-    }
-    false
 }
 
 impl<A: Allocator> fmt::Debug for Contract<A> {

@@ -29,6 +29,9 @@
 //!   default (serialized from the configuration itself) and its help; `sim list` prints
 //!   it. A test of each family checks that its table names exactly the struct's fields.
 //!
+//! This file holds the types and the trait; `parse.rs` reads values by their kind,
+//! `listing.rs` writes configurations back as text.
+//!
 //! [`Tunables`]: crate::glibc::Tunables
 //! [`FreeListConfig`]: crate::freelist::FreeListConfig
 //! [`SegregatedConfig`]: crate::segregated::SegregatedConfig
@@ -47,11 +50,18 @@
 //! assert_eq!(e.to_string(), "option align: `0x10000` is over the limit of 4 KiB");
 //! ```
 
+mod listing;
+mod parse;
+
+pub use listing::{OptionDoc, check_table, default_docs, docs, settings_line};
+pub use parse::nearest;
+
+use listing::exact_bytes;
+use parse::{check_limits, mismatch, parse, to_object};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
-use units::SizeError;
 
 /// One option of a family: its name, the kind of value it takes, and a line of help.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -473,332 +483,9 @@ impl Table {
     }
 }
 
-/// The known name nearest to `key` (at most two edits away, or a third of its length),
-/// for "did you mean" hints.
-pub fn nearest<'a>(key: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (key.chars().count() / 3).max(2);
-    names
-        .into_iter()
-        .map(|n| (edit_distance(key, n), n))
-        .filter(|&(d, _)| d <= limit)
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, n)| n)
-}
-
-/// Levenshtein distance: the fewest single-character insertions, deletions and
-/// substitutions that turn `a` into `b`, by the classic one-row dynamic programme.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = if ca == cb {
-                diagonal
-            } else {
-                1 + diagonal.min(above).min(row[j])
-            };
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
-/// Reads the text of one setting as a value of `spec`'s kind, with a note when a
-/// choice is written the old way.
-fn parse(spec: &'static Spec, text: &str) -> Result<(Value, Option<Note>), OptionError> {
-    let t = text.trim();
-    let bad = |expected: String| OptionError::BadValue {
-        option: spec.name,
-        value: t.to_string(),
-        expected,
-    };
-    match spec.kind {
-        Kind::Size { min, max, off } => {
-            if off.iter().any(|w| w.eq_ignore_ascii_case(t)) {
-                return Ok((Value::Null, None));
-            }
-            let n = units::parse_size(t).map_err(|e| match e {
-                SizeError::NotASize(_) if off.is_empty() => {
-                    bad("a size (write it as 4096, 0x1000, 4K, 4KiB or 1.5M)".to_string())
-                }
-                SizeError::NotASize(_) => bad(format!(
-                    "a size (write it as 4096, 0x1000, 4K, 4KiB or 1.5M) or {}",
-                    off[0]
-                )),
-                SizeError::Inexact(_) => bad("a whole number of bytes".to_string()),
-                SizeError::TooLarge(_) => over(spec.name, t, &exact_bytes(max)),
-            })?;
-            within(spec, t, n, min, max, exact_bytes)?;
-            Ok((Value::from(n), None))
-        }
-        Kind::Count { min, max } => {
-            let n = parse_count(t).ok_or_else(|| bad("a whole number".to_string()))?;
-            within(spec, t, n, min, max, |n| n.to_string())?;
-            Ok((Value::from(n), None))
-        }
-        Kind::Percent { max } => {
-            let digits = t.strip_suffix('%').unwrap_or(t).trim_end();
-            let n = parse_count(digits)
-                .filter(|_| !digits.starts_with("0x"))
-                .ok_or_else(|| bad(format!("a percentage from 0 to {max}")))?;
-            within(spec, t, n, 0, max, |n| format!("{n}%"))?;
-            Ok((Value::from(n), None))
-        }
-        Kind::Bool => match t.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "1" => Ok((Value::Bool(true), None)),
-            "false" | "no" | "off" | "0" => Ok((Value::Bool(false), None)),
-            _ => Err(bad("true or false".to_string())),
-        },
-        Kind::Choice(choices) => {
-            let lower = t.to_ascii_lowercase();
-            if let Some(c) = choices
-                .iter()
-                .find(|c| c.name == lower || c.synonyms.contains(&lower.as_str()))
-            {
-                return Ok((Value::from(c.name), None));
-            }
-            let snake = lower.replace('-', "_");
-            if let Some(c) = choices.iter().find(|c| c.name == snake) {
-                let note = Note::ValueRenamed {
-                    option: spec.name,
-                    old: t.to_string(),
-                    new: c.name,
-                };
-                return Ok((Value::from(c.name), Some(note)));
-            }
-            let names: Vec<&str> = choices.iter().map(|c| c.name).collect();
-            Err(bad(format!("one of {}", names.join(", "))))
-        }
-    }
-}
-
-/// A whole number in decimal or `0x` hex: what [`units::parse_size`] reads, without
-/// a unit or a fraction (a count is not a size).
-fn parse_count(t: &str) -> Option<u64> {
-    let digits = t
-        .strip_prefix("0x")
-        .or_else(|| t.strip_prefix("0X"))
-        .map_or(t.bytes().all(|b| b.is_ascii_digit()), |hex| {
-            hex.bytes().all(|b| b.is_ascii_hexdigit())
-        });
-    if !digits {
-        return None;
-    }
-    units::parse_size(t).ok()
-}
-
-fn over(option: &'static str, value: &str, limit: &str) -> OptionError {
-    OptionError::OverLimit {
-        option,
-        value: value.to_string(),
-        limit: limit.to_string(),
-    }
-}
-
-/// Checks `n` (written `text`) against `min..=max`, formatting the limit with `show`.
-fn within(
-    spec: &Spec,
-    text: &str,
-    n: u64,
-    min: u64,
-    max: u64,
-    show: impl Fn(u64) -> String,
-) -> Result<(), OptionError> {
-    if n > max {
-        return Err(over(spec.name, text, &show(max)));
-    }
-    if n < min {
-        return Err(OptionError::UnderLimit {
-            option: spec.name,
-            value: text.to_string(),
-            limit: show(min),
-        });
-    }
-    Ok(())
-}
-
-/// Checks a serialized field against its option's limits (for configurations built in
-/// code, whose values were never text).
-fn check_limits(spec: &'static Spec, value: &Value) -> Result<(), OptionError> {
-    let number = || value.as_u64().ok_or_else(|| mismatch(spec.name));
-    match spec.kind {
-        Kind::Size { off, .. } if value.is_null() && !off.is_empty() => Ok(()),
-        // An unset glibc tunable: the library's default applies.
-        Kind::Size { .. } | Kind::Count { .. } if value.is_null() => Ok(()),
-        Kind::Size { min, max, .. } => {
-            let n = number()?;
-            within(spec, &n.to_string(), n, min, max, exact_bytes)
-        }
-        Kind::Count { min, max } => {
-            let n = number()?;
-            within(spec, &n.to_string(), n, min, max, |n| n.to_string())
-        }
-        Kind::Percent { max } => {
-            let n = number()?;
-            within(spec, &n.to_string(), n, 0, max, |n| format!("{n}%"))
-        }
-        Kind::Bool if value.is_boolean() => Ok(()),
-        Kind::Choice(choices) if choices.iter().any(|c| value.as_str() == Some(c.name)) => Ok(()),
-        Kind::Bool | Kind::Choice(_) => Err(mismatch(spec.name)),
-    }
-}
-
-fn mismatch(option: &str) -> OptionError {
-    OptionError::Mismatch {
-        detail: format!("no value of the kind the table says for `{option}`"),
-    }
-}
-
-/// The configuration as a JSON object.
-fn to_object<C: Serialize>(config: &C) -> Result<Map<String, Value>, OptionError> {
-    match serde_json::to_value(config) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(OptionError::Mismatch {
-            detail: "the configuration is not a struct".to_string(),
-        }),
-        Err(e) => Err(OptionError::Mismatch {
-            detail: e.to_string(),
-        }),
-    }
-}
-
-/// `n` as the largest binary unit that divides it: `(n / 1024^k, k)`.
-fn exact_unit(n: u64) -> (u64, usize) {
-    let mut k = 0;
-    let mut m = n;
-    while m != 0 && m.is_multiple_of(1024) && k < 4 {
-        m /= 1024;
-        k += 1;
-    }
-    (m, k)
-}
-
-/// A byte count for messages, exactly: `1 GiB`, `32 MiB`, `1032 bytes`.
-fn exact_bytes(n: u64) -> String {
-    match exact_unit(n) {
-        (1, 0) => "1 byte".to_string(),
-        (m, 0) => format!("{m} bytes"),
-        (m, k) => format!("{m} {}", ["KiB", "MiB", "GiB", "TiB"][k - 1]),
-    }
-}
-
-/// A byte count as a value one could type back: `128K`, `4M`, `1032`.
-fn typed_size(n: u64) -> String {
-    match exact_unit(n) {
-        (m, 0) => m.to_string(),
-        (m, k) => format!("{m}{}", ["K", "M", "G", "T"][k - 1]),
-    }
-}
-
-/// How an option's value is written back as text: what [`Options::apply`] reads.
-fn value_text(spec: &Spec, value: &Value) -> String {
-    match (spec.kind, value) {
-        (Kind::Size { off, .. }, Value::Null) => off.first().unwrap_or(&"unset").to_string(),
-        (Kind::Size { .. }, v) => v.as_u64().map_or_else(|| v.to_string(), typed_size),
-        (Kind::Percent { .. }, v) => format!("{v}%"),
-        (_, Value::String(s)) => s.clone(),
-        (_, v) => v.to_string(),
-    }
-}
-
-/// One option as listings show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OptionDoc {
-    /// The option's name.
-    pub name: &'static str,
-    /// Its kind, described ([`Kind::describe`]).
-    pub kind: String,
-    /// Its value in the configuration described, as one would type it.
-    pub value: String,
-    /// Its help line.
-    pub help: &'static str,
-}
-
-/// Every option of `C` with the value `config` runs with ([`Options::effective`]), in
-/// table order: what `sim list` prints for an allocator built from `config`.
-pub fn docs<C: Options>(config: &C) -> Vec<OptionDoc> {
-    let object = to_object(&config.effective()).unwrap_or_default();
-    C::TABLE
-        .options
-        .iter()
-        .map(|spec| OptionDoc {
-            name: spec.name,
-            kind: spec.kind.describe(),
-            value: object
-                .get(spec.name)
-                .map_or_else(|| "?".to_string(), |v| value_text(spec, v)),
-            help: spec.help,
-        })
-        .collect()
-}
-
-/// [`docs`] of the default configuration.
-pub fn default_docs<C: Options>() -> Vec<OptionDoc> {
-    docs(&C::default())
-}
-
-/// The configuration as one line of `name=value` settings in table order, which
-/// [`Options::apply`] reads back to the same configuration (unset glibc tunables are
-/// left out).
-pub fn settings_line<C: Options>(config: &C) -> String {
-    let object = to_object(config).unwrap_or_default();
-    let mut parts = Vec::new();
-    for spec in C::TABLE.options {
-        match object.get(spec.name) {
-            Some(Value::Null) if !matches!(spec.kind, Kind::Size { off, .. } if !off.is_empty()) => {
-            }
-            Some(v) => parts.push(format!("{}={}", spec.name, value_text(spec, v))),
-            None => {}
-        }
-    }
-    parts.join(" ")
-}
-
-/// Checks that `C`'s table names exactly the fields `C` serializes, that every
-/// default value is of its option's kind, and that [`settings_line`] reads back to the same
-/// configuration: the test every family runs. Returns what is wrong.
-pub fn check_table<C: Options + PartialEq + fmt::Debug>(config: &C) -> Result<(), String> {
-    let object = to_object(config).map_err(|e| e.to_string())?;
-    let mut fields: Vec<&str> = object.keys().map(String::as_str).collect();
-    let mut names = C::TABLE.names();
-    fields.sort_unstable();
-    names.sort_unstable();
-    if fields != names {
-        return Err(format!("fields {fields:?} but options {names:?}"));
-    }
-    config.validate().map_err(|e| e.to_string())?;
-    let text = settings_line(config);
-    let settings: Vec<(&str, &str)> = text
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| s.split_once('='))
-        .collect();
-    let (back, notes) = C::default().apply(&settings).map_err(|e| e.to_string())?;
-    if back != *config || !notes.is_empty() {
-        return Err(format!(
-            "`{text}` reads back as {back:?} with notes {notes:?}"
-        ));
-    }
-    for spec in C::TABLE.options {
-        if let Kind::Choice(choices) = spec.kind {
-            for c in choices {
-                let (_, notes) = C::default()
-                    .apply(&[(spec.name, c.name)])
-                    .map_err(|e| format!("{}={}: {e}", spec.name, c.name))?;
-                if !notes.is_empty() {
-                    return Err(format!("{}={} gives notes {notes:?}", spec.name, c.name));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::parse::edit_distance;
     use super::*;
     use serde::Deserialize;
 
