@@ -56,12 +56,7 @@ pub fn run(args: &RunArgs) -> CliResult {
     }
     check_samples(&w, args.sample_every, args.max_samples)?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    if let Some(key) = registry::unknown_keys(&refs, &settings).first() {
-        return Err(CliError::usage(format!(
-            "--tunable {key}: none of the allocators {} takes this option (see `sim list`)",
-            names.join(",")
-        )));
-    }
+    source::check_settings(&refs, &settings)?;
     let mut allocators = Vec::new();
     for name in &names {
         let a = registry::build(name, &settings).map_err(|e| CliError::usage(e.to_string()))?;
