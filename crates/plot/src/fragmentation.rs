@@ -17,8 +17,10 @@ const CHART: &str = "fragmentation";
 struct Measure {
     title: &'static str,
     value: fn(&Sample) -> f64,
-    /// Whether the measure is a fraction of something, so never above 100 %.
-    bounded: bool,
+    /// [`Unit::Percent`] for a fraction of something (never above 100 %), drawn on a
+    /// 0–100 % axis; [`Unit::Ratio`] for an overhead relative to live bytes, unbounded,
+    /// written as a plain ratio like `frag_max` everywhere in the workspace.
+    unit: Unit,
 }
 
 /// Overhead relative to live bytes; undefined (NaN, a gap in the line) while nothing
@@ -33,9 +35,9 @@ fn over_live(bytes: u64, live: u64) -> f64 {
 
 const MEASURES: [Measure; 3] = [
     Measure {
-        title: "Internal fragmentation = (allocated − live) / live",
+        title: "Internal fragmentation = (allocated − live) / live, a ratio",
         value: |s| over_live(s.allocated, s.live),
-        bounded: false,
+        unit: Unit::Ratio,
     },
     Measure {
         title: "External fragmentation = 1 − largest free block / free bytes in the heap \
@@ -47,17 +49,18 @@ const MEASURES: [Measure; 3] = [
                 (1.0 - s.largest_free as f64 / s.free_in_heap as f64).clamp(0.0, 1.0)
             }
         },
-        bounded: true,
+        unit: Unit::Percent,
     },
     Measure {
-        title: "Johnstone & Wilson = (footprint − live) / live",
+        title: "Johnstone & Wilson = (footprint − live) / live, a ratio (frag_max is its value \
+                at the peaks)",
         value: |s| over_live(s.footprint, s.live),
-        bounded: false,
+        unit: Unit::Ratio,
     },
 ];
 
 /// The top of a ratio axis: the largest value, unless a few spikes (a heap of 132 KiB
-/// holding 16 live bytes is 800 000 % overhead) are more than three times the bulk of
+/// holding 16 live bytes is an overhead of 8000) are more than three times the bulk of
 /// the values and would flatten everything else; then 1.25 times the 95th percentile,
 /// with the spikes drawn on the axis's top edge. Returns the top and whether anything
 /// is clipped.
@@ -77,7 +80,10 @@ fn robust_top(values: &mut [f64]) -> (f64, bool) {
 }
 
 /// Draws the three fragmentation measures over ops, one panel per measure and one
-/// line per allocator, each panel titled with its definition.
+/// line per allocator, each panel titled with its definition. External fragmentation is
+/// a fraction of the free bytes, drawn in percent; the other two are overheads relative
+/// to live bytes, unbounded, drawn as plain ratios (0.5: half as much again as live),
+/// the unit `frag_max` has in the tables and `summary.json`.
 ///
 /// The measures are taken at every sample. Internal fragmentation and Johnstone &
 /// Wilson's measure divide by live bytes, so they are undefined while nothing is live:
@@ -111,12 +117,15 @@ pub fn fragmentation_chart(
             .flat_map(|t| t.samples.iter().map(measure.value))
             .filter(|v| v.is_finite())
             .collect();
-        let (top, clipped) = if measure.bounded {
-            (1.0, false)
-        } else {
-            robust_top(&mut values)
+        let (top, clipped) = match measure.unit {
+            Unit::Percent => (1.0, false),
+            _ => robust_top(&mut values),
         };
-        let axis = Axis::linear(top, Unit::Percent);
+        let axis = Axis::linear(top, measure.unit);
+        let label = |v: f64| match measure.unit {
+            Unit::Percent => units::percent_label(v),
+            _ => units::ratio_label(v),
+        };
         if clipped {
             let worst = timelines
                 .iter()
@@ -128,8 +137,8 @@ pub fn fragmentation_chart(
                     "{}: values above {} are drawn on the top edge (largest: {} for {} at op {}, \
                      with {} live).",
                     measure.title.split(" =").next().unwrap_or(measure.title),
-                    units::percent_label(axis.max),
-                    units::percent_label(v),
+                    label(axis.max),
+                    label(v),
                     t.allocator,
                     units::count(s.op),
                     units::bytes_label(s.live as f64),

@@ -16,8 +16,13 @@ pub enum Unit {
     Count,
     /// Simulated nanoseconds.
     Nanos,
-    /// A ratio shown in percent (0.25 is 25%).
+    /// A ratio shown in percent (0.25 is 25%): for fractions of a whole (external
+    /// fragmentation, a hit rate).
     Percent,
+    /// A ratio shown as a plain number (0.25, 1.5): for overheads relative to live
+    /// bytes, which have no upper bound (`frag_max`, internal fragmentation). The
+    /// workspace writes `frag_max` as such a ratio everywhere.
+    Ratio,
 }
 
 /// An axis of an [`XyChart`] panel.

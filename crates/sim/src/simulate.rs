@@ -266,7 +266,7 @@ fn table(results: &[RunResult]) -> String {
             bytes(s.peak_live),
             bytes(s.peak_footprint),
             bytes(s.peak_rss),
-            format!("{:.3}", s.frag_max),
+            units::ratio(s.frag_max),
             s.syscall(Syscall::Brk).to_string(),
             s.syscall(Syscall::Mmap).to_string(),
             s.syscall(Syscall::Munmap).to_string(),
