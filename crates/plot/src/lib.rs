@@ -14,6 +14,7 @@
 //! | [`heap_map_chart`] | which addresses held used, free, cached, top, meta, mapped blocks over ops | `&[HeapSnapshot]` |
 //! | [`crossover_chart`] | ns per malloc+free and per mmap+munmap against block size, log–log | `&[CostPoint]` |
 //! | [`model_vs_real_chart`] | a simulated and a real timeline overlaid: RSS, footprint/mapped, faults | two `Timeline`s |
+//! | [`compare_timelines_chart`] | two runs overlaid, A solid and B dashed: live, footprint, RSS, returned, time | two `Timeline`s |
 //! | [`xy_chart`] | any line, staircase or point series on linear or log axes, with limits and event markers | `&XyChart` ([`spec`]) |
 //! | [`bar_chart`] | horizontal bars, plain or stacked, one panel per measure | `&BarChart` |
 //! | [`grid_chart`] | a table of outcome cells coloured by what happened (faults, no fault) | `&GridChart` |
@@ -85,7 +86,7 @@ mod title;
 mod xy;
 
 pub use bars::bar_chart;
-pub use compare::model_vs_real_chart;
+pub use compare::{compare_timelines_chart, model_vs_real_chart};
 pub use cost::cost_chart;
 pub use crossover::{CostPoint, crossover_chart};
 pub use error::PlotError;

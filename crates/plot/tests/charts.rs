@@ -69,7 +69,10 @@ fn the_default_style_fits_the_books_column_and_a_wider_one_would_not() {
     let svg = plot::timeline_chart(&title(), &common::three(50), &wide).unwrap();
     let doc = xml::check(&svg).unwrap();
     let (px, _) = smallest_text_in_book(&doc, 960);
-    assert!(px < 11.0, "a 960-px chart shows its 11-px notes at {px:.1} px");
+    assert!(
+        px < 11.0,
+        "a 960-px chart shows its 11-px notes at {px:.1} px"
+    );
 }
 
 fn title() -> ChartTitle {
@@ -375,6 +378,48 @@ fn crossover_chart_marks_where_the_curves_cross() {
         "{:?}",
         doc.texts
     );
+}
+
+#[test]
+fn two_runs_are_overlaid_solid_and_dashed_on_shared_axes() {
+    let a = common::timeline("glibc", 200, 2);
+    let mut b = common::timeline("mmap", 300, 1);
+    for s in &mut b.samples {
+        s.time_ns *= 3.0;
+    }
+    let labels = ("A: glibc (run one)", "B: mmap (run two)");
+    let doc = check(|| plot::compare_timelines_chart(&title(), &a, &b, labels, &Style::default()));
+    for label in [
+        "Two runs compared",
+        "allocators glibc, mmap",
+        "A: glibc (run one)",
+        "B: mmap (run two)",
+        "Run A is the solid line, run B the dashed one",
+        "Live bytes",
+        "Footprint",
+        "Resident set (RSS)",
+        "Memory returned to the OS",
+        "Time (cumulative",
+        "1.25 ms",
+        "operations executed",
+    ] {
+        assert!(doc.has_text(label), "no {label:?} in {:?}", doc.texts);
+    }
+    // The op axis spans the longer run (B: 300 samples, 100 ops apart, to op 29,900).
+    assert!(doc.has_text("20,000"), "{:?}", doc.texts);
+    // B (mapping and unmapping) returns memory: the returned panel is drawn.
+    assert!(!doc.has_text("zero throughout both runs"));
+    // Two runs that return nothing say so rather than drawing flat lines.
+    let never = common::timeline("glibc", 50, 2);
+    let doc = check(|| {
+        plot::compare_timelines_chart(&title(), &never, &never, ("A", "B"), &Style::default())
+    });
+    assert!(doc.has_text("zero throughout both runs"), "{:?}", doc.texts);
+    let empty = engine::Timeline::default();
+    assert!(matches!(
+        plot::compare_timelines_chart(&title(), &a, &empty, labels, &Style::default()),
+        Err(PlotError::EmptyTimeline { .. })
+    ));
 }
 
 #[test]

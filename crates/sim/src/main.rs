@@ -16,6 +16,7 @@
 
 mod calibration;
 mod cli;
+mod compare;
 mod error;
 mod figures;
 mod list;
@@ -59,6 +60,7 @@ fn run() -> i32 {
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Calibrate(args)) => calibration::run(args),
         Some(Command::Figures(args)) => figures::run(args),
+        Some(Command::Compare(args)) => compare::run(args),
     };
     match result {
         Ok(()) => 0,
