@@ -23,7 +23,8 @@ Examples:
 ///
 /// Without a subcommand, `sim` simulates a workload or a trace through one or more
 /// allocators on a simulated Linux-like kernel, prints a comparison table and writes
-/// summary.json, timeline.csv and charts to the output directory.
+/// summary.json, timeline.csv, charts and report.html (the heap op by op) to the output
+/// directory.
 #[derive(Debug, Parser)]
 #[command(name = "sim", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
 pub struct Cli {

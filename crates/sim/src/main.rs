@@ -22,6 +22,7 @@ mod figures;
 mod list;
 mod output;
 mod replay;
+mod report;
 mod simulate;
 mod source;
 mod validate;

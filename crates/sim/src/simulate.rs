@@ -3,6 +3,7 @@
 use crate::cli::{Format, RunArgs};
 use crate::error::{CliError, CliResult};
 use crate::output::{Table, bytes, emit, nanos, write_atomic};
+use crate::report;
 use crate::source;
 use engine::{Outcome, RunConfig, RunResult, Summary, Timeline};
 use kernel::{KernelConfig, Syscall};
@@ -72,20 +73,29 @@ pub fn run(args: &RunArgs) -> CliResult {
     };
 
     let mut results: Vec<RunResult> = Vec::new();
-    for a in allocators {
-        let r = if args.verbose {
-            let mut log = format!("== {} ==\n", a.name());
-            let base = config.kernel.heap_start;
-            let r = engine::run_observed(&w, a, &config, &mut |step| {
-                verbose_line(step, base, &mut log)
-            });
+    let mut recorded = Vec::new();
+    let base = config.kernel.heap_start;
+    for (name, a) in names.iter().zip(allocators) {
+        let mut log = args.verbose.then(|| format!("== {} ==\n", a.name()));
+        // report.html's states are recorded as the run goes.
+        let mut recorder = report::Recorder::new(&w, base);
+        let r = engine::run_observed(&w, a, &config, &mut |step| {
+            if let Some(log) = log.as_mut() {
+                verbose_line(step, base, log);
+            }
+            recorder.observe(step);
+        });
+        if let Some(mut log) = log {
             log.push('\n');
             emit(&log);
-            r
-        } else {
-            engine::run(&w, a, &config)
-        };
-        results.push(r.map_err(|e| CliError::failed(e.to_string()))?);
+        }
+        let r = r.map_err(|e| CliError::failed(e.to_string()))?;
+        let build = || registry::build(name, &settings).map_err(|e| e.to_string());
+        recorder
+            .capture_peaks(&w, build, &config)
+            .map_err(CliError::failed)?;
+        recorded.push(recorder.finish(&r.summary.allocator));
+        results.push(r);
     }
 
     let out_dir = args
@@ -110,14 +120,25 @@ pub fn run(args: &RunArgs) -> CliResult {
     } else {
         charts(&results, &cost_name)?
     };
+    let page = report::Page {
+        title: heading(&w).trim().to_string(),
+        setup: format!("allocators {} · cost model {cost_name}", names.join(", ")),
+        table: table_cells(&results),
+        notes: notes(&results),
+        charts: &charts,
+    };
+    let report_html = report::html(&page, recorded).map_err(CliError::failed)?;
     write_atomic(&summary_path, json.as_bytes())?;
     write_atomic(&timeline_path, timeline_csv(&results).as_bytes())?;
     let mut written = vec![summary_path, timeline_path];
-    for (name, svg) in charts {
+    for (name, svg) in &charts {
         let path = out_dir.join(name);
         write_atomic(&path, svg.as_bytes())?;
         written.push(path);
     }
+    let report_path = out_dir.join("report.html");
+    write_atomic(&report_path, report_html.as_bytes())?;
+    written.push(report_path);
 
     match args.format {
         Format::Table => {
@@ -243,7 +264,17 @@ fn heading(w: &workload::Workload) -> String {
 }
 
 fn table(results: &[RunResult]) -> String {
-    let mut t = Table::new(&[
+    let (header, rows) = table_cells(results);
+    let mut t = Table::new(&header);
+    for row in rows {
+        t.row(row);
+    }
+    t.render()
+}
+
+/// The comparison table's header and cells (the terminal and report.html show them).
+fn table_cells(results: &[RunResult]) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = vec![
         "allocator",
         "ops",
         "peak live",
@@ -257,10 +288,11 @@ fn table(results: &[RunResult]) -> String {
         "faults",
         "returned",
         "time/op",
-    ]);
+    ];
+    let mut rows = Vec::new();
     for r in results {
         let s = &r.summary;
-        t.row(vec![
+        rows.push(vec![
             s.allocator.clone(),
             s.ops.to_string(),
             bytes(s.peak_live),
@@ -276,7 +308,7 @@ fn table(results: &[RunResult]) -> String {
             nanos(s.ns_per_op),
         ]);
     }
-    t.render()
+    (header, rows)
 }
 
 /// Lines under the table: runs that stopped early, and what the columns mean.
