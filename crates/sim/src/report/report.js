@@ -233,12 +233,12 @@
     state.vmas.forEach(function (v) {
       var tr = html('tr');
       var size = parseInt(v[1], 16) - parseInt(v[0], 16);
-      [v[0], v[1], bytes(size), v[2], v[3] ? 'heap (brk)' : 'anonymous mapping'].forEach(function (c) {
+      [v[0], v[1], bytes(size), v[2], v[3] ? 'heap (brk)' : 'mapping'].forEach(function (c) {
         tr.appendChild(html('td', c));
       });
       t.appendChild(tr);
     });
-    var box = html('div');
+    var box = html('div', undefined, 'scroll');
     box.appendChild(t);
     if (state.vmas_more > 0) {
       box.appendChild(html('p', '… and ' + count(state.vmas_more) + ' more VMAs', 'note'));
