@@ -17,10 +17,13 @@ const CHART: &str = "fragmentation";
 struct Measure {
     title: &'static str,
     value: fn(&Sample) -> f64,
-    /// [`Unit::Percent`] for a fraction of something (never above 100 %), drawn on a
-    /// 0–100 % axis; [`Unit::Ratio`] for an overhead relative to live bytes, unbounded,
-    /// written as a plain ratio like `frag_max` everywhere in the workspace.
+    /// The axis unit: a percentage, or (for Johnstone & Wilson's measure, whose value
+    /// at the peaks is `frag_max`) a plain ratio, as `frag_max` is written everywhere
+    /// in the workspace.
     unit: Unit,
+    /// Whether the measure is a fraction of something, so never above 100 % (drawn
+    /// on a 0–100 % axis).
+    bounded: bool,
 }
 
 /// Overhead relative to live bytes; undefined (NaN, a gap in the line) while nothing
@@ -35,9 +38,10 @@ fn over_live(bytes: u64, live: u64) -> f64 {
 
 const MEASURES: [Measure; 3] = [
     Measure {
-        title: "Internal fragmentation = (allocated − live) / live, a ratio",
+        title: "Internal fragmentation = (allocated − live) / live",
         value: |s| over_live(s.allocated, s.live),
-        unit: Unit::Ratio,
+        unit: Unit::Percent,
+        bounded: false,
     },
     Measure {
         title: "External fragmentation = 1 − largest free block / free bytes in the heap \
@@ -50,12 +54,14 @@ const MEASURES: [Measure; 3] = [
             }
         },
         unit: Unit::Percent,
+        bounded: true,
     },
     Measure {
         title: "Johnstone & Wilson = (footprint − live) / live, a ratio (frag_max is its value \
                 at the peaks)",
         value: |s| over_live(s.footprint, s.live),
         unit: Unit::Ratio,
+        bounded: false,
     },
 ];
 
@@ -80,10 +86,10 @@ fn robust_top(values: &mut [f64]) -> (f64, bool) {
 }
 
 /// Draws the three fragmentation measures over ops, one panel per measure and one
-/// line per allocator, each panel titled with its definition. External fragmentation is
-/// a fraction of the free bytes, drawn in percent; the other two are overheads relative
-/// to live bytes, unbounded, drawn as plain ratios (0.5: half as much again as live),
-/// the unit `frag_max` has in the tables and `summary.json`.
+/// line per allocator, each panel titled with its definition. Internal and external
+/// fragmentation are drawn in percent; Johnstone & Wilson's measure, whose value at the
+/// peaks is `frag_max`, as a plain ratio (0.5: half as much again as live), the unit
+/// `frag_max` has in the tables and `summary.json`.
 ///
 /// The measures are taken at every sample. Internal fragmentation and Johnstone &
 /// Wilson's measure divide by live bytes, so they are undefined while nothing is live:
@@ -117,9 +123,10 @@ pub fn fragmentation_chart(
             .flat_map(|t| t.samples.iter().map(measure.value))
             .filter(|v| v.is_finite())
             .collect();
-        let (top, clipped) = match measure.unit {
-            Unit::Percent => (1.0, false),
-            _ => robust_top(&mut values),
+        let (top, clipped) = if measure.bounded {
+            (1.0, false)
+        } else {
+            robust_top(&mut values)
         };
         let axis = Axis::linear(top, measure.unit);
         let label = |v: f64| match measure.unit {

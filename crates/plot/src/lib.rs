@@ -56,8 +56,9 @@
 //! The same data and style give the same bytes: no clocks, no hash-map iteration, every
 //! number formatted by a fixed rule (the `units` crate), pixel coordinates rounded to integers
 //! by plotters. Long series are reduced to what the plot can show (per pixel column, the
-//! first, lowest, highest and last value), and heap maps are rasterised to the plot's
-//! pixels, so the SVG stays small however long the run.
+//! first, lowest, highest and last value), and heap maps with more blocks than can be
+//! drawn one by one are rasterised to the plot's pixels, so the SVG stays small however
+//! long the run.
 //!
 //! # Visual style
 //!
@@ -66,6 +67,13 @@
 //! legends in a band of their own, never over data; the Okabe–Ito colour-blind-safe
 //! palette, with a marker shape per series as a second cue (and dashes with hollow
 //! markers for measurements against the model's solid lines); axis labels with units.
+//!
+//! Charts are made to be read where they are shown: the default width is the book's
+//! 750-px column, so no text is smaller than 11 px there ([`Style::MIN_FONT`]). Panels
+//! that show the same measures for several runs share one y-axis, so heights compare,
+//! unless their ranges differ by more than 20×; then each gets its own, and a line under
+//! the title says which it is. `frag_max` and the measure it is the peak value of
+//! (Johnstone & Wilson's) are plain ratios, as in every table of the workspace.
 
 mod bars;
 mod canvas;

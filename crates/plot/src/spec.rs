@@ -19,9 +19,9 @@ pub enum Unit {
     /// A ratio shown in percent (0.25 is 25%): for fractions of a whole (external
     /// fragmentation, a hit rate).
     Percent,
-    /// A ratio shown as a plain number (0.25, 1.5): for overheads relative to live
-    /// bytes, which have no upper bound (`frag_max`, internal fragmentation). The
-    /// workspace writes `frag_max` as such a ratio everywhere.
+    /// A ratio shown as a plain number (0.25, 1.5): the workspace writes `frag_max`
+    /// (and Johnstone & Wilson's measure, of which it is the peak value) as such a
+    /// ratio everywhere.
     Ratio,
 }
 
