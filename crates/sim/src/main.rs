@@ -16,12 +16,14 @@
 
 mod calibration;
 mod cli;
+mod compare;
 mod error;
 mod figures;
 mod list;
 mod output;
 mod record;
 mod replay;
+mod report;
 mod simulate;
 mod source;
 mod validate;
@@ -57,6 +59,7 @@ fn run() -> i32 {
         Some(Command::Calibrate(args)) => calibration::run(args),
         Some(Command::Figures(args)) => figures::run(args),
         Some(Command::Record(args)) => record::run(args),
+        Some(Command::Compare(args)) => compare::run(args),
     };
     match result {
         Ok(()) => 0,
