@@ -10,7 +10,8 @@
 mod replay_support;
 
 use calibrate::replay::{ReplayOptions, Strategy as Real, replay_real};
-use engine::{OpRow, RunConfig, registry};
+use engine::{OpRow, RunConfig};
+use malloc::Allocator;
 use proptest::prelude::*;
 use replay_support::exe;
 use std::collections::BTreeMap;
@@ -46,7 +47,11 @@ fn csv(rows: &[OpRow]) -> Vec<String> {
 /// Runs `w` through the simulated `allocator` and the real `strategy`; returns the first
 /// differing row (as "model | real") or None when every row is equal.
 fn first_mismatch(w: &Workload, allocator: &str, strategy: Real) -> Option<String> {
-    let a = registry::build(allocator, &[]).unwrap();
+    let a: Box<dyn Allocator> = match allocator {
+        "glibc" => Box::new(malloc::glibc::Glibc::new()),
+        "mmap" => Box::new(mmap::MmapAllocator::new(mmap::MmapConfig::default())),
+        other => panic!("no model for {other}"),
+    };
     let cfg = RunConfig {
         rows: true,
         ..RunConfig::default()

@@ -1,20 +1,19 @@
 //! Running one workload through one allocator on a fresh simulated kernel.
 //!
-//! The loop is the simulated program: for every op it calls the allocator, then does
-//! what the program would do with the memory (write every byte it got, by default),
-//! and records what changed. Sampling happens every `sample_every` ops, at phase
+//! The loop hands every op to the simulated program ([`crate::execute`]: call the
+//! allocator, keep the pointer, write the bytes it got) and records what changed. Sampling happens every `sample_every` ops, at phase
 //! markers and at the end; peaks are tracked at every op, so they never fall between
 //! two samples.
 
 use crate::oprow::{OpRow, Region};
+use crate::program::{Blocks, Stepped, execute};
 use crate::summary::{Outcome, Summary};
 use crate::timeline::{Sample, Source, Timeline};
-use kernel::{Access, Addr, CostCategory, Kernel, KernelConfig, Syscall};
-use malloc::{AllocError, Allocator, Block};
+use kernel::{Addr, CostCategory, Kernel, KernelConfig, Syscall};
+use malloc::{Allocator, Block};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
-use workload::{BlockId, Op, TouchPolicy, Workload};
+use workload::{BlockId, Op, Workload};
 
 /// How a run is set up.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -76,6 +75,14 @@ pub enum RunError {
         /// The block id.
         id: BlockId,
     },
+    /// The kernel refused something a driver needs and cannot do without (a process
+    /// switch, a process exit, a kernel configuration that makes no machine).
+    Kernel {
+        /// What the driver was doing.
+        what: String,
+        /// The kernel's answer.
+        detail: String,
+    },
     /// The allocator broke its contract (rejected its own pointer, returned memory it
     /// does not own...).
     Allocator {
@@ -102,18 +109,12 @@ impl fmt::Display for RunError {
                 allocator,
                 detail,
             } => write!(f, "op {op}: allocator {allocator} failed: {detail}"),
+            RunError::Kernel { what, detail } => write!(f, "{what}: {detail}"),
         }
     }
 }
 
 impl std::error::Error for RunError {}
-
-/// A live block as the simulated program sees it.
-#[derive(Copy, Clone, Debug)]
-struct Live {
-    ptr: Addr,
-    size: u64,
-}
 
 /// Tracks peaks at every op.
 #[derive(Default)]
@@ -166,8 +167,7 @@ pub fn run_observed(
         (workload.ops.len() as u64 / 1000).max(1)
     };
 
-    let mut blocks: BTreeMap<BlockId, Live> = BTreeMap::new();
-    let mut live: u64 = 0;
+    let mut blocks = Blocks::default();
     let mut peaks = Peaks::default();
     let mut timeline = Timeline {
         allocator: allocator.name().to_string(),
@@ -178,75 +178,46 @@ pub fn run_observed(
     let mut heap_maps = Vec::new();
     let mut outcome = Outcome::Completed;
     let mut done: u64 = 0;
-    let name = allocator.name().to_string();
-    let broken = |op: u64, e: AllocError| RunError::Allocator {
-        op,
-        allocator: name.clone(),
-        detail: e.to_string(),
-    };
+    let mut frees_refused: u64 = 0;
 
-    sample(&kernel, allocator.as_ref(), 0, live, None, &mut timeline);
+    sample(&kernel, allocator.as_ref(), 0, 0, None, &mut timeline);
     for (i, op) in workload.ops.iter().enumerate() {
-        let i = i as u64;
-        let step = execute(
+        let stepped = execute(
+            i,
             op,
             workload,
+            &mut blocks,
             &mut kernel,
             allocator.as_mut(),
-            &mut blocks,
-            &mut live,
-        );
-        match step {
-            Ok(Some((kind, id, size, ptr))) => {
+        )?;
+        let i = i as u64;
+        let ptr = match stepped {
+            Stepped::Ran { ptr, .. } => Some(ptr),
+            Stepped::FreeRefused { .. } => {
+                frees_refused += 1;
+                Some(None)
+            }
+            died => {
+                outcome = died.death().unwrap_or(Outcome::Completed);
+                None
+            }
+        };
+        if let Some(ptr) = ptr {
+            if let Some(call) = Call::of(op) {
                 done += 1;
-                observe(&Step {
-                    index: i,
-                    op,
-                    ptr,
-                    allocator: allocator.as_ref(),
-                    kernel: &kernel,
-                });
                 if config.rows {
-                    let stats = allocator.stats();
-                    let region = match ptr {
-                        None => Region::None,
-                        Some(p) if p >= heap_start && p < kernel.program_break() => {
-                            Region::Heap(p - heap_start)
-                        }
-                        Some(_) => Region::Mmap,
-                    };
-                    rows.push(OpRow {
-                        op: i,
-                        kind,
-                        id,
-                        size,
-                        region,
-                        arena: stats.arena,
-                        hblks: stats.hblks,
-                        hblkhd: stats.hblkhd,
-                        uordblks: stats.uordblks,
-                        fordblks: stats.fordblks,
-                        keepcost: stats.keepcost,
-                    });
+                    rows.push(row(i, call, ptr, &kernel, allocator.as_ref(), heap_start));
                 }
             }
-            Ok(None) => observe(&Step {
+            observe(&Step {
                 index: i,
                 op,
-                ptr: None,
+                ptr,
                 allocator: allocator.as_ref(),
                 kernel: &kernel,
-            }),
-            Err(Stop::Oom(detail)) => {
-                outcome = Outcome::OutOfMemory { op: i, detail };
-            }
-            Err(Stop::Segv(detail)) => {
-                outcome = Outcome::Segv { op: i, detail };
-            }
-            Err(Stop::Broken(e)) => return Err(broken(i, e)),
-            Err(Stop::Unknown(id)) => return Err(RunError::UnknownBlock { op: i, id }),
-            Err(Stop::Duplicate(id)) => return Err(RunError::DuplicateBlock { op: i, id }),
+            });
         }
+        let live = blocks.live();
         track_peaks(&kernel, allocator.as_ref(), live, &mut peaks);
         let phase = match op {
             Op::Phase { name } => Some(name.clone()),
@@ -271,6 +242,7 @@ pub fn run_observed(
         }
     }
     let n = workload.ops.len() as u64;
+    let live = blocks.live();
     if timeline.samples.last().is_none_or(|s| s.op != n) && outcome == Outcome::Completed {
         sample(&kernel, allocator.as_ref(), n, live, None, &mut timeline);
         if config.heap_maps {
@@ -278,15 +250,13 @@ pub fn run_observed(
         }
     }
 
-    let summary = summarize(
-        workload,
-        allocator.as_ref(),
-        &kernel,
-        &peaks,
+    let end = End {
         live,
-        done,
+        calls: done,
+        frees_refused,
         outcome,
-    );
+    };
+    let summary = summarize(workload, allocator.as_ref(), &kernel, &peaks, end);
     Ok(RunResult {
         summary,
         timeline,
@@ -295,103 +265,55 @@ pub fn run_observed(
     })
 }
 
-/// Why the op loop stopped early.
-enum Stop {
-    Oom(String),
-    Segv(String),
-    Broken(AllocError),
-    Unknown(BlockId),
-    Duplicate(BlockId),
+/// An allocator call as the per-op CSV names it: kind letter, block id, size.
+#[derive(Copy, Clone)]
+struct Call {
+    kind: char,
+    id: u64,
+    size: u64,
 }
 
-fn classify(e: AllocError) -> Stop {
-    match e {
-        AllocError::OutOfMemory { .. } => Stop::Oom(e.to_string()),
-        AllocError::Fault(kernel::Fault::OutOfMemory { .. }) => Stop::Oom(e.to_string()),
-        // A munmap refused with ENOMEM: splitting a VMA would pass vm.max_map_count.
-        // The program's free cannot fail, so the memory is stuck: the kernel has run
-        // out of something, as with an OOM.
-        AllocError::Syscall(kernel::Errno::ENOMEM) => Stop::Oom(e.to_string()),
-        AllocError::Fault(kernel::Fault::Segv { .. }) => Stop::Segv(e.to_string()),
-        other => Stop::Broken(other),
+impl Call {
+    /// The call `op` makes, or `None` for ops that do not call the allocator.
+    fn of(op: &Op) -> Option<Call> {
+        let (kind, id, size) = match *op {
+            Op::Malloc { id, size } => ('a', id, size),
+            Op::Free { id } => ('f', id, 0),
+            Op::Realloc { id, size } => ('r', id, size),
+            Op::Trim { pad } => ('t', 0, pad),
+            Op::Touch { .. } | Op::Phase { .. } => return None,
+        };
+        Some(Call { kind, id, size })
     }
 }
 
-fn touch_fault(f: kernel::Fault) -> Stop {
-    match f {
-        kernel::Fault::OutOfMemory { .. } => Stop::Oom(f.to_string()),
-        kernel::Fault::Segv { .. } => Stop::Segv(f.to_string()),
-    }
-}
-
-/// What an allocator call leaves for the per-op row: kind, id, size, pointer.
-type Call = (char, u64, u64, Option<Addr>);
-
-/// Executes one op. Returns the row data for allocator calls.
-fn execute(
-    op: &Op,
-    workload: &Workload,
-    kernel: &mut Kernel,
-    allocator: &mut dyn Allocator,
-    blocks: &mut BTreeMap<BlockId, Live>,
-    live: &mut u64,
-) -> Result<Option<Call>, Stop> {
-    let write_all = workload.touch == TouchPolicy::WriteAll;
-    match *op {
-        Op::Malloc { id, size } => {
-            if blocks.contains_key(&id) {
-                return Err(Stop::Duplicate(id));
-            }
-            let ptr = match workload.lifetimes.get(&id) {
-                Some(&class) => allocator.malloc_hinted(kernel, size, class),
-                None => allocator.malloc(kernel, size),
-            }
-            .map_err(classify)?;
-            if write_all {
-                kernel
-                    .touch(ptr, size, Access::Write)
-                    .map_err(touch_fault)?;
-            }
-            blocks.insert(id, Live { ptr, size });
-            *live += size;
-            Ok(Some(('a', id, size, Some(ptr))))
-        }
-        Op::Free { id } => {
-            let b = blocks.remove(&id).ok_or(Stop::Unknown(id))?;
-            allocator.free(kernel, b.ptr).map_err(classify)?;
-            *live -= b.size;
-            Ok(Some(('f', id, 0, None)))
-        }
-        Op::Realloc { id, size } => {
-            let b = *blocks.get(&id).ok_or(Stop::Unknown(id))?;
-            let ptr = allocator.realloc(kernel, b.ptr, size).map_err(classify)?;
-            if write_all && size > b.size {
-                kernel
-                    .touch(ptr + b.size, size - b.size, Access::Write)
-                    .map_err(touch_fault)?;
-            }
-            blocks.insert(id, Live { ptr, size });
-            *live = *live - b.size + size;
-            Ok(Some(('r', id, size, Some(ptr))))
-        }
-        Op::Touch {
-            id,
-            offset,
-            len,
-            write,
-        } => {
-            let b = *blocks.get(&id).ok_or(Stop::Unknown(id))?;
-            let access = if write { Access::Write } else { Access::Read };
-            kernel
-                .touch(b.ptr + offset, len, access)
-                .map_err(touch_fault)?;
-            Ok(None)
-        }
-        Op::Trim { pad } => {
-            allocator.trim(kernel, pad).map_err(classify)?;
-            Ok(Some(('t', 0, pad, None)))
-        }
-        Op::Phase { .. } => Ok(None),
+/// The per-op row of `call`, with the allocator's figures after it.
+fn row(
+    op: u64,
+    call: Call,
+    ptr: Option<Addr>,
+    kernel: &Kernel,
+    allocator: &dyn Allocator,
+    heap_start: Addr,
+) -> OpRow {
+    let stats = allocator.stats();
+    let region = match ptr {
+        None => Region::None,
+        Some(p) if p >= heap_start && p < kernel.program_break() => Region::Heap(p - heap_start),
+        Some(_) => Region::Mmap,
+    };
+    OpRow {
+        op,
+        kind: call.kind,
+        id: call.id,
+        size: call.size,
+        region,
+        arena: stats.arena,
+        hblks: stats.hblks,
+        hblkhd: stats.hblkhd,
+        uordblks: stats.uordblks,
+        fordblks: stats.fordblks,
+        keepcost: stats.keepcost,
     }
 }
 
@@ -471,15 +393,27 @@ fn frag(footprint: u64, live: u64) -> f64 {
     }
 }
 
+/// How the op loop ended: what the program held, how many calls it made.
+struct End {
+    live: u64,
+    calls: u64,
+    frees_refused: u64,
+    outcome: Outcome,
+}
+
 fn summarize(
     workload: &Workload,
     allocator: &dyn Allocator,
     kernel: &Kernel,
     peaks: &Peaks,
-    live: u64,
-    done: u64,
-    outcome: Outcome,
+    end: End,
 ) -> Summary {
+    let End {
+        live,
+        calls: done,
+        frees_refused,
+        outcome,
+    } = end;
     let stats = allocator.stats();
     let c = kernel.counters();
     let ledger = kernel.ledger();
@@ -502,6 +436,7 @@ fn summarize(
         final_allocated: stats.allocated,
         final_footprint: stats.footprint,
         final_rss: kernel.mem().rss,
+        frees_refused,
         syscalls: Syscall::ALL
             .iter()
             .map(|&s| (s.name().to_string(), c.syscall(s)))

@@ -65,6 +65,10 @@ pub struct Summary {
     pub final_footprint: u64,
     /// Resident bytes at the end.
     pub final_rss: u64,
+    /// Frees the kernel refused (a `munmap` that would pass `vm.max_map_count`): the
+    /// program went on and the block stayed mapped, a leak.
+    #[serde(default)]
+    pub frees_refused: u64,
     /// Syscalls by name.
     pub syscalls: BTreeMap<String, u64>,
     /// Minor page faults.

@@ -15,9 +15,9 @@
 //! Every function runs the allocator through the kernel it is given (or fresh kernels
 //! of a given configuration) and returns data; nothing is printed.
 
-use crate::{GuardAllocator, MmapAllocator, MmapCacheAllocator, RegionAllocator};
 use kernel::{Access, Addr, Fault, Kernel, KernelConfig, PAGE_SIZE};
 use malloc::{AllocError, Allocator};
+use mmap::{GuardAllocator, MmapAllocator, MmapCacheAllocator, RegionAllocator};
 use serde::Serialize;
 
 /// One access of the claim-3 experiment and what the kernel answered.

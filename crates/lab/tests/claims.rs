@@ -4,8 +4,8 @@
 //! - Claim 12, "mmap splits memory into many separate areas" (`vm.max_map_count`).
 
 use kernel::{Errno, Fault, Kernel, KernelConfig, PAGE_SIZE, Prot, SegvReason};
+use lab::scenarios::{fill_mappings, punch_holes, segv_probes};
 use malloc::{AllocError, Allocator};
-use mmap::scenarios::{fill_mappings, punch_holes, segv_probes};
 use mmap::{GuardAllocator, MmapAllocator};
 
 fn segv(reason: SegvReason) -> Option<SegvReason> {

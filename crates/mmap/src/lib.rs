@@ -16,8 +16,6 @@
 //!   unmapped when all its blocks are freed.
 //! - [`LifetimeArenas`] (`lifetime-arenas`): regions kept apart by the program's
 //!   lifetime hints, so short-lived blocks never pin regions of long-lived ones.
-//! - [`scenarios`]: the mmap-specific experiments of the book's fact-check chapter
-//!   (segmentation faults from mmapped memory, `vm.max_map_count`).
 //! - [`ALLOCATORS`], [`by_name`], [`with_config`]: the registry `sim` uses.
 //!
 //! # Example
@@ -53,7 +51,6 @@ pub mod guard;
 pub mod lifetime;
 pub mod per_block;
 pub mod regions;
-pub mod scenarios;
 
 pub use cache::{CacheCounters, CachedPages, MmapCacheAllocator, MmapCacheConfig};
 pub use common::{ALIGN, ConfigError, MAX_REQUEST};

@@ -9,10 +9,9 @@
 use crate::canvas::{Doc, Entry, Panel, Swatch};
 use crate::error::{OrBackend, PlotError};
 use crate::format::Axis;
+use crate::spec::{BarChart, BarPanel};
 use crate::style::{INK, LINE_COLOURS, Style, size, text_on, text_width};
 use crate::title::ChartTitle;
-use crate::xy::unit;
-use engine::experiments::{BarChart, BarPanel};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -40,7 +39,7 @@ fn bar_axis(p: &BarPanel, plot_width: f64) -> Axis {
         .fold(0.0, f64::max)
         + 12.0;
     let room = (plot_width - note).max(plot_width / 3.0);
-    Axis::linear(longest * plot_width / room, unit(p.unit))
+    Axis::linear(longest * plot_width / room, p.unit)
 }
 
 fn check(chart: &BarChart) -> Result<(), PlotError> {
@@ -170,7 +169,7 @@ pub fn bar_chart(title: &ChartTitle, chart: &BarChart, style: &Style) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine::experiments::{Bar, Unit};
+    use crate::spec::{Bar, Unit};
 
     fn chart(segments: Vec<String>, values: Vec<f64>) -> BarChart {
         BarChart {

@@ -3,7 +3,7 @@
 
 use crate::canvas::{Chart, Doc, Entry, Page, Panel, Swatch};
 use crate::error::{OrBackend, PlotError};
-use crate::format::{self, Axis, Unit};
+use crate::format::{Axis, Unit};
 use crate::style::{GREY, INK, Style, okabe_ito, size, text_on, text_width};
 use crate::title::ChartTitle;
 use engine::Summary;
@@ -183,8 +183,8 @@ pub fn cost_chart(
                 .collect(),
             label: format!(
                 "{} · {}/op",
-                format::duration_ns(used.iter().map(|&c| s.cost(c)).sum()),
-                format::duration_ns(s.ns_per_op)
+                units::nanos_label(used.iter().map(|&c| s.cost(c)).sum()),
+                units::nanos_label(s.ns_per_op)
             ),
         })
         .collect();
@@ -203,8 +203,8 @@ pub fn cost_chart(
                     .collect(),
                 label: format!(
                     "{} syscalls · {} minor faults",
-                    format::count(total),
-                    format::count(s.minor_faults)
+                    units::count(total),
+                    units::count(s.minor_faults)
                 ),
             }
         })

@@ -4,7 +4,7 @@
 use crate::canvas::{Doc, Entry, Panel, Swatch};
 use crate::draw;
 use crate::error::PlotError;
-use crate::format::{self, Axis};
+use crate::format::Axis;
 use crate::style::{Cue, GREY, INK, MUTED, Marker, Style, okabe_ito, size, text_width};
 use crate::title::ChartTitle;
 use plotters::style::RGBColor;
@@ -25,7 +25,7 @@ fn usable(points: &[CostPoint], series: &str) -> Result<(Vec<CostPoint>, usize),
                 chart: CHART,
                 what: format!(
                     "the cost at {} (point {i} of the {series} series)",
-                    format::bytes(size)
+                    units::bytes_label(size as f64)
                 ),
             });
         }
@@ -153,11 +153,11 @@ pub fn crossover_chart(
     doc.fit_y_labels([&y]);
     let marks: Vec<(f64, String, RGBColor)> = model_cross
         .iter()
-        .map(|&s| (s, format!("≈ {}", format::bytes_f(s)), INK))
+        .map(|&s| (s, format!("≈ {}", units::bytes_label(s)), INK))
         .chain(
             real_cross
                 .iter()
-                .map(|&s| (s, format!("≈ {} measured", format::bytes_f(s)), GREY)),
+                .map(|&s| (s, format!("≈ {} measured", units::bytes_label(s)), GREY)),
         )
         .collect();
     doc.panel(Panel {
@@ -171,8 +171,8 @@ pub fn crossover_chart(
     match (model_cross.is_empty(), model.is_empty()) {
         (true, false) => doc.note(format!(
             "The model's curves do not cross between {} and {}: {} is cheaper at every size shown.",
-            format::bytes(model[0].0),
-            format::bytes(model[model.len() - 1].0),
+            units::bytes_label(model[0].0 as f64),
+            units::bytes_label(model[model.len() - 1].0 as f64),
             cheaper(&model)
         )),
         (false, _) => doc.note(format!(
@@ -180,7 +180,7 @@ pub fn crossover_chart(
             if model_cross.len() > 1 { "s" } else { "" },
             model_cross
                 .iter()
-                .map(|&s| format!("≈ {}", format::bytes_f(s)))
+                .map(|&s| format!("≈ {}", units::bytes_label(s)))
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
@@ -196,7 +196,7 @@ pub fn crossover_chart(
             if real_cross.len() > 1 { "s" } else { "" },
             real_cross
                 .iter()
-                .map(|&s| format!("≈ {}", format::bytes_f(s)))
+                .map(|&s| format!("≈ {}", units::bytes_label(s)))
                 .collect::<Vec<_>>()
                 .join(", ")
         )),

@@ -1,120 +1,12 @@
-//! Numbers as people read them: bytes in binary units, durations in ns/µs/ms/s, counts
-//! with thousands separators, ratios in percent.
+//! Chart axes: value ranges and round ticks, labelled in one unit per axis.
 //!
-//! Every function formats with a fixed rule (no locale, no float `Debug` output), so a
-//! chart's bytes depend only on its data. Memory sizes use binary units (1 KiB = 1024 B)
-//! because pages, chunks and mappings are powers of two; durations use decimal units.
+//! Numbers themselves are formatted by the workspace's one formatter, the `units`
+//! crate (`units::bytes_label`, `units::nanos_label`, `units::count`), with a fixed
+//! rule (no locale, no float `Debug` output), so a chart's bytes depend only on its
+//! data. Memory sizes use binary units (1 KiB = 1024 B) because pages, chunks and
+//! mappings are powers of two; durations use decimal units.
 
-/// Binary byte units, smallest first.
-const BYTE_UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-
-/// Decimal time units, smallest first, starting at nanoseconds.
-const TIME_UNITS: [&str; 4] = ["ns", "µs", "ms", "s"];
-
-/// Formats `v` with about three significant digits and no trailing zeros: `1.5`,
-/// `12.3`, `512`. Integers below 10 000 print exactly.
-fn sig3(v: f64) -> String {
-    let a = v.abs();
-    let s = if a == a.round() && a < 1e4 {
-        format!("{v:.0}")
-    } else if a < 10.0 {
-        format!("{v:.2}")
-    } else if a < 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    };
-    trim_zeros(s)
-}
-
-/// Drops trailing zeros after a decimal point (`1.50` -> `1.5`, `2.00` -> `2`).
-fn trim_zeros(s: String) -> String {
-    if !s.contains('.') {
-        return s;
-    }
-    let t = s.trim_end_matches('0').trim_end_matches('.');
-    if t == "-0" {
-        "0".to_string()
-    } else {
-        t.to_string()
-    }
-}
-
-/// The index of the largest unit of `base` (1024 or 1000) that `v` reaches, capped at
-/// `units - 1`.
-fn unit_index(v: f64, base: f64, units: usize) -> usize {
-    let mut i = 0;
-    let mut scale = 1.0;
-    while i + 1 < units && v.abs() >= scale * base {
-        scale *= base;
-        i += 1;
-    }
-    i
-}
-
-/// A byte count in the largest binary unit it reaches: `0 B`, `512 B`, `1.5 KiB`,
-/// `12.3 MiB`.
-pub fn bytes(b: u64) -> String {
-    bytes_f(b as f64)
-}
-
-/// [`bytes`] for a fractional or computed byte count.
-pub fn bytes_f(b: f64) -> String {
-    if !b.is_finite() {
-        return "n/a".to_string();
-    }
-    let i = unit_index(b, 1024.0, BYTE_UNITS.len());
-    format!("{} {}", sig3(b / 1024f64.powi(i as i32)), BYTE_UNITS[i])
-}
-
-/// A duration given in nanoseconds, in the largest unit it reaches: `850 ns`, `1.2 µs`,
-/// `3.45 ms`, `2 s`.
-pub fn duration_ns(ns: f64) -> String {
-    if !ns.is_finite() {
-        return "n/a".to_string();
-    }
-    let i = unit_index(ns, 1000.0, TIME_UNITS.len());
-    format!("{} {}", sig3(ns / 1000f64.powi(i as i32)), TIME_UNITS[i])
-}
-
-/// An integer with a comma every three digits: `1,234,567`.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    // Groups of three from the right; the leftmost group may be shorter.
-    let groups: Vec<&str> = digits
-        .as_bytes()
-        .rchunks(3)
-        .rev()
-        .map(|g| std::str::from_utf8(g).unwrap_or_default())
-        .collect();
-    groups.join(",")
-}
-
-/// A ratio as a percentage with about three significant digits: `0.125` -> `12.5%`.
-pub fn percent(ratio: f64) -> String {
-    if !ratio.is_finite() {
-        return "n/a".to_string();
-    }
-    format!("{}%", sig3(ratio * 100.0))
-}
-
-/// An address in hexadecimal, as debuggers and `/proc/PID/maps` show it.
-pub fn hex(addr: u64) -> String {
-    format!("{addr:#x}")
-}
-
-/// What an axis measures, which decides its tick spacing and labels.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Unit {
-    /// Bytes: ticks at round numbers of one binary unit (0, 0.5, 1, 1.5 MiB).
-    Bytes,
-    /// Nanoseconds: ticks at round numbers of one decimal time unit.
-    Nanos,
-    /// Whole things (ops, syscalls, faults): integer ticks with thousands separators.
-    Count,
-    /// A ratio shown in percent.
-    Percent,
-}
+pub(crate) use crate::spec::Unit;
 
 /// One axis: its value range and its ticks with their labels.
 #[derive(Clone, Debug, PartialEq)]
@@ -168,15 +60,9 @@ impl Axis {
         let (scale, name): (f64, &str) = match unit {
             Unit::Bytes => {
                 // An empty byte axis still spans one page, the smallest unit the OS deals in.
-                let m = if max > 0.0 { max } else { 4096.0 };
-                let i = unit_index(m, 1024.0, BYTE_UNITS.len());
-                (1024f64.powi(i as i32), BYTE_UNITS[i])
+                units::byte_unit(if max > 0.0 { max } else { 4096.0 })
             }
-            Unit::Nanos => {
-                let m = if max > 0.0 { max } else { 1.0 };
-                let i = unit_index(m, 1000.0, TIME_UNITS.len());
-                (1000f64.powi(i as i32), TIME_UNITS[i])
-            }
+            Unit::Nanos => units::time_unit(if max > 0.0 { max } else { 1.0 }),
             Unit::Count => (1.0, ""),
             Unit::Percent => (0.01, "%"),
         };
@@ -199,7 +85,7 @@ impl Axis {
             .map(|k| {
                 let v = k as f64 * step;
                 let label = match unit {
-                    Unit::Count => count(v.round() as u64),
+                    Unit::Count => units::count(v.round() as u64),
                     Unit::Percent => format!("{v:.decimals$}%"),
                     _ if k == 0 => "0".to_string(),
                     _ => format!("{v:.decimals$} {name}"),
@@ -239,7 +125,7 @@ impl Axis {
             .unwrap_or(10);
         let ticks = (min as i64..=max as i64)
             .filter(|e| e.rem_euclid(stride as i64) == 0)
-            .map(|e| (e as f64, bytes_f(2f64.powi(e as i32))))
+            .map(|e| (e as f64, units::bytes_label(2f64.powi(e as i32))))
             .collect();
         Axis { min, max, ticks }
     }
@@ -260,7 +146,7 @@ impl Axis {
                 }
                 let v = (m * 10f64.powi(e as i32)).log10();
                 if v <= max + 1e-9 {
-                    ticks.push((v, duration_ns(10f64.powf(v))));
+                    ticks.push((v, units::nanos_label(10f64.powf(v))));
                 }
             }
         }
@@ -325,45 +211,6 @@ fn log_span(lo: f64, hi: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bytes_pick_the_largest_binary_unit() {
-        assert_eq!(bytes(0), "0 B");
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1023), "1023 B");
-        assert_eq!(bytes(1024), "1 KiB");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(132 * 1024), "132 KiB");
-        assert_eq!(bytes(12_900_000), "12.3 MiB");
-        assert_eq!(bytes(3 << 30), "3 GiB");
-    }
-
-    #[test]
-    fn durations_pick_the_largest_decimal_unit() {
-        assert_eq!(duration_ns(0.0), "0 ns");
-        assert_eq!(duration_ns(2.6), "2.6 ns");
-        assert_eq!(duration_ns(850.0), "850 ns");
-        assert_eq!(duration_ns(1200.0), "1.2 µs");
-        assert_eq!(duration_ns(3_450_000.0), "3.45 ms");
-        assert_eq!(duration_ns(2e9), "2 s");
-        assert_eq!(duration_ns(f64::NAN), "n/a");
-    }
-
-    #[test]
-    fn counts_have_thousands_separators() {
-        assert_eq!(count(0), "0");
-        assert_eq!(count(999), "999");
-        assert_eq!(count(1000), "1,000");
-        assert_eq!(count(1_234_567), "1,234,567");
-        assert_eq!(count(u64::MAX), "18,446,744,073,709,551,615");
-    }
-
-    #[test]
-    fn percents_are_short() {
-        assert_eq!(percent(0.125), "12.5%");
-        assert_eq!(percent(0.0), "0%");
-        assert_eq!(percent(2.5), "250%");
-    }
 
     #[test]
     fn byte_axis_ticks_are_round_in_one_unit() {

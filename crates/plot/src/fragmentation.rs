@@ -4,7 +4,7 @@
 use crate::canvas::{Doc, Entry, Panel, Swatch};
 use crate::draw;
 use crate::error::PlotError;
-use crate::format::{self, Axis, Unit};
+use crate::format::{Axis, Unit};
 use crate::style::{Cue, Style};
 use crate::timeline::{check_timelines, op_axis, panel_name};
 use crate::title::ChartTitle;
@@ -128,11 +128,11 @@ pub fn fragmentation_chart(
                     "{}: values above {} are drawn on the top edge (largest: {} for {} at op {}, \
                      with {} live).",
                     measure.title.split(" =").next().unwrap_or(measure.title),
-                    format::percent(axis.max),
-                    format::percent(v),
+                    units::percent_label(axis.max),
+                    units::percent_label(v),
                     t.allocator,
-                    format::count(s.op),
-                    format::bytes(s.live),
+                    units::count(s.op),
+                    units::bytes_label(s.live as f64),
                 ));
             }
         }

@@ -7,9 +7,9 @@
 use crate::canvas::{Doc, Entry, Panel, Swatch};
 use crate::error::{OrBackend, PlotError};
 use crate::format::Axis;
+use crate::spec::{GridChart, Tone};
 use crate::style::{self, GRID, INK, MUTED, PAPER, Style, okabe_ito, size, text_on};
 use crate::title::ChartTitle;
-use engine::experiments::{GridChart, Tone};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -155,7 +155,7 @@ pub fn grid_chart(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine::experiments::{Cell, GridRow};
+    use crate::spec::{Cell, GridRow};
 
     fn grid() -> GridChart {
         GridChart {

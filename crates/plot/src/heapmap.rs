@@ -13,7 +13,7 @@
 
 use crate::canvas::{Chart, Doc, Entry, Page, Panel, Swatch};
 use crate::error::{OrBackend, PlotError};
-use crate::format::{self, Axis, Unit};
+use crate::format::{Axis, Unit};
 use crate::style::{GREY, INK, Style, okabe_ito};
 use crate::title::ChartTitle;
 use engine::HeapSnapshot;
@@ -340,10 +340,7 @@ pub fn heap_map_chart(
             (width, map_height),
         );
         doc.panel(Panel {
-            title: format!(
-                "Mappings — address − {} (lowest mapped block)",
-                format::hex(lo)
-            ),
+            title: format!("Mappings — address − {lo:#x} (lowest mapped block)"),
             plot_height: map_height as i32,
             x_labels: true,
             ..Panel::default()
@@ -369,10 +366,7 @@ pub fn heap_map_chart(
     );
     let empty_heap = rects.is_empty() && heap_top <= heap_base;
     doc.panel(Panel {
-        title: format!(
-            "brk heap — address − {} (heap start)",
-            format::hex(heap_base)
-        ),
+        title: format!("brk heap — address − {heap_base:#x} (heap start)"),
         plot_height: heap_height as i32,
         x_labels: true,
         x_desc: Some("operations executed".to_string()),
@@ -396,7 +390,7 @@ pub fn heap_map_chart(
             r.name,
             r.cell.0,
             r.cell.1,
-            format::bytes_f(row_bytes),
+            units::bytes_label(row_bytes),
         ));
     }
 

@@ -14,12 +14,14 @@
 //! | [`heap_map_chart`] | which addresses held used, free, cached, top, meta, mapped blocks over ops | `&[HeapSnapshot]` |
 //! | [`crossover_chart`] | ns per malloc+free and per mmap+munmap against block size, log–log | `&[CostPoint]` |
 //! | [`model_vs_real_chart`] | a simulated and a real timeline overlaid: RSS, footprint/mapped, faults | two `Timeline`s |
-//! | [`xy_chart`] | any line, staircase or point series on linear or log axes, with limits and event markers | `&XyChart` (engine experiments) |
+//! | [`xy_chart`] | any line, staircase or point series on linear or log axes, with limits and event markers | `&XyChart` ([`spec`]) |
 //! | [`bar_chart`] | horizontal bars, plain or stacked, one panel per measure | `&BarChart` |
 //! | [`grid_chart`] | a table of outcome cells coloured by what happened (faults, no fault) | `&GridChart` |
 //!
-//! [`format`](mod@format) holds the number formatting of every label (bytes in KiB/MiB, durations in
-//! ns/µs/ms, counts with thousands separators), also useful for tables.
+//! [`spec`] holds the plain-data descriptions of the generic charts ([`XyChart`],
+//! [`BarChart`], [`GridChart`]). Labels are formatted by the workspace's one number
+//! formatter, the `units` crate (bytes in KiB/MiB, durations in ns/µs/ms, counts with
+//! thousands separators); a private `format` module chooses axis ranges and round ticks.
 //!
 //! This crate only turns data into SVG; it never runs a simulation.
 //!
@@ -51,7 +53,7 @@
 //! # Determinism
 //!
 //! The same data and style give the same bytes: no clocks, no hash-map iteration, every
-//! number formatted by a fixed rule ([`format`](mod@format)), pixel coordinates rounded to integers
+//! number formatted by a fixed rule (the `units` crate), pixel coordinates rounded to integers
 //! by plotters. Long series are reduced to what the plot can show (per pixel column, the
 //! first, lowest, highest and last value), and heap maps are rasterised to the plot's
 //! pixels, so the SVG stays small however long the run.
@@ -71,11 +73,12 @@ mod cost;
 mod crossover;
 mod draw;
 mod error;
-pub mod format;
+mod format;
 mod fragmentation;
 mod grid;
 mod heapmap;
 mod returned;
+pub mod spec;
 mod style;
 mod timeline;
 mod title;
@@ -90,6 +93,10 @@ pub use fragmentation::fragmentation_chart;
 pub use grid::grid_chart;
 pub use heapmap::heap_map_chart;
 pub use returned::returned_chart;
+pub use spec::{
+    AxisSpec, Bar, BarChart, BarPanel, Cell, GridChart, GridRow, Level, Mark, Marker, Tone, Unit,
+    XyChart, XyPanel, XySeries,
+};
 pub use style::{Style, text_width};
 pub use timeline::timeline_chart;
 pub use title::ChartTitle;

@@ -3,7 +3,7 @@
 use crate::canvas::{Doc, Entry, Panel, Swatch};
 use crate::draw;
 use crate::error::PlotError;
-use crate::format::{self, Axis, Unit};
+use crate::format::{Axis, Unit};
 use crate::style::Style;
 use crate::timeline::{MECHANISMS, check_timelines, op_axis, panel_name};
 use crate::title::ChartTitle;
@@ -51,7 +51,7 @@ pub fn returned_chart(
                 format!(
                     "{} {}",
                     m.lane,
-                    format::bytes(last.map_or(0, m.measure.value))
+                    units::bytes_label(last.map_or(0, m.measure.value) as f64)
                 )
             })
             .collect();
@@ -63,7 +63,7 @@ pub fn returned_chart(
             title: format!(
                 "{} — {} returned ({})",
                 panel_name(t),
-                format::bytes(total),
+                units::bytes_label(total as f64),
                 totals.join(", ")
             ),
             plot_height: style.panel_height as i32,

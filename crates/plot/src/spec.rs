@@ -1,92 +1,14 @@
-//! What a figure draws, as plain data.
+//! Generic charts, described as plain data.
 //!
-//! An experiment does not draw: it says *which* chart shows its result and hands over
-//! the values, and the `plot` crate turns them into SVG. Most figures use one of
-//! plot's engine-result charts (a timeline, a heap map, a cost breakdown...); the
-//! figures that plot something else (page-table bytes against pages touched, VMAs over
-//! ops, outcomes of the SIGSEGV experiments) describe a generic chart here: line and
-//! point series on two axes ([`XyChart`]), horizontal bars ([`BarChart`]), or a grid of
-//! labelled outcome cells ([`GridChart`]).
-
-use crate::{HeapSnapshot, Summary, Timeline};
-use serde::{Deserialize, Serialize};
-
-/// The setup line every chart prints under its title, so a figure cut out of the book
-/// still says what produced it (mirrors `plot::ChartTitle`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FigureTitle {
-    /// Workload, trace or driver name (`churn`, `demand paging`).
-    pub workload: String,
-    /// The generator's seed, when there is one.
-    pub seed: Option<u64>,
-    /// Allocator names, in the order the figure shows them.
-    pub allocators: Vec<String>,
-    /// The cost model's name (`default`), empty when no time is shown.
-    pub cost_model: String,
-    /// Anything else the reader must know: sizes, kernel limits.
-    pub note: Option<String>,
-}
-
-/// One of plot's charts with its input.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Figure {
-    /// `plot::timeline_chart`: memory over ops, one panel per timeline.
-    Timeline(Vec<Timeline>),
-    /// `plot::fragmentation_chart`: fragmentation measures over ops.
-    Fragmentation(Vec<Timeline>),
-    /// `plot::returned_chart`: bytes given back, by mechanism, one panel per timeline.
-    Returned(Vec<Timeline>),
-    /// `plot::cost_chart`: simulated time by category and syscalls, one bar each.
-    Cost(Vec<Summary>),
-    /// `plot::heap_map_chart` of one allocator's snapshots.
-    HeapMap {
-        /// The allocator.
-        allocator: String,
-        /// Its heap over time.
-        snapshots: Vec<HeapSnapshot>,
-    },
-    /// `plot::crossover_chart`: ns per pair of calls against block size.
-    Crossover {
-        /// `(size, malloc+free ns, mmap+munmap ns)` from the cost model.
-        model: Vec<(u64, f64, f64)>,
-        /// The same, measured on a real machine, when a snapshot is available.
-        measured: Option<Vec<(u64, f64, f64)>>,
-    },
-    /// `plot::model_vs_real_chart`.
-    ModelVsReal {
-        /// The simulator's timeline.
-        simulated: Timeline,
-        /// The real run's timeline.
-        real: Timeline,
-    },
-    /// A generic line/point chart.
-    Xy(XyChart),
-    /// A generic horizontal bar chart.
-    Bars(BarChart),
-    /// A grid of outcome cells.
-    Grid(GridChart),
-}
-
-impl Figure {
-    /// The chart's kind, as the notebooks README names it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Figure::Timeline(_) => "timeline",
-            Figure::Fragmentation(_) => "fragmentation",
-            Figure::Returned(_) => "returned",
-            Figure::Cost(_) => "cost",
-            Figure::HeapMap { .. } => "heap map",
-            Figure::Crossover { .. } => "crossover",
-            Figure::ModelVsReal { .. } => "model vs real",
-            Figure::Xy(_) => "lines",
-            Figure::Bars(_) => "bars",
-            Figure::Grid(_) => "outcome grid",
-        }
-    }
-}
+//! Most figures are one of this crate's charts of engine results (a timeline, a heap
+//! map, a cost breakdown...). A figure that plots something else (page-table bytes
+//! against pages touched, VMAs over ops, outcomes of the SIGSEGV experiments) describes
+//! its chart with these types: line and point series on two axes ([`XyChart`], drawn by
+//! [`crate::xy_chart`]), horizontal bars ([`BarChart`], [`crate::bar_chart`]), or a grid
+//! of labelled outcome cells ([`GridChart`], [`crate::grid_chart`]).
 
 /// What the numbers on an axis are.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Unit {
     /// Bytes (labels in KiB, MiB...).
     Bytes,
@@ -99,7 +21,7 @@ pub enum Unit {
 }
 
 /// An axis of an [`XyChart`] panel.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AxisSpec {
     /// What the axis measures, written under (x) or beside (y) it.
     pub label: String,
@@ -130,7 +52,7 @@ impl AxisSpec {
 }
 
 /// How a series is drawn.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Mark {
     /// Points joined by straight lines.
     Line,
@@ -141,7 +63,7 @@ pub enum Mark {
 }
 
 /// One series of an [`XyPanel`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct XySeries {
     /// Its legend entry.
     pub name: String,
@@ -163,7 +85,7 @@ impl XySeries {
 }
 
 /// A horizontal reference line (a limit) across a panel.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Level {
     /// The y value.
     pub y: f64,
@@ -172,7 +94,7 @@ pub struct Level {
 }
 
 /// A vertical marker (an event) across a panel.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Marker {
     /// The x value.
     pub x: f64,
@@ -181,7 +103,7 @@ pub struct Marker {
 }
 
 /// One panel of an [`XyChart`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct XyPanel {
     /// Bold title over the panel.
     pub title: String,
@@ -199,7 +121,7 @@ pub struct XyPanel {
 }
 
 /// A chart of line and point series, one or more panels stacked vertically.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct XyChart {
     /// The chart's title.
     pub title: String,
@@ -212,7 +134,7 @@ pub struct XyChart {
 }
 
 /// One bar of a [`BarPanel`]: stacked segments and a label after it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Bar {
     /// The category, written left of the bar.
     pub label: String,
@@ -223,7 +145,7 @@ pub struct Bar {
 }
 
 /// A panel of horizontal bars.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BarPanel {
     /// Bold title over the panel.
     pub title: String,
@@ -238,7 +160,7 @@ pub struct BarPanel {
 }
 
 /// A chart of horizontal bar panels.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BarChart {
     /// The chart's title.
     pub title: String,
@@ -251,7 +173,7 @@ pub struct BarChart {
 }
 
 /// What a grid cell's colour says.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Tone {
     /// A fault or failure (a SIGSEGV, an OOM).
     Fault,
@@ -264,7 +186,7 @@ pub enum Tone {
 }
 
 /// One cell of a [`GridChart`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Cell {
     /// Its text (one short line).
     pub text: String,
@@ -273,7 +195,7 @@ pub struct Cell {
 }
 
 /// One row of a [`GridChart`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GridRow {
     /// The row's label, left of the cells.
     pub label: String,
@@ -284,7 +206,7 @@ pub struct GridRow {
 }
 
 /// A table-like figure: rows of experiments, columns of conditions, coloured cells.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GridChart {
     /// The chart's title.
     pub title: String,

@@ -2,7 +2,7 @@
 //! figure is not one of the engine-result charts (page-table bytes against pages
 //! touched, VMAs over ops, wasted bytes against request size...).
 //!
-//! The chart is described by the engine ([`engine::experiments::XyChart`]): panels
+//! The chart is described by the caller ([`crate::spec::XyChart`]): panels
 //! with two axes, series, horizontal limits and vertical event markers. Everything is
 //! drawn in the common style: series told apart by colour and marker shape, legends in
 //! their own band, limits as dashed lines labelled at their right end.
@@ -11,29 +11,19 @@ use crate::canvas::{Doc, Entry, Panel, Swatch};
 use crate::draw;
 use crate::error::{OrBackend, PlotError};
 use crate::format::{Axis, Unit};
+use crate::spec::{self as ex, AxisSpec, Mark, XyChart};
 use crate::style::{Cue, GREY, INK, MUTED, Style, size, text_width};
 use crate::title::ChartTitle;
-use engine::experiments::{self as ex, AxisSpec, Mark, XyChart};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 const CHART: &str = "xy";
 
-/// The plot crate's unit of an engine unit.
-pub(crate) fn unit(u: ex::Unit) -> Unit {
-    match u {
-        ex::Unit::Bytes => Unit::Bytes,
-        ex::Unit::Count => Unit::Count,
-        ex::Unit::Nanos => Unit::Nanos,
-        ex::Unit::Percent => Unit::Percent,
-    }
-}
-
 /// Whether values on `spec` are placed in log space (only bytes, base 2, and
 /// nanoseconds, base 10, have logarithmic axes; other units are drawn linear).
 fn is_log(spec: &AxisSpec) -> bool {
-    spec.log && matches!(spec.unit, ex::Unit::Bytes | ex::Unit::Nanos)
+    spec.log && matches!(spec.unit, Unit::Bytes | Unit::Nanos)
 }
 
 /// A value's position on an axis described by `spec`; `None` when a log axis cannot
@@ -49,7 +39,7 @@ fn place(spec: &AxisSpec, v: f64) -> Option<f64> {
         return None;
     }
     Some(match spec.unit {
-        ex::Unit::Bytes => v.log2(),
+        Unit::Bytes => v.log2(),
         _ => v.log10(),
     })
 }
@@ -64,15 +54,15 @@ fn axis(spec: &AxisSpec, values: &[f64], tight: bool) -> Axis {
         let hi = pos.iter().copied().fold(0.0, f64::max);
         let (lo, hi) = if pos.is_empty() { (1.0, 2.0) } else { (lo, hi) };
         return match spec.unit {
-            ex::Unit::Bytes => Axis::log2_bytes(lo, hi),
+            Unit::Bytes => Axis::log2_bytes(lo, hi),
             _ => Axis::log10_nanos(lo, hi),
         };
     }
     let max = finite.fold(0.0, f64::max);
     if tight {
-        Axis::linear_to(max, unit(spec.unit))
+        Axis::linear_to(max, spec.unit)
     } else {
-        Axis::linear(max, unit(spec.unit))
+        Axis::linear(max, spec.unit)
     }
 }
 
@@ -279,7 +269,7 @@ pub fn xy_chart(title: &ChartTitle, chart: &XyChart, style: &Style) -> Result<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine::experiments::{Level, Marker, XyPanel, XySeries};
+    use crate::spec::{Level, Marker, XyPanel, XySeries};
 
     fn chart(series: Vec<XySeries>, log: bool) -> XyChart {
         XyChart {
@@ -288,11 +278,11 @@ mod tests {
             panels: vec![XyPanel {
                 title: "panel".to_string(),
                 x: if log {
-                    AxisSpec::log("size", ex::Unit::Bytes)
+                    AxisSpec::log("size", Unit::Bytes)
                 } else {
-                    AxisSpec::linear("ops", ex::Unit::Count)
+                    AxisSpec::linear("ops", Unit::Count)
                 },
-                y: AxisSpec::linear("bytes", ex::Unit::Bytes),
+                y: AxisSpec::linear("bytes", Unit::Bytes),
                 series,
                 levels: vec![Level {
                     y: 5000.0,

@@ -121,7 +121,7 @@ fn returned_chart_totals_each_mechanism() {
         assert!(doc.has_text(label), "no {label:?} in {:?}", doc.texts);
     }
     let last = timelines[1].samples.last().unwrap();
-    let total = plot::format::bytes(last.returned_munmap);
+    let total = units::bytes_label(last.returned_munmap as f64);
     assert!(
         doc.has_text(&format!("{total} returned")),
         "{:?}",
@@ -489,27 +489,29 @@ proptest! {
 }
 
 #[test]
-fn a_thousand_samples_of_three_allocators_render_quickly() {
-    // The brief's budget is "well under a second in release"; this checks a generous
-    // bound in the (less optimised) test profile so a quadratic slip fails loudly.
-    let timelines = common::three(1000);
+fn long_series_are_reduced_to_what_the_plot_can_show() {
+    // Per pixel column the first, lowest, highest and last value: once a series has
+    // several samples per column, more samples add no bytes. (How fast charts render
+    // is a benchmark's question, not a test's.)
     let style = Style::default();
-    let start = std::time::Instant::now();
-    let svgs = [
-        plot::timeline_chart(&title(), &timelines, &style).unwrap(),
-        plot::fragmentation_chart(&title(), &timelines, &style).unwrap(),
-        plot::returned_chart(&title(), &timelines, &style).unwrap(),
-    ];
-    let elapsed = start.elapsed();
-    eprintln!(
-        "3 charts x 3 allocators x 1000 samples: {elapsed:?}, {} bytes",
-        svgs.iter().map(String::len).sum::<usize>()
+    let size = |n: usize| {
+        let timelines = common::three(n);
+        [
+            plot::timeline_chart(&title(), &timelines, &style).unwrap(),
+            plot::fragmentation_chart(&title(), &timelines, &style).unwrap(),
+            plot::returned_chart(&title(), &timelines, &style).unwrap(),
+        ]
+        .iter()
+        .map(String::len)
+        .sum::<usize>()
+    };
+    let saturated = size(50_000);
+    let long = size(200_000);
+    assert!(
+        long <= saturated + saturated / 20,
+        "{long} bytes for 200,000 samples against {saturated} for 50,000"
     );
-    assert!(elapsed.as_secs_f64() < 2.0, "{elapsed:?}");
-    // Reduced to the pixels: far fewer bytes than 15 series x 1000 points written out.
-    for svg in &svgs {
-        assert!(svg.len() < 400_000, "{} bytes", svg.len());
-    }
+    assert!(long < 1_500_000, "{long} bytes");
 }
 
 #[test]

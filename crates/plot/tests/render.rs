@@ -1,20 +1,41 @@
-//! Writes every chart to `$BRKMAP_PLOT_DIR` (when set) for a look in a browser.
+//! Every chart, in the default and a narrow style, written to files a person can open
+//! in a browser: `$BRKMAP_PLOT_DIR` when set, else a folder under the target
+//! directory (printed with `--nocapture`). Each file must read back as the same
+//! well-formed SVG of the style's width.
 
 mod common;
+mod xml;
 
 use plot::{ChartTitle, Style};
 use std::path::PathBuf;
 
 #[test]
-fn render_to_dir_when_asked() {
-    let Some(dir) = std::env::var_os("BRKMAP_PLOT_DIR").map(PathBuf::from) else {
-        return;
-    };
+fn every_chart_renders_to_a_file_a_browser_can_open() {
+    let dir = std::env::var_os("BRKMAP_PLOT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plot-render"));
     std::fs::create_dir_all(&dir).unwrap();
+    eprintln!("charts written to {}", dir.display());
     let style = Style::default();
     let timelines = common::three(300);
     let title = ChartTitle::new("ramp").seed(7).cost_model("default");
-    let write = |name: &str, svg: String| std::fs::write(dir.join(name), svg).unwrap();
+    let mut written = 0;
+    let mut write = |name: &str, svg: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, &svg).unwrap();
+        let back = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(back, svg, "{name} reads back as written");
+        let doc = xml::check(&back).unwrap_or_else(|e| panic!("{name}: malformed SVG: {e}"));
+        assert_eq!(doc.root, "svg", "{name}");
+        let width: u32 = doc.root_attrs["width"].parse().unwrap();
+        let narrow = name.starts_with("narrow-");
+        assert_eq!(
+            width,
+            if narrow { 480 } else { Style::default().width },
+            "{name}"
+        );
+        written += 1;
+    };
     write(
         "timeline.svg",
         plot::timeline_chart(&title, &timelines, &style).unwrap(),
@@ -70,4 +91,5 @@ fn render_to_dir_when_asked() {
         "compare.svg",
         plot::model_vs_real_chart(&title, &timelines[0], &real_t, &style).unwrap(),
     );
+    assert_eq!(written, 9, "every chart kind was written");
 }

@@ -1,7 +1,7 @@
 //! `sim list`: what can be run.
 
 use crate::output::{Table, emit};
-use engine::registry;
+use lab::registry;
 
 /// An allocator's options: (key, help) pairs.
 type Options = &'static [(&'static str, &'static str)];

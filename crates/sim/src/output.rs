@@ -44,22 +44,8 @@ pub fn emit(text: &str) {
     }
 }
 
-/// Formats a byte count with a binary unit and one decimal: `512 B`, `4.0 KiB`,
-/// `1.5 MiB` (the same formatting as the book's generated tables).
-pub use engine::experiments::bytes;
-
-/// Formats nanoseconds with a unit chosen for readability: `950 ns`, `3.4 µs`, `1.20 ms`.
-pub fn nanos(ns: f64) -> String {
-    if ns < 1_000.0 {
-        format!("{ns:.1} ns")
-    } else if ns < 1_000_000.0 {
-        format!("{:.2} µs", ns / 1e3)
-    } else if ns < 1e9 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.2} s", ns / 1e9)
-    }
-}
+/// Byte counts and durations as the tables print them: the workspace's one formatter.
+pub use units::{bytes, nanos};
 
 /// A text table with a header row; the first column is left-aligned, the others right
 /// unless marked with [`Table::left`].
@@ -138,22 +124,6 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_are_readable() {
-        assert_eq!(bytes(0), "0 B");
-        assert_eq!(bytes(1023), "1023 B");
-        assert_eq!(bytes(1024), "1.0 KiB");
-        assert_eq!(bytes(135168), "132.0 KiB");
-        assert_eq!(bytes(3 << 20), "3.0 MiB");
-    }
-
-    #[test]
-    fn times_are_readable() {
-        assert_eq!(nanos(5.25), "5.2 ns");
-        assert_eq!(nanos(3400.0), "3.40 µs");
-        assert_eq!(nanos(2.5e6), "2.50 ms");
-    }
 
     #[test]
     fn table_aligns_columns() {

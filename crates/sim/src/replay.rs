@@ -5,7 +5,8 @@ use crate::error::{CliError, CliResult};
 use crate::output::{emit, write_atomic};
 use crate::source;
 use calibrate::replay::{ReplayError, ReplayOptions, Strategy, replay_real};
-use engine::{OpRow, RunConfig, registry};
+use engine::{OpRow, RunConfig};
+use lab::registry;
 use std::fmt::Write as _;
 
 /// The path of this executable, which hosts the pristine replay child.

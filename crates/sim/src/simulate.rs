@@ -4,8 +4,10 @@ use crate::cli::{Format, RunArgs};
 use crate::error::{CliError, CliResult};
 use crate::output::{Table, bytes, emit, nanos, write_atomic};
 use crate::source;
-use engine::{Outcome, RunConfig, RunResult, Summary, registry};
+use engine::{Outcome, RunConfig, RunResult, Summary, Timeline};
 use kernel::{KernelConfig, Syscall};
+use lab::experiments::{Csv, fixed, timelines_csv};
+use lab::registry;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -302,12 +304,33 @@ fn notes(results: &[RunResult]) -> Vec<String> {
     out
 }
 
+/// One CSV row per run: the summary's numbers, in the order of the header.
 fn summary_csv(results: &[RunResult]) -> String {
-    let mut s = String::from(
-        "allocator,workload,seed,outcome,ops,peak_live,peak_footprint,peak_allocated,peak_rss,\
-         peak_mapped,frag_max,frag_peak,brk,mmap,munmap,mprotect,mremap,madvise,minor_faults,\
-         tlb_misses,returned_brk,returned_munmap,returned_madvise,time_ns,ns_per_op\n",
-    );
+    let mut header: Vec<&str> = vec![
+        "allocator",
+        "workload",
+        "seed",
+        "outcome",
+        "ops",
+        "peak_live",
+        "peak_footprint",
+        "peak_allocated",
+        "peak_rss",
+        "peak_mapped",
+        "frag_max",
+        "frag_peak",
+    ];
+    header.extend(Syscall::ALL.iter().map(|c| c.name()));
+    header.extend([
+        "minor_faults",
+        "tlb_misses",
+        "returned_brk",
+        "returned_munmap",
+        "returned_madvise",
+        "time_ns",
+        "ns_per_op",
+    ]);
+    let mut csv = Csv::new(&header);
     for r in results {
         let x = &r.summary;
         let outcome = match x.outcome {
@@ -315,78 +338,38 @@ fn summary_csv(results: &[RunResult]) -> String {
             Outcome::OutOfMemory { .. } => "out_of_memory",
             Outcome::Segv { .. } => "segv",
         };
-        let _ = write!(
-            s,
-            "{},{},{},{},{},{},{},{},{},{},{:.4},{:.4}",
-            x.allocator,
-            x.workload,
+        let mut cells = vec![
+            x.allocator.clone(),
+            x.workload.clone(),
             x.seed.map(|v| v.to_string()).unwrap_or_default(),
-            outcome,
-            x.ops,
-            x.peak_live,
-            x.peak_footprint,
-            x.peak_allocated,
-            x.peak_rss,
-            x.peak_mapped,
-            x.frag_max,
-            x.frag_peak
-        );
-        for call in Syscall::ALL {
-            let _ = write!(s, ",{}", x.syscall(call));
-        }
-        let _ = writeln!(
-            s,
-            ",{},{},{},{},{},{:.1},{:.2}",
-            x.minor_faults,
-            x.tlb_misses,
-            x.returned.brk,
-            x.returned.munmap,
-            x.returned.madvise,
-            x.time_ns,
-            x.ns_per_op
-        );
+            outcome.to_string(),
+            x.ops.to_string(),
+            x.peak_live.to_string(),
+            x.peak_footprint.to_string(),
+            x.peak_allocated.to_string(),
+            x.peak_rss.to_string(),
+            x.peak_mapped.to_string(),
+            fixed(x.frag_max, 4),
+            fixed(x.frag_peak, 4),
+        ];
+        cells.extend(Syscall::ALL.iter().map(|&c| x.syscall(c).to_string()));
+        cells.extend([
+            x.minor_faults.to_string(),
+            x.tlb_misses.to_string(),
+            x.returned.brk.to_string(),
+            x.returned.munmap.to_string(),
+            x.returned.madvise.to_string(),
+            fixed(x.time_ns, 1),
+            fixed(x.ns_per_op, 2),
+        ]);
+        csv.row(&cells);
     }
-    s
+    csv.finish()
 }
 
-/// The timeline of every run in one CSV, with an `allocator` column.
+/// The timeline of every run in one CSV (the book's timeline format: the `series`
+/// column names the allocator).
 pub fn timeline_csv(results: &[RunResult]) -> String {
-    let mut s = String::from(
-        "allocator,op,time_ns,live,allocated,footprint,free_in_heap,largest_free,mapped,rss,\
-         pt_bytes,returned_brk,returned_munmap,returned_madvise,brk,mmap,munmap,mprotect,mremap,\
-         madvise,minor_faults,tlb_misses,phase\n",
-    );
-    for r in results {
-        for x in &r.timeline.samples {
-            let _ = write!(
-                s,
-                "{},{},{:.1},{},{},{},{},{},{},{},{},{},{},{}",
-                r.timeline.allocator,
-                x.op,
-                x.time_ns,
-                x.live,
-                x.allocated,
-                x.footprint,
-                x.free_in_heap,
-                x.largest_free,
-                x.mapped,
-                x.rss,
-                x.pt_bytes,
-                x.returned_brk,
-                x.returned_munmap,
-                x.returned_madvise
-            );
-            for n in x.syscalls {
-                let _ = write!(s, ",{n}");
-            }
-            let _ = writeln!(
-                s,
-                ",{},{},{}",
-                x.minor_faults,
-                x.tlb_misses,
-                x.phase.as_deref().unwrap_or("")
-            );
-        }
-    }
-    s
+    let timelines: Vec<&Timeline> = results.iter().map(|r| &r.timeline).collect();
+    timelines_csv(&timelines)
 }

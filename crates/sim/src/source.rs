@@ -2,8 +2,8 @@
 
 use crate::cli::Source;
 use crate::error::{CliError, CliResult};
-use engine::registry::Setting;
 use kernel::CostModel;
+use lab::registry::Setting;
 use std::path::{Path, PathBuf};
 use workload::Workload;
 

@@ -11,8 +11,9 @@ use crate::output::{Table, bytes, emit, nanos, write_atomic};
 use crate::replay::{replay_error, self_exe};
 use crate::source;
 use calibrate::replay::{ReplayOptions, Strategy, replay_real};
-use engine::{RunConfig, Sample, Timeline, registry};
+use engine::{RunConfig, Sample, Timeline};
 use kernel::KernelConfig;
+use lab::registry;
 use std::fmt::Write as _;
 
 /// Samples every this many ops on both sides, so the timelines line up.

@@ -157,7 +157,7 @@ fn a_run_prints_a_table_and_writes_its_files() {
         );
     }
     let csv = std::fs::read_to_string(dir.join("timeline.csv")).unwrap();
-    assert!(csv.starts_with("allocator,op,time_ns,"));
+    assert!(csv.starts_with("series,op,time_ns,"));
 }
 
 #[test]

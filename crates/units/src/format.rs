@@ -90,6 +90,23 @@ fn sig3(v: f64) -> String {
     }
 }
 
+/// The largest binary unit `v` bytes reach, as (bytes per unit, unit name): `(1.0,
+/// "B")` below 1 KiB, `(1024.0, "KiB")`, ... up to TiB. Chart axes use it to pick
+/// one unit for all their ticks.
+pub fn byte_unit(v: f64) -> (f64, &'static str) {
+    const NAMES: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = unit_index(v, 1024.0, NAMES.len() - 1);
+    (1024f64.powi(i as i32), NAMES[i])
+}
+
+/// The largest decimal time unit `ns` nanoseconds reach, as (nanoseconds per unit,
+/// unit name): `(1.0, "ns")`, `(1e3, "µs")`, `(1e6, "ms")`, `(1e9, "s")`.
+pub fn time_unit(ns: f64) -> (f64, &'static str) {
+    const NAMES: [&str; 4] = ["ns", "µs", "ms", "s"];
+    let i = unit_index(ns, 1000.0, NAMES.len() - 1);
+    (1000f64.powi(i as i32), NAMES[i])
+}
+
 /// The index of the largest unit of `base` that `v` reaches (0 = none), capped at `max`.
 fn unit_index(v: f64, base: f64, max: usize) -> usize {
     let mut i = 0;
@@ -106,19 +123,17 @@ pub fn bytes_label(b: f64) -> String {
     if !b.is_finite() {
         return "n/a".to_string();
     }
-    let i = unit_index(b, 1024.0, BYTE_UNITS.len() - 1);
-    let unit = if i == 0 { "B" } else { BYTE_UNITS[i - 1] };
-    format!("{} {unit}", sig3(b / 1024f64.powi(i as i32)))
+    let (scale, unit) = byte_unit(b);
+    format!("{} {unit}", sig3(b / scale))
 }
 
 /// A duration in nanoseconds for a chart label: `850 ns`, `1.2 µs`, `3.45 ms`, `2 s`.
 pub fn nanos_label(ns: f64) -> String {
-    const TIME_UNITS: [&str; 4] = ["ns", "µs", "ms", "s"];
     if !ns.is_finite() {
         return "n/a".to_string();
     }
-    let i = unit_index(ns, 1000.0, TIME_UNITS.len() - 1);
-    format!("{} {}", sig3(ns / 1000f64.powi(i as i32)), TIME_UNITS[i])
+    let (scale, unit) = time_unit(ns);
+    format!("{} {unit}", sig3(ns / scale))
 }
 
 /// A ratio as a percentage for a chart label: `0.125` -> `12.5%`, `2.5` -> `250%`.
@@ -158,6 +173,18 @@ mod tests {
     #[test]
     fn labels_have_three_significant_digits() {
         assert_eq!(bytes_label(0.0), "0 B");
+        assert_eq!(bytes_label(1023.0), "1023 B");
+        assert_eq!(bytes_label(1024.0), "1 KiB");
+        assert_eq!(bytes_label(132.0 * 1024.0), "132 KiB");
+        assert_eq!(bytes_label(12_900_000.0), "12.3 MiB");
+        assert_eq!(nanos_label(0.0), "0 ns");
+        assert_eq!(nanos_label(2.6), "2.6 ns");
+        assert_eq!(nanos_label(f64::NAN), "n/a");
+        assert_eq!(count(u64::MAX), "18,446,744,073,709,551,615");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(byte_unit(4096.0), (1024.0, "KiB"));
+        assert_eq!(byte_unit(10.0), (1.0, "B"));
+        assert_eq!(time_unit(2.5e6), (1e6, "ms"));
         assert_eq!(bytes_label(512.0), "512 B");
         assert_eq!(bytes_label(1536.0), "1.5 KiB");
         assert_eq!(bytes_label(12.3 * 1048576.0), "12.3 MiB");

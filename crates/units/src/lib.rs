@@ -8,7 +8,8 @@
 //! - [`bytes`], [`bytes_delta`], [`nanos`], [`percent`], [`count`]: the one formatter of
 //!   numbers for tables, terminal output and messages (`132.0 KiB`, `950 ns`, `3.40 µs`).
 //! - [`bytes_label`], [`nanos_label`]: the same quantities with about three significant
-//!   digits and no trailing zeros, for chart ticks and labels (`1.5 KiB`, `12 µs`).
+//!   digits and no trailing zeros, for chart ticks and labels (`1.5 KiB`, `12 µs`);
+//!   [`byte_unit`] and [`time_unit`] pick the unit an axis labels all its ticks in.
 //!
 //! Memory sizes use binary units (1 KiB = 1024 bytes) because pages, chunks and mappings
 //! are powers of two; durations use decimal units. No function depends on a locale or on
@@ -24,6 +25,7 @@ mod format;
 mod parse;
 
 pub use format::{
-    bytes, bytes_delta, bytes_label, count, nanos, nanos_label, percent, percent_label,
+    byte_unit, bytes, bytes_delta, bytes_label, count, nanos, nanos_label, percent, percent_label,
+    time_unit,
 };
 pub use parse::{SizeError, parse_size};

@@ -6,7 +6,7 @@ use super::{
     AxisSpec, Experiment, ExperimentError, ExperimentOutput, Figure, Inputs, Mark, Marker, Unit,
     XyChart, XyPanel, XySeries,
 };
-use crate::RunConfig;
+use engine::RunConfig;
 use workload::{GeneratorParams, Op, RampParams};
 
 /// `brk-heap-growth`.
@@ -62,7 +62,7 @@ fn heap_growth(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experiment
     let mut moves: Vec<(u64, u64, i64)> = Vec::new();
     let mut last = start;
     let mut phase_at: Vec<(u64, String)> = Vec::new();
-    let r = crate::run_observed(&w, spec.build()?, &config, &mut |step| {
+    let r = engine::run_observed(&w, spec.build()?, &config, &mut |step| {
         if let Op::Phase { name } = step.op {
             phase_at.push((step.index, name.clone()));
         }

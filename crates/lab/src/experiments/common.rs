@@ -1,10 +1,11 @@
 //! What most experiments share: a setup of workloads x allocators run through the
 //! engine, the timeline CSV every timeline-based figure writes, and the summary table.
 
+use super::snapshot;
 use super::table::{self, Csv, fixed};
-use super::{Column, ExperimentError, FigureTitle};
+use super::{ChartTitle, Column, ExperimentError};
 use crate::registry::{self, Setting};
-use crate::{RunConfig, RunResult, Sample, Source, Summary, Timeline};
+use engine::{RunConfig, RunResult, Sample, Source, Summary, Timeline};
 use kernel::{KernelConfig, Syscall};
 use serde::Serialize;
 use workload::{GeneratorParams, Op, Workload};
@@ -137,7 +138,7 @@ impl Setup {
         let config = self.config();
         let mut out = Vec::new();
         for a in &self.allocators {
-            let mut r = crate::run(workload, a.build()?, &config).map_err(|error| {
+            let mut r = engine::run(workload, a.build()?, &config).map_err(|error| {
                 ExperimentError::Run {
                     what: format!("{} through {}", workload.name, a.label),
                     error,
@@ -156,9 +157,9 @@ impl Setup {
     }
 
     /// The chart title of workload `w` run through every allocator.
-    pub fn title(&self, w: usize, note: Option<String>) -> FigureTitle {
+    pub fn title(&self, w: usize, note: Option<String>) -> ChartTitle {
         let spec = self.workloads.get(w);
-        FigureTitle {
+        ChartTitle {
             workload: spec
                 .map(|s| s.params.name().to_string())
                 .unwrap_or_default(),
@@ -252,75 +253,45 @@ pub fn timelines_csv(timelines: &[&Timeline]) -> String {
     csv.finish()
 }
 
-/// Reads a CSV of [`TIMELINE_COLUMNS`] back into timelines, one per series in order of
-/// first appearance, marked as coming from `source`. Errors give the 1-based line.
-pub fn parse_timeline_csv(text: &str, source: Source) -> Result<Vec<Timeline>, (usize, String)> {
-    let mut lines = text.lines().enumerate();
-    let header: Vec<&str> = TIMELINE_COLUMNS.iter().map(|c| c.0).collect();
-    match lines.next() {
-        Some((_, h)) if h == header.join(",") => {}
-        Some((_, h)) => {
-            return Err((
-                1,
-                format!("expected the header {:?}, got {h:?}", header.join(",")),
-            ));
-        }
-        None => return Err((1, "the file is empty".to_string())),
-    }
+/// Reads a CSV of [`TIMELINE_COLUMNS`] (comment lines on top allowed) back into
+/// timelines, one per series in order of first appearance, marked as coming from
+/// `source`; also returns the comments. Errors give the 1-based line.
+pub fn parse_timeline_csv(
+    text: &str,
+    source: Source,
+) -> Result<(Vec<String>, Vec<Timeline>), (usize, String)> {
+    let cols = TIMELINE_COLUMNS;
+    let snapshot = snapshot::read(text, cols)?;
     let mut out: Vec<Timeline> = Vec::new();
-    for (i, line) in lines {
-        let n = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() != header.len() {
-            return Err((
-                n,
-                format!("{} cells, expected {}", cells.len(), header.len()),
-            ));
-        }
-        let int = |k: usize| -> Result<u64, (usize, String)> {
-            cells[k].parse::<u64>().map_err(|_| {
-                (
-                    n,
-                    format!("column {}: {:?} is not a count", header[k], cells[k]),
-                )
-            })
-        };
-        let time_ns: f64 = cells[2]
-            .parse()
-            .ok()
-            .filter(|v: &f64| v.is_finite())
-            .ok_or_else(|| (n, format!("column time_ns: {:?} is not a number", cells[2])))?;
+    for r in &snapshot.records {
         let mut syscalls = [0u64; 6];
         for (j, slot) in syscalls.iter_mut().enumerate() {
-            *slot = int(14 + j)?;
+            *slot = r.count(cols, 14 + j)?;
         }
         let sample = Sample {
-            op: int(1)?,
-            time_ns,
-            live: int(3)?,
-            allocated: int(4)?,
-            footprint: int(5)?,
-            free_in_heap: int(6)?,
-            largest_free: int(7)?,
-            mapped: int(8)?,
-            rss: int(9)?,
-            pt_bytes: int(10)?,
-            returned_brk: int(11)?,
-            returned_munmap: int(12)?,
-            returned_madvise: int(13)?,
+            op: r.count(cols, 1)?,
+            time_ns: r.number(cols, 2, f64::NEG_INFINITY)?,
+            live: r.count(cols, 3)?,
+            allocated: r.count(cols, 4)?,
+            footprint: r.count(cols, 5)?,
+            free_in_heap: r.count(cols, 6)?,
+            largest_free: r.count(cols, 7)?,
+            mapped: r.count(cols, 8)?,
+            rss: r.count(cols, 9)?,
+            pt_bytes: r.count(cols, 10)?,
+            returned_brk: r.count(cols, 11)?,
+            returned_munmap: r.count(cols, 12)?,
+            returned_madvise: r.count(cols, 13)?,
             syscalls,
-            minor_faults: int(20)?,
-            tlb_misses: int(21)?,
-            phase: Some(cells[22].to_string()).filter(|p| !p.is_empty()),
+            minor_faults: r.count(cols, 20)?,
+            tlb_misses: r.count(cols, 21)?,
+            phase: Some(r.cells[22].clone()).filter(|p| !p.is_empty()),
         };
-        let series = cells[0];
-        match out.iter_mut().find(|t| t.allocator == series) {
+        let series = &r.cells[0];
+        match out.iter_mut().find(|t| t.allocator == *series) {
             Some(t) => {
                 if t.samples.last().is_some_and(|l| l.op > sample.op) {
-                    return Err((n, format!("op {} goes back in time", sample.op)));
+                    return Err((r.line, format!("op {} goes back in time", sample.op)));
                 }
                 t.samples.push(sample);
             }
@@ -332,9 +303,9 @@ pub fn parse_timeline_csv(text: &str, source: Source) -> Result<Vec<Timeline>, (
         }
     }
     if out.is_empty() {
-        return Err((2, "no samples".to_string()));
+        return Err((snapshot.comments.len() + 2, "no samples".to_string()));
     }
-    Ok(out)
+    Ok((snapshot.comments, out))
 }
 
 /// The header of [`summary_row`].
@@ -484,7 +455,7 @@ mod tests {
         let w = workload::generate("churn", 1, Some(300)).unwrap();
         let r = setup.run_ops(&w).unwrap();
         let csv = timelines_csv(&[&r[0].timeline]);
-        let back = parse_timeline_csv(&csv, Source::Simulated).unwrap();
+        let (_, back) = parse_timeline_csv(&csv, Source::Simulated).unwrap();
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].samples.len(), r[0].timeline.samples.len());
         // time_ns is written with one decimal; everything else is exact.
@@ -532,12 +503,40 @@ mod tests {
     }
 
     #[test]
+    fn a_phase_name_with_commas_and_quotes_round_trips() {
+        let mut w = workload::generate("churn", 1, Some(60)).unwrap();
+        w.ops.insert(
+            10,
+            Op::Phase {
+                name: "a,b \"c\"".to_string(),
+            },
+        );
+        let setup = Setup::new(vec![], vec![AllocatorSpec::named("glibc")]);
+        let r = setup.run_ops(&w).unwrap();
+        let csv = timelines_csv(&[&r[0].timeline]);
+        assert!(
+            csv.contains("\"a,b \"\"c\"\"\""),
+            "quoted in the file: {csv}"
+        );
+        let (_, back) = parse_timeline_csv(&csv, Source::Simulated).unwrap();
+        let phases: Vec<&str> = back[0]
+            .samples
+            .iter()
+            .filter_map(|s| s.phase.as_deref())
+            .collect();
+        assert!(phases.contains(&"a,b \"c\""), "{phases:?}");
+        assert_eq!(back[0].samples.len(), r[0].timeline.samples.len());
+    }
+
+    #[test]
     fn a_broken_snapshot_names_its_line() {
         let header: Vec<&str> = TIMELINE_COLUMNS.iter().map(|c| c.0).collect();
         let text = format!("{}\nmmap,1,2\n", header.join(","));
         let (line, why) = parse_timeline_csv(&text, Source::Real).unwrap_err();
         assert_eq!(line, 2);
         assert!(why.contains("cells"), "{why}");
+        let text = format!("# here\n{}\n", header.join(","));
+        assert_eq!(parse_timeline_csv(&text, Source::Real).unwrap_err().0, 3);
         assert_eq!(parse_timeline_csv("", Source::Real).unwrap_err().0, 1);
         assert_eq!(parse_timeline_csv("x,y\n", Source::Real).unwrap_err().0, 1);
     }

@@ -2,13 +2,13 @@
 
 use super::common::{AllocatorSpec, Setup, WorkloadSpec};
 use super::mmap_figs::cost_row;
-use super::multiproc::{ProcessSpec, run_system, system_summary};
-use super::real::split_comments;
+use super::snapshot;
 use super::table::{Csv, Markdown, bytes, count, fixed, nanos};
 use super::{
-    Column, Experiment, ExperimentError, ExperimentOutput, Figure, FigureTitle, Inputs, RealInput,
+    ChartTitle, Column, Experiment, ExperimentError, ExperimentOutput, Figure, Inputs, RealInput,
     RealSource,
 };
+use engine::{ProcessSpec, run_system, system_summary};
 use kernel::{Access, CostCategory, Kernel, KernelConfig, Syscall};
 use workload::{ChurnParams, GeneratorParams};
 
@@ -78,44 +78,17 @@ pub fn encode_cost_real(comment: &[String], rows: &[CostRealRow]) -> String {
 }
 
 fn parse_cost_real(text: &str) -> Result<(Vec<String>, Vec<CostRealRow>), (usize, String)> {
-    let (comments, body, skipped) = split_comments(text);
-    let header: Vec<&str> = COST_REAL_COLUMNS.iter().map(|c| c.0).collect();
-    let mut lines = body.lines().enumerate();
-    match lines.next() {
-        Some((_, h)) if h == header.join(",") => {}
-        _ => {
-            return Err((
-                skipped + 1,
-                format!("expected the header {:?}", header.join(",")),
-            ));
-        }
-    }
+    let cols = COST_REAL_COLUMNS;
+    let snapshot = snapshot::read(text, cols)?;
     let mut rows = Vec::new();
-    for (i, line) in lines {
-        let n = skipped + i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() != 3 {
-            return Err((n, format!("{} cells, expected 3", cells.len())));
-        }
-        let num = |k: usize| -> Result<f64, (usize, String)> {
-            cells[k]
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| (n, format!("{:?} is not a duration", cells[k])))
-        };
+    for r in &snapshot.records {
         rows.push(CostRealRow {
-            size: cells[0]
-                .parse()
-                .map_err(|_| (n, format!("{:?} is not a size", cells[0])))?,
-            malloc_free_ns: num(1)?,
-            mmap_munmap_ns: num(2)?,
+            size: r.count(cols, 0)?,
+            malloc_free_ns: r.number(cols, 1, 0.0)?,
+            mmap_munmap_ns: r.number(cols, 2, 0.0)?,
         });
     }
-    Ok((comments, rows))
+    Ok((snapshot.comments, rows))
 }
 
 /// `cost-crossover`.
@@ -366,7 +339,7 @@ fn crossover(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, Experim
             .collect()
     });
     Ok(ExperimentOutput {
-        title: FigureTitle {
+        title: ChartTitle {
             workload: "one block, malloc+write+free".to_string(),
             seed: None,
             allocators: vec!["glibc".to_string(), "mmap".to_string()],
@@ -443,7 +416,7 @@ pub const BREAKDOWN: Experiment = Experiment {
 const SHARE_SLICE: u64 = 50;
 
 fn breakdown(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentError> {
-    let mut summaries: Vec<crate::Summary> = setup
+    let mut summaries: Vec<engine::Summary> = setup
         .run_workload(0)?
         .into_iter()
         .map(|r| r.summary)
@@ -523,7 +496,7 @@ fn breakdown(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentEr
          share it.",
     );
     Ok(ExperimentOutput {
-        title: FigureTitle {
+        title: ChartTitle {
             workload: "churn".to_string(),
             seed: Some(1),
             allocators: summaries.iter().map(|s| s.allocator.clone()).collect(),

@@ -6,7 +6,7 @@ use super::{
     Bar, BarChart, BarPanel, Column, Experiment, ExperimentError, ExperimentOutput, Figure, Inputs,
     Unit,
 };
-use crate::{HeapSnapshot, Sample};
+use engine::{HeapSnapshot, Sample};
 use malloc::BlockKind;
 use workload::{GeneratorParams, SizeDist, SwissCheeseParams};
 
@@ -121,7 +121,7 @@ fn fit_compare(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experiment
         "frag_max = (max footprint − max live) / max live (Johnstone & Wilson's measure 4); \
          frag_peak = (footprint − live) / live at the peak footprint (measure 3).",
     );
-    let bars = |value: fn(&crate::Summary) -> f64, note: fn(&crate::Summary) -> String| {
+    let bars = |value: fn(&engine::Summary) -> f64, note: fn(&engine::Summary) -> String| {
         results
             .iter()
             .map(|r| Bar {
@@ -236,7 +236,7 @@ fn fragmentation(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experime
         "internal = (allocated − live) / live; external = 1 − largest free block / free bytes in \
          the heap; J&W = (footprint − live) / live, whose value at the peaks is frag_max.",
     );
-    let timelines: Vec<&crate::Timeline> = results.iter().map(|r| &r.timeline).collect();
+    let timelines: Vec<&engine::Timeline> = results.iter().map(|r| &r.timeline).collect();
     Ok(ExperimentOutput {
         title: setup.title(0, None),
         caption,

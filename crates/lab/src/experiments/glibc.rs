@@ -5,12 +5,12 @@ use super::common::{
     AllocatorSpec, Setup, TIMELINE_COLUMNS, WorkloadSpec, concat, hold_then_release, timelines_csv,
 };
 use super::freelist::{HEAP_MAP_COLUMNS, heap_map_csv, kind_name, kind_totals};
-use super::program::{Program, Stepped};
 use super::table::{Csv, Markdown, bytes, count};
 use super::{
-    AxisSpec, Experiment, ExperimentError, ExperimentOutput, Figure, FigureTitle, Inputs, Mark,
+    AxisSpec, ChartTitle, Experiment, ExperimentError, ExperimentOutput, Figure, Inputs, Mark,
     Unit, XyChart, XyPanel, XySeries,
 };
+use engine::{Program, Stepped};
 use kernel::{Kernel, KernelConfig, Syscall};
 use malloc::glibc::{Glibc, SyscallEvent};
 use workload::{
@@ -272,7 +272,7 @@ fn mmap_threshold(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experim
         notes: Vec::new(),
     });
     Ok(ExperimentOutput {
-        title: FigureTitle {
+        title: ChartTitle {
             workload: "large".to_string(),
             seed: Some(1),
             allocators: vec!["glibc".to_string()],
@@ -440,16 +440,16 @@ fn trim_program() -> Result<Workload, ExperimentError> {
 fn trim(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentError> {
     let w = trim_program()?;
     let spec = &setup.allocators[0];
-    let config = crate::RunConfig {
+    let config = engine::RunConfig {
         kernel: setup.kernel.clone(),
         sample_every: setup.sample_every,
-        ..crate::RunConfig::default()
+        ..engine::RunConfig::default()
     };
     // Which calls gave memory back: a lower break, fewer mapped bytes, a madvise.
     let (mut shrinks, mut last_brk, mut last_madvise) = (0u64, setup.kernel.heap_start, 0u64);
     let (mut unmaps, mut advises) = (0u64, 0u64);
     let mut last_munmap = 0u64;
-    let r = crate::run_observed(&w, spec.build()?, &config, &mut |step| {
+    let r = engine::run_observed(&w, spec.build()?, &config, &mut |step| {
         let brk = step.kernel.program_break();
         if brk < last_brk {
             shrinks += 1;
@@ -516,7 +516,7 @@ fn trim(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentError> 
         bytes(s.final_rss)
     ));
     Ok(ExperimentOutput {
-        title: FigureTitle {
+        title: ChartTitle {
             workload: "ramp + large + pinned ramp".to_string(),
             seed: Some(1),
             allocators: vec!["glibc".to_string()],

@@ -53,7 +53,7 @@ fn churn_timeline(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experim
         "frag_max = (max footprint − max live) / max live; returned = bytes given back to the \
          OS by brk shrink, munmap and madvise; time/op = simulated ns per allocator call.",
     );
-    let timelines: Vec<&crate::Timeline> = results.iter().map(|r| &r.timeline).collect();
+    let timelines: Vec<&engine::Timeline> = results.iter().map(|r| &r.timeline).collect();
     Ok(ExperimentOutput {
         title: setup.title(0, Some("600 live blocks".to_string())),
         caption,

@@ -84,7 +84,7 @@ fn arenas(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentError
          so one long-lived block keeps a region of temporaries mapped. lifetime-arenas puts \
          each lifetime class in regions of its own.",
     );
-    let timelines: Vec<&crate::Timeline> = results.iter().map(|r| &r.timeline).collect();
+    let timelines: Vec<&engine::Timeline> = results.iter().map(|r| &r.timeline).collect();
     Ok(ExperimentOutput {
         title: setup.title(0, Some("lifetime hints on".to_string())),
         caption,

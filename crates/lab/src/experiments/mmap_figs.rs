@@ -1,12 +1,12 @@
 //! Chapter 6: allocating with mmap directly (claims 6, 7 and 12).
 
 use super::common::{AllocatorSpec, Setup, WorkloadSpec, total_syscalls};
-use super::program::{Program, Stepped};
 use super::table::{Csv, Markdown, bytes, count, fixed, nanos, percent};
 use super::{
-    AxisSpec, Experiment, ExperimentError, ExperimentOutput, Figure, FigureTitle, Inputs, Level,
+    AxisSpec, ChartTitle, Experiment, ExperimentError, ExperimentOutput, Figure, Inputs, Level,
     Mark, Unit, XyChart, XyPanel, XySeries,
 };
+use engine::{Program, Stepped};
 use kernel::{CostCategory, Kernel, KernelConfig, Syscall};
 use workload::{ChurnParams, FreeOrder, GeneratorParams, LargeParams, RampParams};
 
@@ -184,7 +184,7 @@ fn page_rounding(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experime
          allocated / peak live − 1.",
     );
     Ok(ExperimentOutput {
-        title: FigureTitle {
+        title: ChartTitle {
             workload: "one malloc per size".to_string(),
             seed: None,
             allocators: setup.labels(),
@@ -250,7 +250,7 @@ pub const CHURN_COST: Experiment = Experiment {
 };
 
 /// The CSV row of a summary in the cost columns.
-pub(crate) fn cost_row(s: &crate::Summary) -> Vec<String> {
+pub(crate) fn cost_row(s: &engine::Summary) -> Vec<String> {
     let mut row = vec![
         s.allocator.clone(),
         s.ops.to_string(),
@@ -492,7 +492,7 @@ fn map_count(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentEr
          in two; free() cannot report that, so the block leaks.",
     );
     Ok(ExperimentOutput {
-        title: FigureTitle {
+        title: ChartTitle {
             workload: "ramp, churn".to_string(),
             seed: Some(1),
             allocators: setup.labels(),

@@ -8,12 +8,14 @@
 //! - [`all`] and [`find`]: the registry, in book order.
 //! - [`Experiment::produce`] runs it and returns an [`ExperimentOutput`]: a caption, the
 //!   CSV of the data behind the figure, a small Markdown table of the key numbers, and
-//!   the [`Figure`] to draw (which chart, with which values).
-//! - [`Program`]: a workload executed one op at a time, for drivers that share one
-//!   kernel among several processes ([`multiproc`]) or look inside an allocator
-//!   between ops.
+//!   the [`Figure`] to draw (which chart, with which values; [`Figure::draw`] draws it).
 //!
-//! Experiments are pure, like the rest of the engine: no files, no clocks, no threads.
+//! Experiments run their workloads through the engine's one op loop: [`engine::run`]
+//! for whole runs, [`engine::Program`] where they look inside an allocator between
+//! ops, [`engine::run_system`] for several processes on one kernel. The real-machine
+//! snapshots they read are CSV files with `#` comments, all read by one reader.
+//!
+//! Experiments are pure, like the engine: no files, no clocks, no threads.
 //! Two experiments take measurements of a real machine ([`Inputs::real`]); the `sim`
 //! binary reads them from committed snapshot files and refreshes those only when asked
 //! (`sim figures --real`), so the figures are the same on every machine.
@@ -21,9 +23,9 @@
 //! Sizes are kept small (a few thousand ops per run, small kernels where a limit must
 //! be reached) so that the whole set regenerates in seconds; each caption states them.
 
-mod chart;
 mod common;
-mod program;
+mod figure;
+mod snapshot;
 mod table;
 
 mod brk;
@@ -33,24 +35,27 @@ mod glibc;
 mod intro;
 mod lifetimes;
 mod mmap_figs;
-pub mod multiproc;
+mod multiproc;
 mod real;
 mod returned;
 mod segv;
 mod vm;
 
-pub use chart::{
-    AxisSpec, Bar, BarChart, BarPanel, Cell, Figure, FigureTitle, GridChart, GridRow, Level, Mark,
-    Marker, Tone, Unit, XyChart, XyPanel, XySeries,
+pub use figure::Figure;
+// The chart descriptions the experiments fill in, for `super::` imports.
+pub use common::{
+    AllocatorSpec, Setup, TIMELINE_COLUMNS, WorkloadSpec, parse_timeline_csv, timelines_csv,
 };
-pub use common::{AllocatorSpec, Setup, TIMELINE_COLUMNS, WorkloadSpec, parse_timeline_csv};
 pub use cost::{COST_REAL_COLUMNS, CostRealRow, encode_cost_real};
-pub use program::{Program, Stepped};
+use plot::{
+    AxisSpec, Bar, BarChart, BarPanel, Cell, ChartTitle, GridChart, GridRow, Level, Mark, Marker,
+    Tone, Unit, XyChart, XyPanel, XySeries,
+};
 pub use real::{SEGV_REAL_COLUMNS, SegvRealRow, encode_segv_real, encode_timeline_real};
-pub use table::{Csv, Markdown, bytes};
+pub use table::{Csv, Markdown, fixed};
 
-use crate::RunError;
 use crate::registry::RegistryError;
+use engine::RunError;
 use std::fmt;
 
 /// A column of an experiment's CSV: its name and what it holds (with its unit).
@@ -103,7 +108,7 @@ pub struct Inputs<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExperimentOutput {
     /// What the chart's setup line says.
-    pub title: FigureTitle,
+    pub title: ChartTitle,
     /// One sentence naming the experiment, its seed, sizes and cost model; the first
     /// line of the generated table.
     pub caption: String,
@@ -243,6 +248,15 @@ impl fmt::Display for ExperimentError {
 
 impl std::error::Error for ExperimentError {}
 
+impl From<RunError> for ExperimentError {
+    fn from(error: RunError) -> Self {
+        ExperimentError::Run {
+            what: "a program step".to_string(),
+            error,
+        }
+    }
+}
+
 impl From<RegistryError> for ExperimentError {
     fn from(e: RegistryError) -> Self {
         ExperimentError::Registry(e)
@@ -378,7 +392,7 @@ mod tests {
         let setup = (e.setup)();
         let r = setup.run_workload(0).unwrap();
         let mut t = r[0].timeline.clone();
-        t.source = Some(crate::Source::Real);
+        t.source = Some(engine::Source::Real);
         encode_timeline_real(&["synthetic".to_string()], &[&t])
     }
 

@@ -10,35 +10,19 @@
 use super::common::{
     AllocatorSpec, Setup, TIMELINE_COLUMNS, WorkloadSpec, parse_timeline_csv, timelines_csv,
 };
+use super::snapshot;
 use super::table::{Csv, Markdown, bytes, count};
 use super::{
-    Column, Experiment, ExperimentError, ExperimentOutput, Figure, FigureTitle, Inputs, RealInput,
+    ChartTitle, Column, Experiment, ExperimentError, ExperimentOutput, Figure, Inputs, RealInput,
     RealSource,
 };
-use crate::Source;
+use engine::Source;
 use kernel::Syscall;
 use workload::{ChurnParams, GeneratorParams};
 
-/// Splits a snapshot into its leading `#` comment lines (without the `#`) and the
-/// rest, and says how many lines the comments took.
-pub(crate) fn split_comments(text: &str) -> (Vec<String>, &str, usize) {
-    let mut comments = Vec::new();
-    let mut rest = text;
-    let mut n = 0;
-    while let Some(line) = rest.lines().next() {
-        let Some(c) = line.strip_prefix('#') else {
-            break;
-        };
-        comments.push(c.trim().to_string());
-        rest = &rest[(line.len() + 1).min(rest.len())..];
-        n += 1;
-    }
-    (comments, rest, n)
-}
-
 /// The snapshot text of a real replay's timeline(s), with `comment` lines on top
 /// (the columns are [`TIMELINE_COLUMNS`]).
-pub fn encode_timeline_real(comment: &[String], timelines: &[&crate::Timeline]) -> String {
+pub fn encode_timeline_real(comment: &[String], timelines: &[&engine::Timeline]) -> String {
     let mut out: String = comment.iter().map(|c| format!("# {c}\n")).collect();
     out.push_str(&timelines_csv(timelines));
     out
@@ -88,40 +72,27 @@ pub fn encode_segv_real(comment: &[String], rows: &[SegvRealRow]) -> String {
     out
 }
 
-/// Reads a snapshot written by [`encode_segv_real`]. Errors give the 1-based line.
-pub(crate) fn parse_segv_real(text: &str) -> Result<Vec<SegvRealRow>, (usize, String)> {
-    let (_, body, skipped) = split_comments(text);
-    let header: Vec<&str> = SEGV_REAL_COLUMNS.iter().map(|c| c.0).collect();
-    let mut lines = body.lines().enumerate();
-    match lines.next() {
-        Some((_, h)) if h == header.join(",") => {}
-        _ => {
-            return Err((
-                skipped + 1,
-                format!("expected the header {:?}", header.join(",")),
-            ));
-        }
-    }
-    let mut out = Vec::new();
-    for (i, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() != header.len() {
-            return Err((
-                skipped + i + 1,
-                format!("{} cells, expected {}", cells.len(), header.len()),
-            ));
-        }
-        out.push(SegvRealRow {
-            experiment: cells[0].to_string(),
-            outcome: cells[1].to_string(),
-            reason: cells[2].to_string(),
-            address_matches: cells[3].to_string(),
-        });
-    }
-    Ok(out)
+/// Reads a snapshot written by [`encode_segv_real`]: its comments and rows. Errors give
+/// the 1-based line.
+pub(crate) fn parse_segv_real(
+    text: &str,
+) -> Result<(Vec<String>, Vec<SegvRealRow>), (usize, String)> {
+    let snapshot = snapshot::read(text, SEGV_REAL_COLUMNS)?;
+    let rows = snapshot
+        .records
+        .into_iter()
+        .map(|r| {
+            let [experiment, outcome, reason, address_matches]: [String; 4] =
+                r.cells.try_into().unwrap_or_default();
+            SegvRealRow {
+                experiment,
+                outcome,
+                reason,
+                address_matches,
+            }
+        })
+        .collect();
+    Ok((snapshot.comments, rows))
 }
 
 /// `model-vs-real`.
@@ -168,13 +139,12 @@ fn model_vs_real(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, Exp
     let text = inputs.real.ok_or(ExperimentError::MissingReal {
         experiment: "model-vs-real",
     })?;
-    let (comments, body, skipped) = split_comments(text);
     let bad = |(line, detail): (usize, String)| ExperimentError::BadSnapshot {
         experiment: "model-vs-real",
-        line: line + skipped,
+        line,
         detail,
     };
-    let mut real = parse_timeline_csv(body, Source::Real).map_err(bad)?;
+    let (comments, mut real) = parse_timeline_csv(text, Source::Real).map_err(bad)?;
     let mut real = real.remove(0);
     real.allocator = "mmap (real)".to_string();
     let mut results = setup.run_workload(0)?;
@@ -182,8 +152,8 @@ fn model_vs_real(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, Exp
     let mut simulated = sim.timeline.clone();
     simulated.allocator = "mmap (simulated)".to_string();
 
-    let last = |t: &crate::Timeline| t.samples.last().cloned().unwrap_or_default();
-    let peak = |t: &crate::Timeline, f: fn(&crate::Sample) -> u64| {
+    let last = |t: &engine::Timeline| t.samples.last().cloned().unwrap_or_default();
+    let peak = |t: &engine::Timeline, f: fn(&engine::Sample) -> u64| {
         t.samples.iter().map(f).max().unwrap_or(0)
     };
     let (s_end, r_end) = (last(&simulated), last(&real));
@@ -258,7 +228,7 @@ fn model_vs_real(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, Exp
     );
     let csv = timelines_csv(&[&simulated, &real]);
     Ok(ExperimentOutput {
-        title: FigureTitle {
+        title: ChartTitle {
             workload: "churn".to_string(),
             seed: Some(1),
             allocators: vec!["mmap".to_string()],
@@ -286,9 +256,9 @@ mod tests {
         }];
         let text = encode_segv_real(&["measured here".to_string()], &rows);
         assert!(text.starts_with("# measured here\n"));
-        assert_eq!(parse_segv_real(&text).unwrap(), rows);
-        let (comments, _, n) = split_comments(&text);
-        assert_eq!((comments, n), (vec!["measured here".to_string()], 1));
+        let (comments, back) = parse_segv_real(&text).unwrap();
+        assert_eq!(back, rows);
+        assert_eq!(comments, vec!["measured here".to_string()]);
         let broken = text.replace("SEGV_MAPERR,yes", "SEGV_MAPERR");
         assert_eq!(parse_segv_real(&broken).unwrap_err().0, 3);
     }

@@ -5,10 +5,10 @@ use super::common::{
 };
 use super::table::{Markdown, bytes, count};
 use super::{
-    Bar, BarChart, BarPanel, Experiment, ExperimentError, ExperimentOutput, Figure, FigureTitle,
+    Bar, BarChart, BarPanel, ChartTitle, Experiment, ExperimentError, ExperimentOutput, Figure,
     Inputs, Unit,
 };
-use crate::{RunResult, Sample, Timeline};
+use engine::{RunResult, Sample, Timeline};
 use workload::{ChurnParams, GeneratorParams, RampParams, SwissCheeseParams};
 
 /// `returned-by-mechanism`.
@@ -132,7 +132,7 @@ fn by_mechanism(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experimen
     );
     let refs: Vec<&Timeline> = timelines.iter().collect();
     Ok(ExperimentOutput {
-        title: FigureTitle {
+        title: ChartTitle {
             workload: "ramp, swiss-cheese".to_string(),
             seed: Some(1),
             allocators: setup.labels(),

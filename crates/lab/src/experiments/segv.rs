@@ -2,14 +2,14 @@
 //!
 //! The same accesses the real-machine experiments make (in `calibrate`, each in a child
 //! process), made on the simulated kernel, plus the allocator-level cases of
-//! `mmap::scenarios::segv_probes` (overflows and uses after free through the mmap
+//! `crate::scenarios::segv_probes` (overflows and uses after free through the mmap
 //! allocators). The real outcomes come from a committed snapshot.
 
 use super::common::Setup;
-use super::real::{SegvRealRow, parse_segv_real, split_comments};
+use super::real::{SegvRealRow, parse_segv_real};
 use super::table::{Csv, Markdown};
 use super::{
-    Cell, Experiment, ExperimentError, ExperimentOutput, Figure, FigureTitle, GridChart, GridRow,
+    Cell, ChartTitle, Experiment, ExperimentError, ExperimentOutput, Figure, GridChart, GridRow,
     Inputs, RealInput, RealSource, Tone,
 };
 use kernel::{Access, Fault, Kernel, KernelConfig, MapFlags, PAGE_SIZE, Prot, SegvReason};
@@ -178,7 +178,7 @@ fn kernel_probes(cfg: &KernelConfig) -> Result<Vec<Probe>, ExperimentError> {
 
 /// The allocator-level probes of the mmap crate.
 fn allocator_probes(cfg: &KernelConfig) -> Result<Vec<Probe>, ExperimentError> {
-    let probes = mmap::scenarios::segv_probes(cfg).map_err(|e| driver_error("probes", e))?;
+    let probes = crate::scenarios::segv_probes(cfg).map_err(|e| driver_error("probes", e))?;
     Ok(probes
         .into_iter()
         .map(|p| Probe {
@@ -218,7 +218,7 @@ fn short_text(outcome: &str, reason: &str) -> String {
 }
 
 fn segv(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, ExperimentError> {
-    let real: Vec<SegvRealRow> = match inputs.real {
+    let (comments, real): (Vec<String>, Vec<SegvRealRow>) = match inputs.real {
         Some(text) => {
             parse_segv_real(text).map_err(|(line, detail)| ExperimentError::BadSnapshot {
                 experiment: "mmap-segv",
@@ -226,11 +226,9 @@ fn segv(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, ExperimentEr
                 detail,
             })?
         }
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
-    let measured_on = inputs
-        .real
-        .map(|t| split_comments(t).0.join("; "))
+    let measured_on = Some(comments.join("; "))
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| "a real machine".to_string());
     let kernel = kernel_probes(&setup.kernel)?;
@@ -353,7 +351,7 @@ fn segv(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, ExperimentEr
          page is not caught.",
     );
     Ok(ExperimentOutput {
-        title: FigureTitle {
+        title: ChartTitle {
             workload: "SIGSEGV experiments".to_string(),
             seed: None,
             allocators: Vec::new(),

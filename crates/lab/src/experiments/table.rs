@@ -1,24 +1,30 @@
 //! The two text outputs of an experiment: a CSV of the data behind the figure and a
-//! small Markdown table of the key numbers, plus the fixed-rule number formatting both
-//! use (no locale, no float `Debug`), so the same result always gives the same bytes.
+//! small Markdown table of the key numbers. Numbers are formatted by fixed rules (the
+//! `units` crate; no locale, no float `Debug`), so the same result always gives the
+//! same bytes.
 
 use std::fmt::Write as _;
 
-/// A CSV document under construction: a header, then rows of exactly as many cells.
-#[derive(Clone, Debug)]
+/// A CSV document under construction: a header, then rows of exactly as many cells,
+/// quoted by the `csv` crate where a cell needs it (a comma, a quote, a line break), so
+/// any text (a phase named `a,b "c"`) reads back as it was written.
+#[derive(Debug)]
 pub struct Csv {
     columns: Vec<&'static str>,
-    text: String,
+    writer: csv::Writer<Vec<u8>>,
 }
 
 impl Csv {
     /// A CSV with these columns (written as the header line).
     pub fn new(columns: &[&'static str]) -> Csv {
-        let mut text = columns.join(",");
-        text.push('\n');
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        // Writing into memory cannot fail.
+        let _ = writer.write_record(columns);
         Csv {
             columns: columns.to_vec(),
-            text,
+            writer,
         }
     }
 
@@ -27,29 +33,21 @@ impl Csv {
         &self.columns
     }
 
-    /// Appends a row. Cells holding a comma, a quote or a newline are quoted.
+    /// Appends a row.
     ///
     /// A row with the wrong number of cells is a bug of the experiment; it is padded or
     /// cut to the header's width (and the experiment tests check the widths), so the
     /// file always parses.
     pub fn row<S: AsRef<str>>(&mut self, cells: &[S]) {
-        for i in 0..self.columns.len() {
-            if i > 0 {
-                self.text.push(',');
-            }
-            let cell = cells.get(i).map(AsRef::as_ref).unwrap_or("");
-            if cell.contains([',', '"', '\n']) {
-                let _ = write!(self.text, "\"{}\"", cell.replace('"', "\"\""));
-            } else {
-                self.text.push_str(cell);
-            }
-        }
-        self.text.push('\n');
+        let record = (0..self.columns.len()).map(|i| cells.get(i).map(AsRef::as_ref).unwrap_or(""));
+        let _ = self.writer.write_record(record);
     }
 
     /// The document.
     pub fn finish(self) -> String {
-        self.text
+        let bytes = self.writer.into_inner().unwrap_or_default();
+        // Every cell came in as UTF-8 text.
+        String::from_utf8(bytes).unwrap_or_default()
     }
 }
 
@@ -115,67 +113,8 @@ impl Markdown {
     }
 }
 
-/// A byte count in the largest binary unit it reaches, one decimal: `512 B`,
-/// `132.0 KiB`, `1.5 MiB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
-/// A signed byte change: `+132.0 KiB`, `-36.0 KiB`.
-pub fn bytes_delta(d: i64) -> String {
-    if d < 0 {
-        format!("-{}", bytes(d.unsigned_abs()))
-    } else {
-        format!("+{}", bytes(d as u64))
-    }
-}
-
-/// Simulated nanoseconds in a readable unit: `950 ns`, `3.40 µs`, `1.20 ms`.
-pub fn nanos(ns: f64) -> String {
-    if !ns.is_finite() {
-        "n/a".to_string()
-    } else if ns.abs() < 1_000.0 {
-        format!("{ns:.0} ns")
-    } else if ns.abs() < 1_000_000.0 {
-        format!("{:.2} µs", ns / 1e3)
-    } else if ns.abs() < 1e9 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.2} s", ns / 1e9)
-    }
-}
-
-/// A ratio in percent with one decimal: `0.125` -> `12.5%`.
-pub fn percent(ratio: f64) -> String {
-    if ratio.is_finite() {
-        format!("{:.1}%", ratio * 100.0)
-    } else {
-        "n/a".to_string()
-    }
-}
-
-/// An integer with a comma every three digits.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// Numbers in tables: the workspace's one formatter.
+pub use units::{bytes, bytes_delta, count, nanos, percent};
 
 /// A float for CSV: fixed decimals, no `-0`.
 pub fn fixed(v: f64, decimals: usize) -> String {
@@ -210,13 +149,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_format_by_fixed_rules() {
-        assert_eq!(bytes(135168), "132.0 KiB");
-        assert_eq!(bytes_delta(-36864), "-36.0 KiB");
-        assert_eq!(nanos(3400.0), "3.40 µs");
-        assert_eq!(percent(0.125), "12.5%");
-        assert_eq!(count(1234567), "1,234,567");
-        assert_eq!(count(999), "999");
+    fn floats_for_csv_have_fixed_decimals_and_no_negative_zero() {
         assert_eq!(fixed(-0.0001, 2), "0.00");
         assert_eq!(fixed(2.5, 1), "2.5");
     }

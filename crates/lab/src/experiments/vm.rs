@@ -8,7 +8,7 @@
 use super::common::Setup;
 use super::table::{Csv, Markdown, bytes, count, fixed, nanos};
 use super::{
-    AxisSpec, Experiment, ExperimentError, ExperimentOutput, Figure, FigureTitle, Inputs, Mark,
+    AxisSpec, ChartTitle, Experiment, ExperimentError, ExperimentOutput, Figure, Inputs, Mark,
     Unit, XyChart, XyPanel, XySeries,
 };
 use kernel::{Access, Addr, Kernel, KernelConfig, MapFlags, PAGE_SIZE, PageState, Prot};
@@ -216,7 +216,7 @@ fn demand_paging(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experime
         ],
     });
     Ok(ExperimentOutput {
-        title: FigureTitle {
+        title: ChartTitle {
             workload: "demand paging driver".to_string(),
             seed: None,
             allocators: Vec::new(),
@@ -335,7 +335,7 @@ fn page_tables(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experiment
          its own PD page too.",
     );
     Ok(ExperimentOutput {
-        title: FigureTitle {
+        title: ChartTitle {
             workload: "page-table driver".to_string(),
             seed: None,
             allocators: Vec::new(),
@@ -519,7 +519,7 @@ fn placement(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentEr
         .map(|(who, pts)| XySeries::new(format!("mapping {who}"), Mark::Points, pts))
         .collect();
     Ok(ExperimentOutput {
-        title: FigureTitle {
+        title: ChartTitle {
             workload: "placement driver".to_string(),
             seed: None,
             allocators: Vec::new(),

@@ -134,6 +134,7 @@ pub fn summary(name: &str, k: f64) -> Summary {
         final_allocated: 0,
         final_footprint: 135_168,
         final_rss: 135_168,
+        frees_refused: 0,
         syscalls,
         minor_faults: (600.0 * k) as u64,
         tlb_misses: 1000,
