@@ -35,6 +35,47 @@ impl Default for TlbConfig {
     }
 }
 
+/// `vm.overcommit_memory`: how the kernel decides whether a mapping that may need
+/// memory later (a private writable one) can be promised now. Linux's
+/// `Documentation/mm/overcommit-accounting.rst` describes the three modes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OvercommitPolicy {
+    /// Mode 0, the default: "obvious overcommits of address space are refused". One
+    /// request larger than all of RAM plus swap fails with ENOMEM; anything smaller is
+    /// granted however much was promised before. `MAP_NORESERVE` mappings are not
+    /// checked at all.
+    Heuristic,
+    /// Mode 1: every request is granted; memory is only found (or not) at first touch.
+    Always,
+    /// Mode 2: strict accounting. The memory promised to all processes together (the
+    /// *committed* memory, `Committed_AS`) may not exceed the commit limit, swap plus
+    /// `ratio` percent of RAM (`CommitLimit`). `MAP_NORESERVE` is ignored.
+    Never,
+}
+
+/// The overcommit policy and what it depends on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Overcommit {
+    /// `vm.overcommit_memory`.
+    pub policy: OvercommitPolicy,
+    /// `vm.overcommit_ratio`: the percentage of RAM in the commit limit (mode 2).
+    pub ratio: u64,
+    /// Swap space in bytes (the model never swaps; swap only enters the limits).
+    pub swap_bytes: u64,
+}
+
+impl Default for Overcommit {
+    fn default() -> Self {
+        Overcommit {
+            policy: OvercommitPolicy::Heuristic,
+            ratio: 50,
+            swap_bytes: 0,
+        }
+    }
+}
+
 /// Everything that defines a simulated machine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -49,16 +90,41 @@ pub struct KernelConfig {
     pub mmap_base: Addr,
     /// The lowest address `mmap` may return (`vm.mmap_min_addr`).
     pub mmap_min_addr: Addr,
+    /// Everything from `mmap_base` to the end of user space is taken: by the stack and
+    /// the shared libraries of a real process, which the model does not show (nor
+    /// count), or by the placeholders of the real kernel-script runner. Nothing is
+    /// placed (not even at a hint), grown (`mremap`, `brk`) or mapped with `MAP_FIXED`
+    /// there (ENOMEM, as beyond the end of user space), and no VMA touches anything
+    /// above it. Off by default: then the model only places mappings below `mmap_base`,
+    /// and a hint or `MAP_FIXED` may still go above it.
+    pub reserved_top: bool,
     /// `vm.max_map_count`: most VMAs a process may have.
     pub max_map_count: u64,
-    /// `RLIMIT_AS`-like limit on mapped bytes per process (`None`: unlimited).
+    /// `RLIMIT_AS` of every process at its start (change it with
+    /// [`crate::Kernel::setrlimit`]): most bytes of address space a process may map
+    /// (`VmSize`; `None`: unlimited). `mmap`, `brk` and a growing `mremap` that would pass it fail with
+    /// ENOMEM.
     pub address_space_limit: Option<u64>,
-    /// `RLIMIT_DATA`-like limit on the heap's size (break minus heap start).
+    /// `RLIMIT_DATA` of every process at its start (change it with
+    /// [`crate::Kernel::setrlimit`]): most bytes of private writable memory a process
+    /// may map (`VmData`; `None`: unlimited). Since Linux 4.7 it limits not only the heap but
+    /// every private writable mapping (`MAP_NORESERVE` ones too), growth by `mremap` and
+    /// `mprotect` adding write access; read-only and `PROT_NONE` mappings are free of
+    /// it. `brk` is also checked against the heap's own size (break minus heap start),
+    /// the pre-4.7 rule, which is never the stricter one here.
     pub data_limit: Option<u64>,
+    /// `vm.overcommit_memory` and the figures its modes use.
+    pub overcommit: Overcommit,
     /// Back 2 MiB-aligned anonymous ranges with huge pages on first touch (THP `always`).
-    /// It also makes `mmap` of a length that is a multiple of 2 MiB return a 2 MiB-aligned
-    /// address, as Linux does for anonymous mappings when THP is compiled in.
+    /// It also implies `thp_align`.
     pub huge_pages: bool,
+    /// Place an anonymous mapping whose length is a multiple of 2 MiB, asked for without
+    /// a hint, at a 2 MiB-aligned address (`mmap` and a moving `mremap`), so that it could
+    /// be backed by huge pages. Linux does so whenever it is built with transparent huge
+    /// pages, whatever the THP mode (this machine's is `madvise`): it searches for
+    /// 2 MiB more than asked and aligns inside that gap, falling back to an ordinary
+    /// placement when no such gap exists.
+    pub thp_align: bool,
     /// The TLB's shape.
     pub tlb: TlbConfig,
     /// What each event costs.
@@ -74,10 +140,13 @@ impl Default for KernelConfig {
             heap_start: 0x5555_5555_9000,
             mmap_base: 0x7fff_f7ff_f000,
             mmap_min_addr: 0x1_0000,
+            reserved_top: false,
             max_map_count: 65530,
             address_space_limit: None,
             data_limit: None,
+            overcommit: Overcommit::default(),
             huge_pages: false,
+            thp_align: true,
             tlb: TlbConfig::default(),
             cost: CostModel::default(),
         }
@@ -201,6 +270,34 @@ fn cost_field_path(name: &str) -> &'static str {
 }
 
 impl KernelConfig {
+    /// The end of the address space a process may use: `mmap_base` when the top is
+    /// reserved ([`KernelConfig::reserved_top`]), else the end of user space.
+    pub fn usable_end(&self) -> Addr {
+        if self.reserved_top {
+            self.mmap_base
+        } else {
+            USER_SPACE_END
+        }
+    }
+
+    /// The machine of the kernel scripts (`KERNEL-SCRIPTS.md`): a process laid out like
+    /// the real script runner's, with `ram` bytes of physical memory. The *floor*
+    /// (`mmap_base`) is 512 GiB-aligned and everything from it up is reserved, so every
+    /// mapping goes below it into an address space whose page tables are empty (the
+    /// first touch costs a PDPT, a PD and a PT); the heap starts 16 TiB below the floor.
+    /// The machine is this one's: THP alignment on, no huge pages on fault (THP
+    /// `madvise`), heuristic overcommit, no swap.
+    pub fn script_machine(ram: u64) -> KernelConfig {
+        let floor: Addr = 0x7f80_0000_0000;
+        KernelConfig {
+            phys_bytes: ram,
+            heap_start: floor - (16 << 40),
+            mmap_base: floor,
+            reserved_top: true,
+            ..KernelConfig::default()
+        }
+    }
+
     /// Checks that the configuration describes a machine the model can run: physical
     /// memory of whole pages (at least one, for the first process's PML4), a page-aligned
     /// address layout with `mmap_min_addr <= heap_start < mmap_base <= USER_SPACE_END`,

@@ -21,9 +21,12 @@
 //! dirty again (the hardware sets the PTE's dirty bit), which cancels the advice.
 //!
 //! When no frame is free, the kernel first reclaims `MADV_FREE` pages (oldest first);
-//! only if none is left does the access fail with [`Fault::OutOfMemory`].
+//! if none is left, the OOM killer ends the process with the highest badness
+//! ([`crate::oom`]) and the fault is served; only if that is the faulting process
+//! itself does the access fail with [`Fault::OutOfMemory`].
 
 use crate::kernel::Kernel;
+use crate::oom::OomOutcome;
 use crate::page_table::{Action, pte};
 use crate::stats::CostCategory;
 use crate::types::{Access, Addr, Fault, PAGE_SHIFT, PAGE_SIZE, Prot, SegvReason, USER_SPACE_END};
@@ -219,7 +222,7 @@ impl Kernel {
                 self.map_zero(vpn, vma, Via::Trap).map_err(|_| oom)?;
             }
         } else if write && !leaf.huge && e & pte::ZERO != 0 {
-            self.cow_zero(vpn, vma).map_err(|_| oom)?;
+            self.cow_zero(vpn, vma_start, vma).map_err(|_| oom)?;
         } else {
             // Mapped and allowed: the hardware path should have served it. Bring the
             // entry in line with the VMA (and cancel MADV_FREE on a store), then cache it.
@@ -243,9 +246,10 @@ impl Kernel {
     }
     // ANCHOR_END: page_fault
 
-    /// Makes sure `need(self)` frames are free, reclaiming `MADV_FREE` pages (oldest
-    /// first) while they are not. `need` is re-evaluated after each reclaimed page,
-    /// because reclaim can free page-table pages on the path being mapped.
+    /// Makes sure `need(self)` frames are free: reclaims `MADV_FREE` pages (oldest
+    /// first) while they are not, and when none is left lets the OOM killer end another
+    /// process (see [`crate::oom`]). False when the running process itself was chosen,
+    /// or nobody could be. `need` is re-evaluated after each step.
     pub(crate) fn reserve_frames(
         &mut self,
         need: impl Fn(&Kernel) -> u64,
@@ -255,8 +259,13 @@ impl Kernel {
             if self.phys.free_frames() >= need(self) {
                 return true;
             }
-            if !self.reclaim_one(cat) {
-                return false;
+            if self.reclaim_one(cat) {
+                continue;
+            }
+            // Nothing left to reclaim: the OOM killer chooses who pays.
+            match self.oom_kill(cat) {
+                OomOutcome::KilledOther => continue,
+                OomOutcome::Failed => return false,
             }
         }
     }
@@ -322,6 +331,8 @@ impl Kernel {
             Via::Trap => CostCategory::Fault,
             Via::Populate => CostCategory::Syscall,
         };
+        // The first write of a VMA gives it its anon_vma (Linux's `anon_vma_prepare`).
+        self.cur.vmas.prepare_anon(vma_start);
         if self.try_map_huge(vpn, vma_start, vma, via) {
             return Ok(());
         }
@@ -339,9 +350,9 @@ impl Kernel {
         p.charge(CostCategory::Fault, trap_ns);
         p.charge(CostCategory::Zeroing, zero_ns);
         p.charge(CostCategory::PageTable, tables as f64 * pt_ns);
-        match via {
-            Via::Trap => p.counters.minor_faults += 1,
-            Via::Populate => p.counters.populated_pages += 1,
+        p.counters.minor_faults += 1;
+        if via == Via::Populate {
+            p.counters.populated_pages += 1;
         }
         Ok(())
     }
@@ -385,12 +396,10 @@ impl Kernel {
         p.charge(CostCategory::Fault, trap_ns);
         p.charge(CostCategory::Zeroing, zero_ns);
         p.charge(CostCategory::PageTable, pt_ns);
-        match via {
-            Via::Trap => {
-                p.counters.minor_faults += 1;
-                p.counters.huge_faults += 1;
-            }
-            Via::Populate => p.counters.populated_pages += 512,
+        p.counters.minor_faults += 1;
+        p.counters.huge_faults += 1;
+        if via == Via::Populate {
+            p.counters.populated_pages += 512;
         }
         true
     }
@@ -421,19 +430,18 @@ impl Kernel {
         let p = &mut self.cur;
         p.charge(CostCategory::Fault, ns);
         p.charge(CostCategory::PageTable, pt_ns);
-        match via {
-            Via::Trap => {
-                p.counters.minor_faults += 1;
-                p.counters.zero_page_maps += 1;
-            }
-            Via::Populate => p.counters.populated_pages += 1,
+        p.counters.minor_faults += 1;
+        p.counters.zero_page_maps += 1;
+        if via == Via::Populate {
+            p.counters.populated_pages += 1;
         }
         Ok(())
     }
 
     /// Copy-on-write of the zero page: a write to a page that was only read so far gets
     /// its own zeroed frame (copying zeros is zeroing).
-    fn cow_zero(&mut self, vpn: u64, vma: Vma) -> Result<(), NoMemory> {
+    fn cow_zero(&mut self, vpn: u64, vma_start: Addr, vma: Vma) -> Result<(), NoMemory> {
+        self.cur.vmas.prepare_anon(vma_start);
         if !self.reserve_frames(|_| 1, CostCategory::Fault) {
             return Err(NoMemory);
         }
@@ -459,7 +467,10 @@ impl Kernel {
     /// `MAP_POPULATE`: fills in every page of `[start, end)` (inside the VMA `vma`
     /// starting at `vma_start`) without traps. A writable mapping gets zeroed frames
     /// (huge pages where allowed), a read-only one the zero page, `PROT_NONE` nothing.
-    /// Best effort, like Linux: it stops quietly when memory runs out.
+    /// Linux populates by faulting each page in on the process's behalf
+    /// (`get_user_pages`), so every page counts as a minor fault of the process, and the
+    /// write faults of a writable mapping give it its anon_vma. Best effort, like
+    /// Linux: it stops quietly when memory runs out.
     pub(crate) fn populate(&mut self, start: Addr, end: Addr, vma_start: Addr, vma: Vma) {
         if !vma.prot.allows_read() {
             return;

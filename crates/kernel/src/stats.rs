@@ -25,6 +25,13 @@ pub struct MemStats {
     /// `AnonHugePages`).
     #[serde(default)]
     pub huge: u64,
+    /// Bytes of private writable mappings (Linux's `VmData`, what `RLIMIT_DATA` limits).
+    #[serde(default)]
+    pub data: u64,
+    /// Bytes of accounted mappings: what this process adds to the machine's committed
+    /// memory (`Committed_AS`).
+    #[serde(default)]
+    pub committed: u64,
 }
 
 /// Physical memory, shared by every process.
@@ -59,7 +66,9 @@ impl Returned {
 pub struct Counters {
     /// Syscalls made, by kind (index with [`Counters::syscall`]).
     pub syscalls: [u64; Syscall::ALL.len()],
-    /// Minor faults: traps that mapped a page (write faults and zero-page read faults).
+    /// Minor faults: page faults that mapped a page (write faults, zero-page read
+    /// faults, copy-on-write of the zero page), including the faults `MAP_POPULATE`
+    /// takes on the process's behalf (as Linux's `getrusage` counts them).
     pub minor_faults: u64,
     /// Faults on a first read that mapped the shared zero page (a subset of `minor_faults`).
     pub zero_page_maps: u64,
@@ -79,7 +88,7 @@ pub struct Counters {
     /// Faults that mapped a 2 MiB huge page (a subset of `minor_faults`).
     #[serde(default)]
     pub huge_faults: u64,
-    /// Pages filled in without a trap by `MAP_POPULATE` (not counted as faults).
+    /// Pages filled in without a trap by `MAP_POPULATE` (a subset of `minor_faults`).
     #[serde(default)]
     pub populated_pages: u64,
     /// Bytes of `MADV_FREE` pages that reclaim dropped because memory ran short.

@@ -188,7 +188,13 @@ fn out_of_memory_is_a_result() {
     assert_eq!(k.mem_of(p2).unwrap().pt_bytes, 0);
     consistent(&k);
     k.munmap(a, 8 * P).unwrap();
-    assert_eq!(k.phys().free_frames, 7);
+    assert_eq!(
+        k.phys().free_frames,
+        4,
+        "the data frames; the tables stay, the read-only VMAs still span them"
+    );
+    k.munmap(region, a + 9 * P - region).unwrap();
+    assert_eq!(k.phys().free_frames, 7, "no VMA left: PT, PD and PDPT go");
     k.switch_to(p2).unwrap();
     let b = k.mmap(0, P, Prot::RW, MapFlags::NONE).unwrap();
     write(&mut k, b, 1);
@@ -227,12 +233,25 @@ fn page_table_pages_are_counted_and_freed() {
         9.0 * c.page_table_page_ns
     );
     k.munmap(base + H, P).unwrap();
-    assert_eq!(k.mem().pt_bytes, 9 * P, "an emptied PT is freed");
+    assert_eq!(
+        k.mem().pt_bytes,
+        9 * P,
+        "no VMA is left in that 2 MiB: its PT is freed"
+    );
     k.madvise(base, 4 * P, Advice::DontNeed).unwrap();
     assert_eq!(
         k.mem().pt_bytes,
-        7 * P,
-        "the emptied PT and then its emptied PD"
+        9 * P,
+        "a PT emptied by a call that does not cover its 2 MiB stays"
+    );
+    fixed(&mut k, base + 2 * H, H);
+    write(&mut k, base + 2 * H, H);
+    assert_eq!(k.mem().pt_bytes, 10 * P);
+    k.madvise(base + 2 * H, H, Advice::DontNeed).unwrap();
+    assert_eq!(
+        k.mem().pt_bytes,
+        9 * P,
+        "one MADV_DONTNEED over a whole 2 MiB frees its PT"
     );
     k.munmap(base, 1 << 40).unwrap();
     assert_eq!(k.mem().pt_bytes, P);
