@@ -9,6 +9,9 @@
 //! - [`MemStats`], [`Counters`], [`Ledger`]: exact memory use, event counts and simulated
 //!   time per cost category; [`PageState`] and [`VmaInfo`] for maps of an address space;
 //!   [`OomKill`] for what the OOM killer did.
+//! - [`script`]: kernel scripts, one format of syscalls and accesses that runs on this
+//!   kernel and on the real one and gives the same rows, so the model can be checked
+//!   against Linux line by line.
 //!
 //! Inside, the crate is organised as an operating-systems textbook is:
 //! - `phys`: the pool of physical frames, in 2 MiB blocks so huge pages can be found;
@@ -46,6 +49,7 @@ pub mod oom;
 mod page_table;
 mod phys;
 mod process;
+pub mod script;
 mod stats;
 mod syscall;
 mod tlb;

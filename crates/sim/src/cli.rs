@@ -11,6 +11,7 @@ Examples:
   sim --workload churn --format json         the summary as JSON on stdout
   sim list                                   every workload and allocator
   sim replay --trace t.rep --real --emit-ops real.csv
+  sim kernel --script s.ks --emit-rows rows.csv  a kernel script's rows (KERNEL-SCRIPTS.md)
   sim calibrate --quick                      measure this machine's costs
   sim validate --workload churn --allocator mmap
   sim figures                                regenerate the book's figures and data
@@ -45,6 +46,20 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Regenerate the book's figures, tables and notebook data (or check them).
     Figures(FiguresArgs),
+    /// Run a kernel script on the simulated kernel: one row per line (mappings,
+    /// RssAnon, page tables, faults), the format the real kernel is checked with.
+    Kernel(KernelArgs),
+}
+
+/// Arguments of `sim kernel`.
+#[derive(Debug, Args)]
+pub struct KernelArgs {
+    /// The kernel script (see KERNEL-SCRIPTS.md: `map a 1M rw`, `touch a 0 64K w`, ...).
+    #[arg(long, value_name = "FILE")]
+    pub script: PathBuf,
+    /// Write the rows as CSV here (atomically) instead of printing them as a table.
+    #[arg(long, value_name = "OUT.csv")]
+    pub emit_rows: Option<PathBuf>,
 }
 
 /// Where the ops come from.

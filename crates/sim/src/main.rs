@@ -18,6 +18,7 @@ mod calibration;
 mod cli;
 mod error;
 mod figures;
+mod kernel;
 mod list;
 mod output;
 mod replay;
@@ -59,6 +60,7 @@ fn run() -> i32 {
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Calibrate(args)) => calibration::run(args),
         Some(Command::Figures(args)) => figures::run(args),
+        Some(Command::Kernel(args)) => kernel::run(args),
     };
     match result {
         Ok(()) => 0,
