@@ -3,7 +3,8 @@
 //! `mmap` and `brk` hand out address ranges, not memory. Memory appears when a page is
 //! first touched:
 //! 1. The CPU looks the page up in the TLB. A hit with the right permission costs
-//!    nothing more.
+//!    nothing more. (With a second-level TLB, a first-level miss that the second level
+//!    serves costs `tlb_l2_hit_ns`.)
 //! 2. On a miss, the MMU walks the page table (`tlb_miss_ns`). A present entry that
 //!    allows the access is cached in the TLB and the access completes.
 //! 3. Otherwise the CPU traps into the kernel: a **page fault**. Only now does the
@@ -112,7 +113,7 @@ impl Kernel {
             ..
         } = self;
         let asid = cur.pid.0;
-        let (mut hits, mut misses) = (0u64, 0u64);
+        let (mut hits, mut misses, mut l2_hits) = (0u64, 0u64, 0u64);
         let stop = loop {
             if vpn > last {
                 break None;
@@ -121,6 +122,7 @@ impl Kernel {
                 break Some(vpn);
             }
             if let Some(h) = tlb.lookup(asid, vpn) {
+                l2_hits += u64::from(h.from_l2);
                 if !write || h.writable {
                     // A huge entry serves every page of its 2 MiB region.
                     let upto = if h.huge { (vpn | 511).min(last) } else { vpn };
@@ -179,8 +181,11 @@ impl Kernel {
         };
         cur.counters.tlb_hits += hits;
         cur.counters.tlb_misses += misses;
-        if misses > 0 {
-            cur.charge(CostCategory::Tlb, misses as f64 * config.cost.tlb_miss_ns);
+        cur.counters.tlb_l2_hits += l2_hits;
+        if misses > 0 || l2_hits > 0 {
+            let c = &config.cost;
+            let ns = misses as f64 * c.tlb_miss_ns + l2_hits as f64 * c.tlb_l2_hit_ns;
+            cur.charge(CostCategory::Tlb, ns);
         }
         stop
     }

@@ -102,7 +102,8 @@ impl Kernel {
 
     fn build(config: KernelConfig) -> Kernel {
         let mut phys = FramePool::new(config.phys_bytes / PAGE_SIZE);
-        let tlb = Tlb::new(config.tlb.entries, config.tlb.ways);
+        let tlb = Tlb::new(config.tlb.entries, config.tlb.ways)
+            .with_l2(config.tlb.l2_entries, config.tlb.l2_ways);
         let mut cur = Process::new(Pid(1), config.heap_start);
         cur.rlimit_data = config.data_limit;
         cur.rlimit_as = config.address_space_limit;

@@ -76,7 +76,8 @@ pub struct Counters {
     pub tlb_hits: u64,
     /// TLB lookups that missed and needed a page walk.
     pub tlb_misses: u64,
-    /// TLB flushes of a range (shootdowns) charged.
+    /// TLB shootdowns: invalidations that had to interrupt other CPUs running the
+    /// address space (none while the process runs on one CPU).
     pub tlb_shootdowns: u64,
     /// Context switches *to* this process.
     pub context_switches: u64,
@@ -98,6 +99,14 @@ pub struct Counters {
     /// invalidations of ranges too long to flush page by page.
     #[serde(default)]
     pub tlb_flushes: u64,
+    /// Calls that invalidated TLB entries of this process (on its own CPU), because they
+    /// removed or restricted translations.
+    #[serde(default)]
+    pub tlb_invalidations: u64,
+    /// First-level TLB misses that the second-level TLB served (a subset of
+    /// `tlb_hits`; 0 without a second level).
+    #[serde(default)]
+    pub tlb_l2_hits: u64,
 }
 
 impl Counters {
@@ -126,9 +135,12 @@ pub enum CostCategory {
     Zeroing,
     /// Allocating page-table pages.
     PageTable,
-    /// TLB misses (page walks).
+    /// TLB misses (page walks, and second-level hits).
     Tlb,
-    /// TLB flushes of unmapped or changed ranges, with freeing their frames.
+    /// Tearing down the translations of mapped pages a call removes (page-table
+    /// entries, the local TLB invalidation, the cache misses that come with them).
+    Teardown,
+    /// TLB shootdowns: interrupting the other CPUs that run the address space.
     Shootdown,
     /// Switching between processes.
     ContextSwitch,
@@ -138,13 +150,14 @@ pub enum CostCategory {
 
 impl CostCategory {
     /// Every category, in a fixed order (for tables, stacked bars and CSV columns).
-    pub const ALL: [CostCategory; 9] = [
+    pub const ALL: [CostCategory; 10] = [
         CostCategory::ModeSwitch,
         CostCategory::Syscall,
         CostCategory::Fault,
         CostCategory::Zeroing,
         CostCategory::PageTable,
         CostCategory::Tlb,
+        CostCategory::Teardown,
         CostCategory::Shootdown,
         CostCategory::ContextSwitch,
         CostCategory::User,
@@ -159,6 +172,7 @@ impl CostCategory {
             CostCategory::Zeroing => "zeroing",
             CostCategory::PageTable => "page_table",
             CostCategory::Tlb => "tlb",
+            CostCategory::Teardown => "teardown",
             CostCategory::Shootdown => "shootdown",
             CostCategory::ContextSwitch => "context_switch",
             CostCategory::User => "user",

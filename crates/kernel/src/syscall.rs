@@ -1,9 +1,11 @@
 //! The memory syscalls: `brk`, `mmap`, `munmap`, `mprotect`, `mremap`, `madvise`.
 //!
 //! Every call enters the kernel once (a *mode switch*, `mode_switch_ns`, charged even
-//! when the call fails) and does its bookkeeping (`<call>_ns`). Calls that remove
-//! translations also free frames (`free_page_ns` each) and invalidate TLB entries (one
-//! `shootdown_ns` per call that had mapped pages in its range).
+//! when the call fails) and does its bookkeeping (`<call>_ns`). Calls that remove the
+//! translations of mapped pages also free their frames (`free_page_ns` each) and tear
+//! them down (`unmap_teardown_ns` once per call); every call that removes or restricts
+//! translations invalidates the TLB, which costs a shootdown (`tlb_shootdown_ns`) only
+//! when other CPUs run the address space.
 //!
 //! Error cases follow Linux (`mm/mmap.c`, `mm/vma.c`, `mm/mprotect.c`, `mm/mremap.c`,
 //! `mm/madvise.c`); each function's doc lists them. What a call may map at all (the
@@ -49,18 +51,35 @@ impl Kernel {
         p.charge(CostCategory::Syscall, work);
     }
 
-    /// Invalidates the TLB entries of `[start, end)` and charges one shootdown.
-    fn shootdown(&mut self, start: Addr, end: Addr) {
+    /// Invalidates the TLB entries of `[start, end)` after a call removed or restricted
+    /// translations there: on this CPU (page by page, or the whole address space for a
+    /// long range), and on every other CPU that runs the address space, which takes a
+    /// *shootdown* (an IPI and a wait, `tlb_shootdown_ns`; only when
+    /// [`TlbConfig::remote_cpus`](crate::TlbConfig::remote_cpus) says other CPUs do).
+    fn invalidate(&mut self, start: Addr, end: Addr) {
         let full =
             self.tlb
                 .invalidate_range(self.cur.pid.0, start >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE));
-        let ns = self.config.cost.shootdown_ns;
+        let remote = self.config.tlb.remote_cpus > 0;
+        let ns = self.config.cost.tlb_shootdown_ns;
         let p = &mut self.cur;
-        p.counters.tlb_shootdowns += 1;
+        p.counters.tlb_invalidations += 1;
         if full {
             p.counters.tlb_flushes += 1;
         }
-        p.charge(CostCategory::Shootdown, ns);
+        if remote {
+            p.counters.tlb_shootdowns += 1;
+            p.charge(CostCategory::Shootdown, ns);
+        }
+    }
+
+    /// The end of a call that removed the translations of mapped pages in `[start,
+    /// end)`: their teardown (`unmap_teardown_ns`, once per call) and the TLB
+    /// invalidation.
+    fn teardown(&mut self, start: Addr, end: Addr) {
+        let ns = self.config.cost.unmap_teardown_ns;
+        self.cur.charge(CostCategory::Teardown, ns);
+        self.invalidate(start, end);
     }
 
     /// Removes every page of `[start, end)` from the page table, freeing frames
@@ -134,7 +153,7 @@ impl Kernel {
         *range += bytes;
         *resident += st.freed * PAGE_SIZE;
         if st.mapped > 0 {
-            self.shootdown(start, end);
+            self.teardown(start, end);
         }
         Ok(())
     }
@@ -464,7 +483,7 @@ impl Kernel {
             cursor = piece_end;
         }
         if mapped > 0 {
-            self.shootdown(addr, cursor);
+            self.invalidate(addr, cursor);
         }
         result
     }
@@ -598,7 +617,7 @@ impl Kernel {
         // two places share stay.
         self.free_pgtables(old_addr, old_end);
         if mapped > 0 {
-            self.shootdown(old_addr, old_end);
+            self.teardown(old_addr, old_end);
         }
         Ok(new_addr)
     }
@@ -777,7 +796,12 @@ impl Kernel {
             self.cur.counters.returned.madvise += e - s;
         }
         if mapped > 0 {
-            self.shootdown(addr, end_clip);
+            match advice {
+                // The pages are gone: a teardown, as for munmap.
+                Advice::DontNeed => self.teardown(addr, end_clip),
+                // The pages stay; only their dirty state changed.
+                Advice::Free => self.invalidate(addr, end_clip),
+            }
         }
         if advice == Advice::Free {
             self.compact_lazy_queue();

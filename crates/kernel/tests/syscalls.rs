@@ -131,7 +131,7 @@ fn brk_shrink_frees_frames_and_counts_what_was_resident() {
     write(&mut k, start, 3 * P); // 3 of 8 pages resident
     let free_before = k.phys().free_frames;
     assert_eq!(k.mem().rss, 3 * P);
-    let shootdowns = k.counters().tlb_shootdowns;
+    let invalidations = k.counters().tlb_invalidations;
     k.brk(start + P);
     assert_eq!(k.mem().rss, P);
     assert_eq!(k.counters().returned.brk, 7 * P, "range length");
@@ -140,18 +140,18 @@ fn brk_shrink_frees_frames_and_counts_what_was_resident() {
         2 * P,
         "resident bytes freed"
     );
-    assert_eq!(k.counters().tlb_shootdowns, shootdowns + 1);
+    assert_eq!(k.counters().tlb_invalidations, invalidations + 1);
     assert_eq!(k.phys().free_frames, free_before + 2);
     // The freed pages are gone: touching them is a SIGSEGV now.
     assert!(matches!(
         k.touch(start + P, 1, Access::Read),
         Err(Fault::Segv { .. })
     ));
-    // Shrinking over untouched pages needs no shootdown.
+    // Shrinking over untouched pages needs no TLB invalidation.
     k.brk(start + 5 * P);
-    let s = k.counters().tlb_shootdowns;
+    let s = k.counters().tlb_invalidations;
     k.brk(start + P);
-    assert_eq!(k.counters().tlb_shootdowns, s);
+    assert_eq!(k.counters().tlb_invalidations, s);
     consistent(&k);
 }
 
