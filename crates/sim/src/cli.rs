@@ -12,6 +12,7 @@ Examples:
   sim list                                   every workload and allocator
   sim replay --trace t.rep --real --emit-ops real.csv
   sim kernel --script s.ks --emit-rows rows.csv  a kernel script's rows (KERNEL-SCRIPTS.md)
+  sim kernel --script s.ks --real            the same script on this machine's kernel
   sim calibrate --quick                      measure this machine's costs
   sim validate --workload churn --allocator mmap
   sim figures                                regenerate the book's figures and data
@@ -60,6 +61,10 @@ pub struct KernelArgs {
     /// Write the rows as CSV here (atomically) instead of printing them as a table.
     #[arg(long, value_name = "OUT.csv")]
     pub emit_rows: Option<PathBuf>,
+    /// Run the script on this machine's real kernel (in a fresh child process laid out
+    /// as the simulated one) instead of the simulated kernel.
+    #[arg(long)]
+    pub real: bool,
 }
 
 /// Where the ops come from.

@@ -37,16 +37,16 @@
 //!   line or a name used before any `map` binds it is a [`ScriptError`] with the line
 //!   number.
 //! - [`Machine`]: what a runner needs from a kernel (the syscalls, a memory access, the
-//!   figures). [`run`] executes a script on any machine, without allocating once the
-//!   baseline is taken, and yields [`Row`]s; [`run_simulated`] does so on a fresh
-//!   simulated kernel ([`SimMachine`]).
+//!   figures). [`Runner`] executes a script on any machine, without allocating once the
+//!   baseline is taken, and yields [`Row`]s ([`run`] in one call); [`run_simulated`] does
+//!   so on a fresh simulated kernel ([`SimMachine`]).
 //! - [`Row`], [`Outcome`], [`to_csv`]: the rows and their CSV form.
 
 mod parse;
 mod run;
 
 pub use parse::{Line, Name, Op, Placement, Script, Target};
-pub use run::{Figures, Machine, SegvKind, SimMachine, TouchError, run, run_simulated};
+pub use run::{Figures, Machine, Runner, SegvKind, SimMachine, TouchError, run, run_simulated};
 
 use std::fmt;
 

@@ -109,20 +109,70 @@ pub trait Machine {
     fn setrlimit(&mut self, data: bool, bytes: u64) -> Result<(), &'static str>;
 }
 
-/// Runs `script` on `machine` and appends one row per line to `rows` (reserve
-/// `script.lines.len()` in it first if the machine must not see an allocation).
-///
-/// Fails, with the line, when a line uses a NAME no successful `map` has bound, when
-/// a range (rounded up to pages), a `fixed=`/`noreplace=` range or a `remap`'s old range
-/// reaches the floor, or when a touch runs out of memory. `assume` lines do nothing
-/// here: the machine must already have the memory they ask for.
-pub fn run<M: Machine>(
+/// A script ready to run: its bindings and its rows are allocated up front, so that
+/// [`Runner::run`] allocates nothing once it has taken its baseline (what a real runner,
+/// whose allocations would show in its own figures, needs).
+#[derive(Debug)]
+pub struct Runner<'s> {
+    script: &'s Script,
+    bound: Vec<Option<Addr>>,
+    rows: Vec<Row>,
+}
+
+impl<'s> Runner<'s> {
+    /// Allocates what running `script` needs.
+    pub fn new(script: &'s Script) -> Runner<'s> {
+        Runner {
+            script,
+            bound: vec![None; script.names.len()],
+            rows: Vec::with_capacity(script.lines.len()),
+        }
+    }
+
+    /// The rows of the lines run so far.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// Takes the rows.
+    pub fn into_rows(self) -> Vec<Row> {
+        self.rows
+    }
+
+    /// Runs the script on `machine`, one row per line, figures relative to those before
+    /// the first line.
+    ///
+    /// Fails, with the line, when a line uses a NAME no successful `map` has bound,
+    /// when a range (rounded up to pages), a `fixed=`/`noreplace=` range or a `remap`'s
+    /// old range reaches the floor or starts below `brk0` (the real runner's own memory
+    /// is on both sides), or when a touch runs out of memory. `assume` lines
+    /// do nothing here: the machine must already have the memory they ask for.
+    pub fn run<M: Machine>(&mut self, machine: &mut M) -> Result<(), ScriptError> {
+        let Runner {
+            script,
+            bound,
+            rows,
+        } = self;
+        let script: &Script = script;
+        bound.iter_mut().for_each(|b| *b = None);
+        rows.clear();
+        run_lines(script, machine, bound, rows)
+    }
+}
+
+/// Runs `script` on `machine` and returns its rows (see [`Runner::run`]).
+pub fn run<M: Machine>(script: &Script, machine: &mut M) -> Result<Vec<Row>, ScriptError> {
+    let mut runner = Runner::new(script);
+    runner.run(machine)?;
+    Ok(runner.into_rows())
+}
+
+fn run_lines<M: Machine>(
     script: &Script,
     machine: &mut M,
+    bound: &mut [Option<Addr>],
     rows: &mut Vec<Row>,
 ) -> Result<(), ScriptError> {
-    let mut bound: Vec<Option<Addr>> = vec![None; script.names.len()];
-    rows.reserve(script.lines.len());
     let floor = machine.floor();
     let brk0 = machine.brk0();
     bound[Name::BRK0.0] = Some(brk0);
@@ -130,7 +180,7 @@ pub fn run<M: Machine>(
     let base = machine.figures();
     for line in &script.lines {
         let n = line.number;
-        let addr_of = |bound: &[Option<Addr>], name: Name| {
+        let addr_of = |bound: &[Option<Addr>], name: Name| -> Result<Addr, ScriptError> {
             bound[name.0].ok_or_else(|| {
                 ScriptError::at(
                     n,
@@ -149,7 +199,16 @@ pub fn run<M: Machine>(
                 .and_then(|s| s.checked_add(len))
                 .and_then(|e| e.checked_next_multiple_of(PAGE_SIZE));
             match end {
-                Some(e) if e <= floor => Ok(start + t.off),
+                Some(e) if e <= floor && start >= brk0 => Ok(start + t.off),
+                Some(_) if start < brk0 => Err(ScriptError::at(
+                    n,
+                    format!(
+                        "the range starts below brk0 ({}+{:#x}): the real runner's own \
+                         memory is there",
+                        script.name(t.name),
+                        t.off
+                    ),
+                )),
                 _ => Err(ScriptError::at(
                     n,
                     format!(
@@ -183,11 +242,11 @@ pub fn run<M: Machine>(
                     None => 0,
                     Some(Placement::Fixed(t)) => {
                         flags = flags.union(MapFlags::FIXED);
-                        range(&bound, t, len)?
+                        range(bound, t, len)?
                     }
                     Some(Placement::NoReplace(t)) => {
                         flags = flags.union(MapFlags::FIXED_NOREPLACE);
-                        range(&bound, t, len)?
+                        range(bound, t, len)?
                     }
                 };
                 match machine.mmap(addr, len, prot, flags) {
@@ -199,17 +258,17 @@ pub fn run<M: Machine>(
                 }
             }
             Op::Unmap { at: t, len } => {
-                let a = range(&bound, t, len)?;
+                let a = range(bound, t, len)?;
                 machine.munmap(a, len).map_or_else(errno, |()| Outcome::Ok)
             }
             Op::Protect { at: t, len, prot } => {
-                let a = range(&bound, t, len)?;
+                let a = range(bound, t, len)?;
                 machine
                     .mprotect(a, len, prot)
                     .map_or_else(errno, |()| Outcome::Ok)
             }
             Op::Advise { at: t, len, advice } => {
-                let a = range(&bound, t, len)?;
+                let a = range(bound, t, len)?;
                 machine
                     .madvise(a, len, advice)
                     .map_or_else(errno, |()| Outcome::Ok)
@@ -220,7 +279,7 @@ pub fn run<M: Machine>(
                 new_len,
                 maymove,
             } => {
-                let a = range(&bound, Target { name, off: 0 }, old_len)?;
+                let a = range(bound, Target { name, off: 0 }, old_len)?;
                 match machine.mremap(a, old_len, new_len, maymove) {
                     Ok(b) => {
                         bound[name.0] = Some(b);
@@ -230,8 +289,8 @@ pub fn run<M: Machine>(
                 }
             }
             Op::Touch { at: t, len, access } => {
-                let a = range(&bound, t, len)?;
-                let base_addr = addr_of(&bound, t.name)?;
+                let a = range(bound, t, len)?;
+                let base_addr = addr_of(bound, t.name)?;
                 match machine.touch(a, len, access) {
                     Ok(()) => Outcome::Ok,
                     Err(TouchError::Segv { kind, addr }) => {
@@ -399,7 +458,5 @@ impl Machine for SimMachine {
 /// (24 GiB without one) and returns its rows.
 pub fn run_simulated(script: &Script) -> Result<Vec<Row>, ScriptError> {
     let mut machine = SimMachine::new(script.ram.unwrap_or(DEFAULT_RAM));
-    let mut rows = Vec::with_capacity(script.lines.len());
-    run(script, &mut machine, &mut rows)?;
-    Ok(rows)
+    run(script, &mut machine)
 }
