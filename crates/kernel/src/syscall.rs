@@ -568,8 +568,11 @@ impl Kernel {
             return Ok(old_addr);
         }
         if new_len < old_len {
-            let cut_end = old_end.min(USER_SPACE_END);
-            self.unmap(old_addr + new_len, cut_end, Release::Munmap)?;
+            // The tail is unmapped as by munmap, with munmap's checks.
+            if old_end > USER_SPACE_END {
+                return Err(Errno::EINVAL);
+            }
+            self.unmap(old_addr + new_len, old_end, Release::Munmap)?;
             return Ok(old_addr);
         }
         if old_end > v.end {
