@@ -13,6 +13,7 @@ Examples:
   sim replay --trace t.rep --real --emit-ops real.csv
   sim kernel --script s.ks --emit-rows rows.csv  a kernel script's rows (KERNEL-SCRIPTS.md)
   sim kernel --script s.ks --real            the same script on this machine's kernel
+  sim record -- ls -R /usr/share/doc         trace a real program's mallocs (ls.trace)
   sim calibrate --quick                      measure this machine's costs
   sim validate --workload churn --allocator mmap
   sim figures                                regenerate the book's figures and data
@@ -47,6 +48,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Regenerate the book's figures, tables and notebook data (or check them).
     Figures(FiguresArgs),
+    /// Run a program and record its malloc, calloc, realloc, free and aligned
+    /// allocations as a trace.
+    Record(crate::record::RecordArgs),
     /// Run a kernel script on the simulated kernel: one row per line (mappings,
     /// RssAnon, page tables, faults), the format the real kernel is checked with.
     Kernel(KernelArgs),

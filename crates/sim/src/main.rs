@@ -21,6 +21,7 @@ mod figures;
 mod kernel;
 mod list;
 mod output;
+mod record;
 mod replay;
 mod simulate;
 mod source;
@@ -57,6 +58,7 @@ fn run() -> i32 {
         Some(Command::Calibrate(args)) => calibration::run(args),
         Some(Command::Figures(args)) => figures::run(args),
         Some(Command::Kernel(args)) => kernel::run(args),
+        Some(Command::Record(args)) => record::run(args),
     };
     match result {
         Ok(()) => 0,
