@@ -11,8 +11,8 @@ Examples:
   sim --workload churn --format json         the summary as JSON on stdout
   sim list                                   every workload and allocator
   sim replay --trace t.rep --real --emit-ops real.csv
-  sim kernel --script s.ks --emit-rows rows.csv  a kernel script's rows (KERNEL-SCRIPTS.md)
-  sim kernel --script s.ks --real            the same script on this machine's kernel
+  sim kernel --script s.ks                   a kernel script's rows (KERNEL-SCRIPTS.md)
+  sim kernel --script s.ks --real --emit-rows real.csv   the same on this machine's kernel
   sim record -- ls -R /usr/share/doc         trace a real program's mallocs (ls.trace)
   sim calibrate --quick                      measure this machine's costs
   sim validate --workload churn --allocator mmap
@@ -51,8 +51,8 @@ pub enum Command {
     /// Run a program and record its malloc, calloc, realloc, free and aligned
     /// allocations as a trace.
     Record(crate::record::RecordArgs),
-    /// Run a kernel script on the simulated kernel: one row per line (mappings,
-    /// RssAnon, page tables, faults), the format the real kernel is checked with.
+    /// Run a kernel script on the simulated kernel, or with --real on this machine's:
+    /// one row per line (mappings, RssAnon, page tables, faults), row for row the same.
     Kernel(KernelArgs),
 }
 
