@@ -19,6 +19,7 @@ mod cli;
 mod compare;
 mod error;
 mod figures;
+mod kernel;
 mod list;
 mod output;
 mod record;
@@ -58,6 +59,7 @@ fn run() -> i32 {
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Calibrate(args)) => calibration::run(args),
         Some(Command::Figures(args)) => figures::run(args),
+        Some(Command::Kernel(args)) => kernel::run(args),
         Some(Command::Record(args)) => record::run(args),
         Some(Command::Compare(args)) => compare::run(args),
     };
