@@ -7,6 +7,7 @@ const EXAMPLES: &str = "\
 Examples:
   sim --workload churn                       compare the default allocators on churn
   sim --workload ramp --allocator glibc,first-fit --seed 3
+  sim -w churn -a 'glibc,glibc[mmap_threshold=64K],first-fit[order=lifo]'
   sim --trace my.rep --allocator glibc       replay a CS:APP trace
   sim --workload churn --format json         the summary as JSON on stdout
   sim list                                   every workload and allocator
@@ -134,12 +135,14 @@ pub struct RunArgs {
     /// Where the ops come from.
     #[command(flatten)]
     pub source: Source,
-    /// Allocators to compare, comma separated (see `sim list`).
-    #[arg(long, short = 'a', value_delimiter = ',', value_name = "A,B,...")]
+    /// Allocators to compare, comma separated (see `sim list`), each with options of
+    /// its own in brackets: `glibc,glibc[mmap_threshold=64K],first-fit[order=lifo]`.
+    /// Each row is labelled as written.
+    #[arg(long, short = 'a', value_name = "A,B[K=V,...],...")]
     pub allocator: Vec<String>,
     /// An allocator option `NAME=VALUE` (glibc tunables such as mmap_threshold=65536,
-    /// free-list settings such as order=lifo); repeatable; applies to every allocator
-    /// that knows the name.
+    /// free-list settings such as order=lifo); repeatable; applies to every listed
+    /// allocator that takes the name (an option in an entry's brackets wins).
     #[arg(long = "tunable", value_name = "NAME=VALUE")]
     pub tunables: Vec<String>,
     /// A cost model JSON (as written by `sim calibrate`) instead of the defaults.

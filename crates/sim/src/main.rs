@@ -15,6 +15,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod calibration;
+mod choice;
 mod cli;
 mod compare;
 mod error;

@@ -4,6 +4,7 @@ use crate::cli::{Format, RunArgs};
 use crate::error::{CliError, CliResult};
 use crate::output::{RunDir, Table, bytes, emit, nanos, progress};
 use crate::report;
+use crate::choice::{self, Choice};
 use crate::source;
 use engine::{Outcome, RunConfig, RunResult, Summary, Timeline};
 use kernel::{KernelConfig, Syscall};
@@ -22,7 +23,18 @@ struct SummaryFile<'a> {
     seed: Option<u64>,
     ops: usize,
     cost_model: &'a kernel::CostModel,
+    /// Each run's allocator and the options it was built with, in run order.
+    allocators: Vec<AllocatorRecord>,
     runs: Vec<&'a Summary>,
+}
+
+/// An allocator as summary.json records it: its label (the name of its run), its
+/// registry name and every option it was given (its own and the `--tunable`s it takes).
+#[derive(Serialize)]
+struct AllocatorRecord {
+    label: String,
+    allocator: String,
+    options: std::collections::BTreeMap<String, String>,
 }
 
 /// Runs `sim [--workload|--trace] ...`.
@@ -44,23 +56,23 @@ pub fn run(args: &RunArgs) -> CliResult {
     let w = source::load(&args.source)?;
     let settings = source::settings(&args.tunables)?;
     let cost = source::cost_model(args.cost.as_deref())?;
-    let names: Vec<String> = if args.allocator.is_empty() {
-        DEFAULT_ALLOCATORS.iter().map(|s| s.to_string()).collect()
+    let choices: Vec<Choice> = if args.allocator.is_empty() {
+        DEFAULT_ALLOCATORS.iter().map(|s| Choice::plain(s)).collect()
     } else {
-        args.allocator
-            .iter()
-            .map(|s| s.trim().to_string())
-            .collect()
+        choice::parse(&args.allocator)?
     };
+    choice::check(&choices)?;
+    let labels: Vec<String> = choices.iter().map(|c| c.label.clone()).collect();
     if args.sample_every == Some(0) {
         return Err(CliError::usage("--sample-every must be at least 1"));
     }
     check_samples(&w, args.sample_every, args.max_samples)?;
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let refs: Vec<&str> = choices.iter().map(|c| c.name.as_str()).collect();
     source::check_settings(&refs, &settings)?;
     let mut allocators = Vec::new();
-    for name in &names {
-        let a = registry::build(name, &settings).map_err(|e| CliError::usage(e.to_string()))?;
+    for c in &choices {
+        let a = registry::build(&c.name, &c.settings(&settings))
+            .map_err(|e| CliError::usage(format!("--allocator {}: {e}", c.label)))?;
         allocators.push(a);
     }
     let config = RunConfig {
@@ -106,12 +118,12 @@ pub fn run(args: &RunArgs) -> CliResult {
             emit(text);
         }
     };
-    for (k, (name, a)) in names.iter().zip(allocators).enumerate() {
+    for (k, (c, a)) in choices.iter().zip(allocators).enumerate() {
         if args.verbose {
-            say(&format!("== {} ==\n", a.name()));
+            say(&format!("== {} ==\n", c.label));
         }
         if let Some(b) = &bar {
-            b.set_message(a.name().to_string());
+            b.set_message(c.label.clone());
         }
         // report.html's states are recorded as the run goes.
         let mut recorder = report::Recorder::new(&w, base);
@@ -136,8 +148,11 @@ pub fn run(args: &RunArgs) -> CliResult {
         if let Some(b) = &bar {
             b.set_position((k as u64 + 1) * n);
         }
-        let r = r.map_err(|e| CliError::failed(e.to_string()))?;
-        let build = || registry::build(name, &settings).map_err(|e| e.to_string());
+        let mut r = r.map_err(|e| CliError::failed(e.to_string()))?;
+        // The run is called what the user wrote, so two glibc rows stay apart.
+        r.summary.allocator = c.label.clone();
+        r.timeline.allocator = c.label.clone();
+        let build = || registry::build(&c.name, &c.settings(&settings)).map_err(|e| e.to_string());
         recorder
             .capture_peaks(&w, build, &config)
             .map_err(CliError::failed)?;
@@ -145,11 +160,30 @@ pub fn run(args: &RunArgs) -> CliResult {
         results.push(r);
     }
 
+    // Under the table: the options each allocator ran with (its own and --tunables).
+    let option_lines: Vec<String> = choices
+        .iter()
+        .filter_map(|c| {
+            let set = c.settings(&settings);
+            (!set.is_empty()).then(|| {
+                let kv: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("options   {}: {}", c.label, kv.join(" "))
+            })
+        })
+        .collect();
     let summary = SummaryFile {
         workload: &w.name,
         seed: w.seed,
         ops: w.ops.len(),
         cost_model: &cost,
+        allocators: choices
+            .iter()
+            .map(|c| AllocatorRecord {
+                label: c.label.clone(),
+                allocator: c.name.clone(),
+                options: c.settings(&settings).into_iter().collect(),
+            })
+            .collect(),
         runs: results.iter().map(|r| &r.summary).collect(),
     };
     let mut json = serde_json::to_string_pretty(&summary)
@@ -165,9 +199,9 @@ pub fn run(args: &RunArgs) -> CliResult {
     };
     let page = report::Page {
         title: heading(&w).trim().to_string(),
-        setup: format!("allocators {} · cost model {cost_name}", names.join(", ")),
+        setup: format!("allocators {} · cost model {cost_name}", labels.join(", ")),
         table: table_cells(&results),
-        notes: notes(&results),
+        notes: notes(&results, &option_lines),
         charts: &charts,
     };
     let report_html = report::html(&page, recorded).map_err(CliError::failed)?;
@@ -190,7 +224,7 @@ pub fn run(args: &RunArgs) -> CliResult {
         Format::Table => {
             let mut text = heading(&w);
             text.push_str(&table(&results));
-            for note in notes(&results) {
+            for note in notes(&results, &option_lines) {
                 text.push_str(&note);
                 text.push('\n');
             }
@@ -410,7 +444,7 @@ fn table_cells(results: &[RunResult]) -> (Vec<&'static str>, Vec<Vec<String>>) {
 }
 
 /// Lines under the table: runs that stopped early, and what the columns mean.
-fn notes(results: &[RunResult]) -> Vec<String> {
+fn notes(results: &[RunResult], options: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for r in results {
         match &r.summary.outcome {
@@ -426,6 +460,7 @@ fn notes(results: &[RunResult]) -> Vec<String> {
         }
     }
     out.push(String::new());
+    out.extend(options.iter().cloned());
     out.push("frag_max  (max footprint - max live) / max live".to_string());
     out.push("returned  bytes given back to the OS: brk shrink + munmap + madvise".to_string());
     out.push(

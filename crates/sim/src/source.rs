@@ -30,6 +30,19 @@ pub fn load(source: &Source) -> CliResult<Workload> {
             units::bytes(source.max_trace_size)
         )));
     }
+    if let Some(name) = &source.workload
+        && !workload::GENERATORS.iter().any(|g| g.name == name)
+    {
+        let names: Vec<&str> = workload::GENERATORS.iter().map(|g| g.name).collect();
+        let hint = match malloc::options::nearest(name, names.iter().copied()) {
+            Some(n) => format!("did you mean `{n}`? "),
+            None => String::new(),
+        };
+        return Err(CliError::usage(format!(
+            "--workload {name}: no such workload ({hint}known: {}; see `sim list`)",
+            names.join(", ")
+        )));
+    }
     let mut w = match (&source.workload, &source.trace) {
         (Some(name), None) => workload::generate(name, source.seed, source.ops)
             .map_err(|e| CliError::usage(e.to_string()))?,

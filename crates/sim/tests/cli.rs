@@ -49,7 +49,7 @@ fn unknown_workload_is_a_usage_error() {
 #[test]
 fn unknown_allocator_is_a_usage_error() {
     let o = sim(&["--workload", "churn", "--allocator", "first-fit,nope"]);
-    assert_usage_error(&o, "unknown allocator 'nope'");
+    assert_usage_error(&o, "unknown allocator `nope`");
 }
 
 #[test]
