@@ -157,7 +157,10 @@ mod tests {
         assert_eq!(c[0], Choice::plain("glibc"));
         assert_eq!(c[1].name, "glibc");
         assert_eq!(c[1].label, "glibc[mmap_threshold=64K, trim_threshold=1M]");
-        assert_eq!(c[1].own, vec![s("mmap_threshold", "64K"), s("trim_threshold", "1M")]);
+        assert_eq!(
+            c[1].own,
+            vec![s("mmap_threshold", "64K"), s("trim_threshold", "1M")]
+        );
         let c = parse(&["glibc".into(), "first-fit[order=lifo]".into()]).unwrap();
         assert_eq!(c[1].own, vec![s("order", "lifo")]);
     }
@@ -181,18 +184,26 @@ mod tests {
     #[test]
     fn an_entry_s_own_option_wins_over_a_tunable() {
         let c = &parse(&["glibc[mmap_threshold=64K]".into()]).unwrap()[0];
-        let tunables = vec![s("mmap_threshold", "1M"), s("top_pad", "0"), s("order", "lifo")];
+        let tunables = vec![
+            s("mmap_threshold", "1M"),
+            s("top_pad", "0"),
+            s("order", "lifo"),
+        ];
         assert_eq!(
             c.settings(&tunables),
             vec![s("top_pad", "0"), s("mmap_threshold", "64K")]
         );
-        assert!(check(&parse(&["glibc[order=lifo]".into()]).unwrap())
-            .unwrap_err()
-            .to_string()
-            .contains("takes no option `order`"));
-        assert!(check(&parse(&["glibcc".into()]).unwrap())
-            .unwrap_err()
-            .to_string()
-            .contains("did you mean `glibc`?"));
+        assert!(
+            check(&parse(&["glibc[order=lifo]".into()]).unwrap())
+                .unwrap_err()
+                .to_string()
+                .contains("takes no option `order`")
+        );
+        assert!(
+            check(&parse(&["glibcc".into()]).unwrap())
+                .unwrap_err()
+                .to_string()
+                .contains("did you mean `glibc`?")
+        );
     }
 }

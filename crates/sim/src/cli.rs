@@ -102,6 +102,11 @@ pub struct Source {
     /// How many ops to generate (a trace is cut to its first N ops).
     #[arg(long, value_name = "N")]
     pub ops: Option<u64>,
+    /// A parameter of the workload generator, `NAME=VALUE` (repeatable; `sim list`
+    /// shows each generator's parameters and defaults): `--param keep_every=3
+    /// --param big_sizes=128-1K`.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
     /// The most ops a workload or trace may have (a limit that keeps the host's
     /// memory bounded: every op is held in memory).
     /// At most 200,000,000: held in memory, more would not fit a 24 GiB machine.

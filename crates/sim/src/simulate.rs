@@ -1,10 +1,10 @@
 //! The default command: simulate one op stream through several allocators and compare.
 
+use crate::choice::{self, Choice};
 use crate::cli::{Format, RunArgs};
 use crate::error::{CliError, CliResult};
 use crate::output::{RunDir, Table, bytes, emit, nanos, progress};
 use crate::report;
-use crate::choice::{self, Choice};
 use crate::source;
 use engine::{Outcome, RunConfig, RunResult, Summary, Timeline};
 use kernel::{KernelConfig, Syscall};
@@ -57,7 +57,10 @@ pub fn run(args: &RunArgs) -> CliResult {
     let settings = source::settings(&args.tunables)?;
     let cost = source::cost_model(args.cost.as_deref())?;
     let choices: Vec<Choice> = if args.allocator.is_empty() {
-        DEFAULT_ALLOCATORS.iter().map(|s| Choice::plain(s)).collect()
+        DEFAULT_ALLOCATORS
+            .iter()
+            .map(|s| Choice::plain(s))
+            .collect()
     } else {
         choice::parse(&args.allocator)?
     };

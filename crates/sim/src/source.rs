@@ -43,9 +43,12 @@ pub fn load(source: &Source) -> CliResult<Workload> {
             names.join(", ")
         )));
     }
+    if !source.params.is_empty() && source.trace.is_some() {
+        return Err(CliError::usage(
+            "--param sets a parameter of a generated workload, not of a trace",
+        ));
+    }
     let mut w = match (&source.workload, &source.trace) {
-        (Some(name), None) => workload::generate(name, source.seed, source.ops)
-            .map_err(|e| CliError::usage(e.to_string()))?,
         (None, Some(path)) => {
             let mut w = workload::read_trace(path).map_err(|e| CliError::usage(e.to_string()))?;
             if let Some(n) = source.ops {
@@ -53,10 +56,27 @@ pub fn load(source: &Source) -> CliResult<Workload> {
             }
             w
         }
-        (None, None) => workload::generate("churn", source.seed, source.ops)
-            .map_err(|e| CliError::usage(e.to_string()))?,
         (Some(_), Some(_)) => {
             return Err(CliError::usage("give --workload or --trace, not both"));
+        }
+        (name, None) => {
+            let name = name.as_deref().unwrap_or("churn");
+            let mut params = workload::GeneratorParams::defaults(name)
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            for p in &source.params {
+                let (k, v) = p.split_once('=').ok_or_else(|| {
+                    CliError::usage(format!("--param `{p}`: expected NAME=VALUE"))
+                })?;
+                params
+                    .set(k.trim(), v.trim())
+                    .map_err(|e| CliError::usage(format!("--param {p}: {e}")))?;
+            }
+            if let Some(ops) = source.ops {
+                params.set_ops(ops);
+            }
+            params
+                .generate(source.seed)
+                .map_err(|e| CliError::usage(e.to_string()))?
         }
     };
     if w.ops.len() as u64 > source.max_ops {
