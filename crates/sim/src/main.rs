@@ -20,9 +20,11 @@ mod error;
 mod figures;
 mod list;
 mod output;
+mod quiz;
 mod replay;
 mod simulate;
 mod source;
+mod step;
 mod validate;
 
 use clap::Parser;
@@ -59,6 +61,8 @@ fn run() -> i32 {
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Calibrate(args)) => calibration::run(args),
         Some(Command::Figures(args)) => figures::run(args),
+        Some(Command::Quiz(args)) => quiz::run(args),
+        Some(Command::Step(args)) => step::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -1,0 +1,51 @@
+//! `sim quiz KIND`: a seeded quiz from `lab::quiz`, or OSTEP's malloc.py with `--ostep`.
+
+use crate::cli::{QuizArgs, QuizFormat};
+use crate::error::{CliError, CliResult};
+use crate::output::emit;
+use lab::quiz::{self, Kind, QuizError};
+
+/// Runs `sim quiz`.
+pub fn run(args: &QuizArgs) -> CliResult {
+    let kind = Kind::parse(&args.kind).ok_or_else(|| {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        CliError::usage(format!(
+            "unknown quiz `{}` (known: {})",
+            args.kind,
+            names.join(", ")
+        ))
+    })?;
+    if let Some(flags) = &args.ostep {
+        if kind != Kind::Freelist {
+            return Err(CliError::usage(format!(
+                "--ostep is malloc.py's command line, for `sim quiz freelist` only, not {kind}"
+            )));
+        }
+        if args.format == QuizFormat::Json {
+            return Err(CliError::usage(
+                "--ostep prints exactly what malloc.py prints: text only, no --format json",
+            ));
+        }
+        if args.seed.is_some() {
+            return Err(CliError::usage(
+                "with --ostep the seed is malloc.py's: give it after --ostep as -s N",
+            ));
+        }
+        let run = quiz::ostep::run(flags, args.answers);
+        emit(&run.stdout);
+        return match run.error {
+            Some(e) => Err(CliError::usage(format!("--ostep: {e}"))),
+            None => Ok(()),
+        };
+    }
+    let seed = args.seed.unwrap_or(1);
+    let q = quiz::generate(kind, seed).map_err(|e| match e {
+        QuizError::Unavailable { .. } => CliError::usage(e.to_string()),
+        QuizError::Internal(_) => CliError::failed(e.to_string()),
+    })?;
+    emit(&match args.format {
+        QuizFormat::Text => q.render(args.answers),
+        QuizFormat::Json => q.to_json(args.answers),
+    });
+    Ok(())
+}
