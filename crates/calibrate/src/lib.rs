@@ -5,11 +5,14 @@
 //!   process whose heap nothing else has touched) and through raw `mmap`.
 //! - [`bench`](mod@bench): lmbench-style microbenchmarks of the kernel's costs, producing a
 //!   [`kernel::CostModel`].
-//! - [`sys`]: small allocation-free wrappers over the libc calls both use.
+//! - [`sys`]: the one libc layer both use: every libc call of the crate, wrapped once,
+//!   with one error type ([`sys::SysError`], the call and its `errno`); the owned
+//!   [`Mapping`](sys::Mapping) and [`HeapBlock`](sys::HeapBlock); the C `main`
+//!   ([`entry_point!`]) that lets a binary host replay children.
 //!
 //! The only crate that calls real libc allocation and memory syscalls; every `unsafe`
-//! block says why it is sound. Linux + glibc only: elsewhere it compiles and reports
-//! itself unavailable.
+//! block says why it is sound, and [`sys`] lists the few files that have one and why.
+//! Linux + glibc only: elsewhere it compiles and reports itself unavailable.
 
 pub mod bench;
 pub mod replay;

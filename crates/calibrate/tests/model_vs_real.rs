@@ -169,6 +169,7 @@ proptest! {
 /// three with truth files are also checked against those in `replay_truth.rs`). The
 /// two largest (400k and 356k ops) run with `BRKMAP_LONG=1` only.
 #[test]
+#[ignore = "needs ../shared/traces"]
 fn shared_traces_match_real_glibc() {
     if let Some(why) = skip_reason() {
         eprintln!("skipped: {why}");

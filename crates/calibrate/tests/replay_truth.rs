@@ -1,8 +1,9 @@
 //! THE acceptance test of real replays: glibc, replayed on the shared real-program
 //! traces in a pristine child, reproduces the recorded truth CSVs byte for byte.
 //!
-//! Skips (saying why) when the shared folder is absent or the machine's glibc is not
-//! 2.36, the version the truth files were recorded with.
+//! Ignored by default because it needs the shared folder (`cargo test -p calibrate --
+//! --include-ignored` runs it); skips (saying why) when that folder is absent or the
+//! machine's glibc is not 2.36, the version the truth files were recorded with.
 
 mod replay_support;
 
@@ -56,22 +57,26 @@ fn check(name: &str, touch: TouchPolicy) {
 }
 
 #[test]
+#[ignore = "needs ../shared/traces"]
 fn make_database_matches_truth() {
     check(TRACES[0], TouchPolicy::WriteAll);
 }
 
 #[test]
+#[ignore = "needs ../shared/traces"]
 fn diff_lines_matches_truth() {
     check(TRACES[1], TouchPolicy::WriteAll);
 }
 
 #[test]
+#[ignore = "needs ../shared/traces"]
 fn ls_recursive_matches_truth() {
     check(TRACES[2], TouchPolicy::WriteAll);
 }
 
 /// mallinfo2 and the addresses do not depend on whether the program touches its memory.
 #[test]
+#[ignore = "needs ../shared/traces"]
 fn truth_holds_without_touching_too() {
     for name in TRACES {
         check(name, TouchPolicy::None);

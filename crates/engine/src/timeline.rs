@@ -51,7 +51,9 @@ pub struct Sample {
     pub minor_faults: u64,
     /// Cumulative TLB misses (simulated runs only).
     pub tlb_misses: u64,
-    /// The phase this sample closes, when it was taken at a phase marker.
+    /// The phase that starts here, when the sample was taken at a phase marker. An
+    /// `Op::Phase` names the ops that *follow* it, so this sample (the state after
+    /// the marker) is the first of that phase; the phase lasts until the next marker.
     pub phase: Option<String>,
 }
 
@@ -64,4 +66,21 @@ pub struct Timeline {
     pub source: Option<Source>,
     /// The samples.
     pub samples: Vec<Sample>,
+}
+
+impl Timeline {
+    /// The phase each sample lies in: the name of the last phase marker at or before
+    /// it (`None` before the first marker), one entry per sample.
+    pub fn phase_of_each(&self) -> Vec<Option<&str>> {
+        let mut current = None;
+        self.samples
+            .iter()
+            .map(|s| {
+                if let Some(p) = &s.phase {
+                    current = Some(p.as_str());
+                }
+                current
+            })
+            .collect()
+    }
 }

@@ -131,6 +131,23 @@ const fn span(level: u32) -> u64 {
     1 << (9 * (level - 1))
 }
 
+/// The entries of a level-`level` table whose span starts at VPN `base` that a range
+/// walk over VPNs `[start, end)` must look at, each as `(index, first VPN it covers)`:
+/// from the entry containing `start` (or the first, if the table begins inside the
+/// range) to the entry containing `end - 1` (or the last). Both range walkers,
+/// [`PageTable::update_range`] and [`PageTable::for_each`], descend through this one
+/// computation.
+fn entries_in(level: u32, base: u64, start: u64, end: u64) -> impl Iterator<Item = (usize, u64)> {
+    let s = span(level);
+    let first = if start > base {
+        ((start - base) / s) as usize
+    } else {
+        0
+    };
+    let last = (((end - 1).saturating_sub(base)) / s).min(ENTRIES as u64 - 1) as usize;
+    (first..=last).map(move |i| (i, base + i as u64 * s))
+}
+
 /// Bookkeeping of one table page.
 #[derive(Copy, Clone, Debug)]
 struct Meta {
@@ -499,19 +516,11 @@ impl PageTable {
     ) where
         F: FnMut(u64, u64, bool) -> Action,
     {
-        let s = span(level);
-        let first = if start > base {
-            ((start - base) / s) as usize
-        } else {
-            0
-        };
-        let last = (((end - 1).saturating_sub(base)) / s).min(ENTRIES as u64 - 1) as usize;
-        for i in first..=last {
+        for (i, vb) in entries_in(level, base, start, end) {
             let e = self.tables[t as usize][i];
             if e == 0 {
                 continue;
             }
-            let vb = base + i as u64 * s;
             if level == 1 {
                 stats.mapped += 1;
                 match f(vb, e, false) {
@@ -590,19 +599,11 @@ impl PageTable {
         end: u64,
         f: &mut F,
     ) {
-        let s = span(level);
-        let first = if start > base {
-            ((start - base) / s) as usize
-        } else {
-            0
-        };
-        let last = (((end - 1).saturating_sub(base)) / s).min(ENTRIES as u64 - 1) as usize;
-        for i in first..=last {
+        for (i, vb) in entries_in(level, base, start, end) {
             let e = self.tables[t as usize][i];
             if e == 0 {
                 continue;
             }
-            let vb = base + i as u64 * s;
             if level == 1 {
                 f(vb, e, false);
             } else if level == 2 && e & pte::PS != 0 {

@@ -17,15 +17,13 @@ use crate::types::{
     Syscall, USER_SPACE_END, checked_page_align_up, page_align_up,
 };
 
-/// What removing a range did.
-#[derive(Copy, Clone, Debug, Default)]
-struct Unmapped {
-    /// Bytes of VMAs removed.
-    bytes: u64,
-    /// Resident bytes freed.
-    resident: u64,
-    /// Mapped pages (translations) removed: if any, the TLB needs a shootdown.
-    mapped: u64,
+/// Which mechanism gives a range back (the `returned` counter it is counted in).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Release {
+    /// Lowering the program break.
+    Brk,
+    /// `munmap`, a shrinking `mremap`, or `MAP_FIXED` replacing a mapping.
+    Munmap,
 }
 
 impl Kernel {
@@ -101,15 +99,33 @@ impl Kernel {
         st
     }
 
-    /// Unmaps `[start, end)`: VMAs and pages. The caller charges the shootdown.
-    fn unmap(&mut self, start: Addr, end: Addr) -> Unmapped {
+    /// The one unmap path of every call that removes a range of address space
+    /// (`munmap`, a shrinking `mremap`, a brk shrink, the implicit unmap of
+    /// `MAP_FIXED`): removes the VMAs of `[start, end)` and their pages, counts what was
+    /// given back under `why`, and shoots down the TLB entries if any page was mapped.
+    ///
+    /// Cutting a hole in the middle of one VMA makes two of it, so like Linux's
+    /// `split_vma` the call fails with ENOMEM, changing nothing, when the process
+    /// already has `vm.max_map_count` VMAs.
+    fn unmap(&mut self, start: Addr, end: Addr, why: Release) -> Result<(), Errno> {
+        if self.cur.vmas.splits_in_middle(start, end)
+            && self.cur.vmas.len() >= self.config.max_map_count
+        {
+            return Err(Errno::ENOMEM);
+        }
         let bytes = self.cur.vmas.remove_range(start, end);
         let st = self.zap(start, end);
-        Unmapped {
-            bytes,
-            resident: st.freed * PAGE_SIZE,
-            mapped: st.mapped,
+        let c = &mut self.cur.counters;
+        let (range, resident) = match why {
+            Release::Brk => (&mut c.returned.brk, &mut c.returned_resident.brk),
+            Release::Munmap => (&mut c.returned.munmap, &mut c.returned_resident.munmap),
+        };
+        *range += bytes;
+        *resident += st.freed * PAGE_SIZE;
+        if st.mapped > 0 {
+            self.shootdown(start, end);
         }
+        Ok(())
     }
 
     // ANCHOR: brk
@@ -146,19 +162,10 @@ impl Kernel {
             if self.cur.vmas.is_free(newbrk, oldbrk) {
                 return old;
             }
-            if self.cur.vmas.splits_in_middle(newbrk, oldbrk)
-                && self.cur.vmas.len() >= self.config.max_map_count
-            {
+            if self.unmap(newbrk, oldbrk, Release::Brk).is_err() {
                 return old;
             }
-            let u = self.unmap(newbrk, oldbrk);
-            let p = &mut self.cur;
-            p.counters.returned.brk += u.bytes;
-            p.counters.returned_resident.brk += u.resident;
-            p.brk = addr;
-            if u.mapped > 0 {
-                self.shootdown(newbrk, oldbrk);
-            }
+            self.cur.brk = addr;
             return addr;
         }
         // Grow: the new end plus a guard page must stay below the next mapping.
@@ -301,18 +308,11 @@ impl Kernel {
             self.place(addr, len).ok_or(Errno::ENOMEM)?
         };
         let end = start + len;
-        let mut mapped_before = 0;
         if fixed {
-            let u = self.unmap(start, end);
-            let p = &mut self.cur;
-            p.counters.returned.munmap += u.bytes;
-            p.counters.returned_resident.munmap += u.resident;
-            mapped_before = u.mapped;
+            // Cannot hit the map-count check: the process has fewer VMAs than the limit.
+            self.unmap(start, end, Release::Munmap)?;
         }
         let vma_start = self.cur.vmas.insert(start, end, prot, false);
-        if mapped_before > 0 {
-            self.shootdown(start, end);
-        }
         if flags.contains(MapFlags::POPULATE)
             && let Some((_, vma)) = self.cur.vmas.find(start)
         {
@@ -337,20 +337,7 @@ impl Kernel {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
-        let end = addr + len;
-        if self.cur.vmas.splits_in_middle(addr, end)
-            && self.cur.vmas.len() >= self.config.max_map_count
-        {
-            return Err(Errno::ENOMEM);
-        }
-        let u = self.unmap(addr, end);
-        let p = &mut self.cur;
-        p.counters.returned.munmap += u.bytes;
-        p.counters.returned_resident.munmap += u.resident;
-        if u.mapped > 0 {
-            self.shootdown(addr, end);
-        }
-        Ok(())
+        self.unmap(addr, addr + len, Release::Munmap)
     }
 
     /// The `mprotect` syscall: gives `[addr, addr + len)` the protection `prot`,
@@ -481,19 +468,7 @@ impl Kernel {
             return Ok(old_addr);
         }
         if new_len < old_len {
-            let cut = old_addr + new_len;
-            if self.cur.vmas.splits_in_middle(cut, old_end)
-                && self.cur.vmas.len() >= self.config.max_map_count
-            {
-                return Err(Errno::ENOMEM);
-            }
-            let u = self.unmap(cut, old_end);
-            let p = &mut self.cur;
-            p.counters.returned.munmap += u.bytes;
-            p.counters.returned_resident.munmap += u.resident;
-            if u.mapped > 0 {
-                self.shootdown(cut, old_end);
-            }
+            self.unmap(old_addr + new_len, old_end, Release::Munmap)?;
             return Ok(old_addr);
         }
         if !self.may_expand(new_len - old_len) {

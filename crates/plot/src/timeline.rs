@@ -163,7 +163,7 @@ pub(crate) fn panel_name(t: &Timeline) -> String {
     }
 }
 
-/// The phases of the workload: `(op where the phase ended, name)`, in op order,
+/// The phases of the workload: `(op where the phase starts, name)`, in op order,
 /// without repeats (every allocator ran the same ops, so their markers coincide).
 fn phases(timelines: &[Timeline]) -> Vec<(u64, String)> {
     let mut out: Vec<(u64, String)> = timelines
@@ -185,8 +185,9 @@ fn phases(timelines: &[Timeline]) -> Vec<(u64, String)> {
 /// per mechanism: brk shrink, munmap, madvise), and the workload's phase boundaries as
 /// dashed rules with the phase names above the first panel.
 ///
-/// A phase marker in a [`Timeline`] closes the phase it names, so each name is written
-/// over the stretch of ops from the previous marker to its own.
+/// A phase marker in a [`Timeline`] starts the phase it names (an `Op::Phase` names the
+/// ops that follow it), so each name is written over the stretch of ops from its own
+/// marker to the next one (or to the end of the run).
 pub fn timeline_chart(
     title: &ChartTitle,
     timelines: &[Timeline],
@@ -221,7 +222,7 @@ pub fn timeline_chart(
         doc.legend(Entry::new(Swatch::Line(m.cue()), m.name));
     }
     if !phases.is_empty() {
-        doc.legend(Entry::new(Swatch::Rule(GREY), "end of a phase"));
+        doc.legend(Entry::new(Swatch::Rule(GREY), "start of a phase"));
     }
     for m in &MECHANISMS {
         doc.legend(Entry::new(
@@ -313,9 +314,10 @@ struct PhaseLabel {
     name: String,
 }
 
-/// Places the phase names, each centred over the ops its phase covered, in two
-/// staggered rows; a name that fits in neither row is left out (its rule is still
-/// drawn). Returns the placed labels and how many were left out.
+/// Places the phase names, each centred over the ops its phase covers (from its
+/// marker to the next one, the last to the end of the axis), in two staggered rows; a
+/// name that fits in neither row is left out (its rule is still drawn). Returns the
+/// placed labels and how many were left out.
 fn place_phase_labels(
     phases: &[(u64, String)],
     x: &Axis,
@@ -323,14 +325,15 @@ fn place_phase_labels(
 ) -> (Vec<PhaseLabel>, usize) {
     let to_px = |op: f64| x0 + ((op - x.min) / (x.max - x.min) * f64::from(x1 - x0)).round() as i32;
     let mut row_end = [i32::MIN; 2];
-    let mut prev = x0;
     let mut placed = Vec::new();
     let mut skipped = 0;
-    for (op, name) in phases {
-        let end = to_px(*op as f64);
+    for (k, (op, name)) in phases.iter().enumerate() {
+        let start = to_px(*op as f64);
+        let end = phases
+            .get(k + 1)
+            .map_or(x1, |(next, _)| to_px(*next as f64));
         let w = text_width(name, size::LABEL, false).ceil() as i32;
-        let centre = ((prev + end) / 2).clamp(x0 + w / 2, (x1 - w / 2).max(x0 + w / 2));
-        prev = end;
+        let centre = ((start + end) / 2).clamp(x0 + w / 2, (x1 - w / 2).max(x0 + w / 2));
         let left = centre - w / 2;
         match (0..2).find(|&r| left > row_end[r] + 6) {
             Some(row) => {

@@ -63,7 +63,7 @@ fn timeline_chart_labels_every_measure_phase_and_allocator() {
         "returned by brk shrink",
         "returned by munmap",
         "returned by madvise",
-        "end of a phase",
+        "start of a phase",
         "grow",
         "shrink",
         "glibc",
@@ -512,6 +512,31 @@ fn long_series_are_reduced_to_what_the_plot_can_show() {
         "{long} bytes for 200,000 samples against {saturated} for 50,000"
     );
     assert!(long < 1_500_000, "{long} bytes");
+}
+
+#[test]
+fn a_phase_name_sits_over_the_ops_that_follow_its_marker() {
+    // An Op::Phase names the ops after it: "first" covers the first 60% of the ops,
+    // "second" the rest, so "first" is written left of the middle, "second" right of it.
+    let mut t = common::timeline("glibc", 1000, 0);
+    for s in &mut t.samples {
+        s.phase = None;
+    }
+    let last = t.samples.last().unwrap().op;
+    let at = |t: &Timeline, op: u64| t.samples.iter().position(|s| s.op >= op).unwrap();
+    let (a, b) = (at(&t, 0), at(&t, last * 6 / 10));
+    t.samples[a].phase = Some("first".to_string());
+    t.samples[b].phase = Some("second".to_string());
+    let doc = check(|| plot::timeline_chart(&title(), std::slice::from_ref(&t), &Style::default()));
+    let x_of = |name: &str| -> f64 {
+        let i = doc.texts.iter().position(|x| x == name).unwrap();
+        doc.text_attrs[i]["x"].parse().unwrap()
+    };
+    let (first, second) = (x_of("first"), x_of("second"));
+    assert!(first < second, "{first} {second}");
+    let width = f64::from(Style::default().width);
+    assert!(first < width * 0.55, "first at {first} of {width}");
+    assert!(second > width * 0.65, "second at {second} of {width}");
 }
 
 #[test]

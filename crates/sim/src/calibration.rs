@@ -2,12 +2,10 @@
 
 use crate::cli::CalibrateArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{Table, emit, nanos, write_atomic};
+use crate::output::{Table, check_file_target, emit, nanos, progress, write_atomic};
 use crate::source;
 use calibrate::bench::{self, BenchError, BenchOptions};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 
 /// Runs `sim calibrate`.
 pub fn run(args: &CalibrateArgs) -> CliResult {
@@ -20,15 +18,16 @@ pub fn run(args: &CalibrateArgs) -> CliResult {
         .out
         .clone()
         .unwrap_or_else(|| source::default_out("calibration").join("cost.json"));
+    let report = out.with_file_name(
+        out.file_stem()
+            .map(|s| format!("{}.report.json", s.to_string_lossy()))
+            .unwrap_or_else(|| "calibration.report.json".into()),
+    );
+    // Before measuring: both files can be written (exit 2 if not).
+    check_file_target(&out, "--out")?;
+    check_file_target(&report, "--out")?;
     // A progress bar only when a person watches stderr.
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let b = ProgressBar::new(1);
-        b.set_style(
-            ProgressStyle::with_template("{spinner} calibrating [{bar:30}] {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    });
+    let bar = progress(1, "calibrating");
     let mut progress = |done: usize, total: usize, name: &str| {
         if let Some(b) = &bar {
             b.set_length(total as u64);
@@ -44,11 +43,6 @@ pub fn run(args: &CalibrateArgs) -> CliResult {
         b.finish_and_clear();
     }
 
-    let report = out.with_file_name(
-        out.file_stem()
-            .map(|s| format!("{}.report.json", s.to_string_lossy()))
-            .unwrap_or_else(|| "calibration.report.json".into()),
-    );
     write_atomic(&out, cal.cost.to_json().as_bytes())?;
     write_atomic(&report, cal.to_json().as_bytes())?;
 

@@ -70,6 +70,20 @@ pub struct Source {
     /// How many ops to generate (a trace is cut to its first N ops).
     #[arg(long, value_name = "N")]
     pub ops: Option<u64>,
+    /// The most ops a workload or trace may have (a limit that keeps the host's
+    /// memory bounded: every op is held in memory).
+    /// At most 200,000,000: held in memory, more would not fit a 24 GiB machine.
+    #[arg(long, value_name = "N", default_value_t = 100_000_000,
+          value_parser = clap::value_parser!(u64).range(1..=200_000_000))]
+    pub max_ops: u64,
+    /// The largest trace file read (sizes such as 64M or 2G).
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size_arg)]
+    pub max_trace_size: u64,
+}
+
+/// A byte count as `units::parse_size` reads it (`4096`, `0x1000`, `64K`, `1.5M`).
+pub fn size_arg(text: &str) -> Result<u64, String> {
+    units::parse_size(text).map_err(|e| e.to_string())
 }
 
 /// Output formats of the summary on stdout.
@@ -101,8 +115,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub cost: Option<PathBuf>,
     /// The output directory (default: `target/brkmap/WORKLOAD-seedN` in the workspace).
+    /// A run replaces it as a whole; a directory sim did not write is replaced only
+    /// with --force.
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace the output directory even when it holds files sim did not write.
+    #[arg(long)]
+    pub force: bool,
     /// What to print on stdout.
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -116,6 +135,13 @@ pub struct RunArgs {
     /// Sample the metrics every N ops (default: about 1000 samples per run).
     #[arg(long, value_name = "N")]
     pub sample_every: Option<u64>,
+    /// The most samples a run may keep (each holds every metric; with
+    /// `--sample-every 1` a long run would need gigabytes). Past it, the run is
+    /// refused with the sampling interval that fits.
+    /// At most 5,000,000 (about 1.5 GiB of samples).
+    #[arg(long, value_name = "N", default_value_t = 200_000,
+          value_parser = clap::value_parser!(u64).range(1..=5_000_000))]
+    pub max_samples: u64,
 }
 
 /// Arguments of `sim replay`.
@@ -165,9 +191,12 @@ pub struct ValidateArgs {
     /// A cost model JSON (from `sim calibrate` on this machine).
     #[arg(long, value_name = "FILE")]
     pub cost: Option<PathBuf>,
-    /// The output directory for both timelines.
+    /// The output directory for both timelines (replaced as a whole, as a run's).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace the output directory even when it holds files sim did not write.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `sim figures`.

@@ -41,3 +41,94 @@ impl fmt::Display for CliError {
 
 /// The result type of every command.
 pub type CliResult<T = ()> = Result<T, CliError>;
+
+/// clap's whole message about a usage error, folded into one line of ours: what is
+/// wrong, every detail clap gives (the missing arguments, a did-you-mean tip, the
+/// possible values), the usage line, and the help of the subcommand concerned.
+/// Names are quoted with backticks, as in every other message of `sim`.
+pub fn usage_line(clap_text: &str) -> String {
+    let mut line = String::new();
+    let mut usage = None;
+    for part in clap_text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if part.starts_with("For more information") {
+            continue;
+        }
+        if let Some(u) = part.strip_prefix("Usage: ") {
+            usage = Some(u.to_string());
+            continue;
+        }
+        let part = part.strip_prefix("error: ").unwrap_or(part);
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
+    if line.is_empty() {
+        line.push_str("bad usage");
+    }
+    // The subcommand is what the usage line names between `sim` and the first option.
+    let sub: Vec<&str> = usage
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .take_while(|w| !w.starts_with(['-', '[', '<']))
+        .collect();
+    if let Some(u) = &usage {
+        line.push_str("; usage: ");
+        line.push_str(u);
+    }
+    let help = if sub.is_empty() {
+        "sim --help".to_string()
+    } else {
+        format!("sim {} --help", sub.join(" "))
+    };
+    format!("{} (see `{help}`)", backticks(&line))
+}
+
+/// `'x'` quoting (clap's) as `` `x` `` (ours).
+fn backticks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut open = false;
+    for c in text.chars() {
+        if c == '\'' {
+            out.push('`');
+            open = !open;
+        } else {
+            out.push(c);
+        }
+    }
+    if open {
+        // An apostrophe, not a quote: put the text back as it was.
+        return text.to_string();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_messages_fold_into_one_line_with_every_detail() {
+        let missing = "error: the following required arguments were not provided:\n  \
+                       --emit-ops <FILE>\n\nUsage: sim replay --emit-ops <FILE> \
+                       <--workload <NAME>|--trace <FILE>>\n\nFor more information, try \
+                       '--help'.\n";
+        assert_eq!(
+            usage_line(missing),
+            "the following required arguments were not provided: --emit-ops <FILE>; usage: \
+             sim replay --emit-ops <FILE> <--workload <NAME>|--trace <FILE>> (see `sim replay \
+             --help`)"
+        );
+        let typo = "error: unexpected argument '--worklaod' found\n\n  tip: a similar \
+                    argument exists: '--workload'\n\nUsage: sim --workload <NAME>\n";
+        assert_eq!(
+            usage_line(typo),
+            "unexpected argument `--worklaod` found; tip: a similar argument exists: \
+             `--workload`; usage: sim --workload <NAME> (see `sim --help`)"
+        );
+        assert_eq!(usage_line(""), "bad usage (see `sim --help`)");
+        assert_eq!(backticks("don't"), "don't");
+    }
+}

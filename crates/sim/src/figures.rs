@@ -20,14 +20,12 @@
 
 use crate::cli::FiguresArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{emit, write_atomic};
+use crate::output::{check_dir, emit, progress, write_atomic};
 use crate::replay::{replay_error, self_exe};
 use calibrate::replay::{ReplayOptions, Strategy, replay_real, segv_experiments};
-use indicatif::{ProgressBar, ProgressStyle};
 use lab::experiments::{self, CostRealRow, Experiment, Inputs, RealSource, SegvRealRow};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// The command that regenerates everything, as messages quote it.
@@ -59,7 +57,10 @@ struct Generated {
 /// Runs `sim figures`.
 pub fn run(args: &FiguresArgs) -> CliResult {
     let root = match &args.root {
-        Some(r) => r.clone(),
+        Some(r) => {
+            check_dir(r, "--root", !args.check)?;
+            r.clone()
+        }
         None => workspace_root()?,
     };
     let selected: Vec<&'static Experiment> = match &args.only {
@@ -79,7 +80,7 @@ pub fn run(args: &FiguresArgs) -> CliResult {
         }
     }
 
-    let bar = progress(selected.len() as u64);
+    let bar = progress(selected.len() as u64, "figures");
     let mut files = Vec::new();
     for e in &selected {
         if let Some(b) = &bar {
@@ -167,18 +168,6 @@ fn workspace_root() -> CliResult<PathBuf> {
         .ok()
         .and_then(|p| p.canonicalize().ok())
         .unwrap_or(root))
-}
-
-/// A progress bar on stderr, only when stderr is a terminal.
-fn progress(len: u64) -> Option<ProgressBar> {
-    std::io::stderr().is_terminal().then(|| {
-        let b = ProgressBar::new(len);
-        b.set_style(
-            ProgressStyle::with_template("{spinner} figures [{bar:30}] {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    })
 }
 
 /// The snapshot file of `e`, relative to the root.

@@ -43,11 +43,7 @@ fn run() -> i32 {
             return 0;
         }
         Err(e) => {
-            // A usage error: clap's first line (what is wrong), as one line of ours.
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("bad usage");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("sim: error: {first} (see `sim --help`)");
+            eprintln!("sim: error: {}", error::usage_line(&e.render().to_string()));
             return 2;
         }
     };

@@ -2,7 +2,7 @@
 
 use crate::cli::ReplayArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{emit, write_atomic};
+use crate::output::{check_file_target, emit, spinner, write_atomic};
 use crate::source;
 use calibrate::replay::{ReplayError, ReplayOptions, Strategy, replay_real};
 use engine::{OpRow, RunConfig};
@@ -27,6 +27,7 @@ pub fn replay_error(e: ReplayError) -> CliError {
 
 /// Runs `sim replay`.
 pub fn run(args: &ReplayArgs) -> CliResult {
+    check_file_target(&args.emit_ops, "--emit-ops")?;
     let w = source::load(&args.source)?;
     let settings = source::settings(&args.tunables)?;
     let csv = if args.real {
@@ -38,7 +39,16 @@ pub fn run(args: &ReplayArgs) -> CliResult {
             strategy,
             ..ReplayOptions::default()
         };
-        let run = replay_real(&self_exe()?, &w, &opts).map_err(replay_error)?;
+        let spin = spinner(&format!(
+            "replaying {} ops through the real {}",
+            w.ops.len(),
+            strategy.name()
+        ));
+        let run = replay_real(&self_exe()?, &w, &opts).map_err(replay_error);
+        if let Some(s) = spin {
+            s.finish_and_clear();
+        }
+        let run = run?;
         emit(&format!(
             "replayed {} ops through the real {} (glibc {}) in {:.1} ms\n",
             w.ops.len(),

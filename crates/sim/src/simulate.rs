@@ -2,7 +2,7 @@
 
 use crate::cli::{Format, RunArgs};
 use crate::error::{CliError, CliResult};
-use crate::output::{Table, bytes, emit, nanos, write_atomic};
+use crate::output::{RunDir, Table, bytes, emit, nanos, progress};
 use crate::source;
 use engine::{Outcome, RunConfig, RunResult, Summary, Timeline};
 use kernel::{KernelConfig, Syscall};
@@ -26,7 +26,20 @@ struct SummaryFile<'a> {
 
 /// Runs `sim [--workload|--trace] ...`.
 pub fn run(args: &RunArgs) -> CliResult {
-    // Check everything the user gave before any work or any write.
+    // Check everything the user gave before any work or any write; an output
+    // directory the user named first of all, before the workload is even generated.
+    let named_out = match &args.out {
+        Some(dir) => Some(RunDir::prepare(dir, args.force, "--out")?),
+        None => None,
+    };
+    // The sampling bound can be checked at once from --ops (generators make about
+    // that many ops, traces are cut to it), before generating anything.
+    if let (Some(ops), Some(every)) = (args.source.ops, args.sample_every)
+        && every > 0
+        && ops / every > args.max_samples
+    {
+        return Err(samples_error(ops, every, ops / every, args.max_samples, 0));
+    }
     let w = source::load(&args.source)?;
     let settings = source::settings(&args.tunables)?;
     let cost = source::cost_model(args.cost.as_deref())?;
@@ -41,6 +54,7 @@ pub fn run(args: &RunArgs) -> CliResult {
     if args.sample_every == Some(0) {
         return Err(CliError::usage("--sample-every must be at least 1"));
     }
+    check_samples(&w, args.sample_every, args.max_samples)?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     if let Some(key) = registry::unknown_keys(&refs, &settings).first() {
         return Err(CliError::usage(format!(
@@ -63,6 +77,12 @@ pub fn run(args: &RunArgs) -> CliResult {
         heap_maps: !args.no_svg && w.ops.len() <= HEAP_MAP_MAX_OPS,
         ..RunConfig::default()
     };
+    // Before any simulation: the output directory can be written (exit 2 if not).
+    let run_dir = match named_out {
+        Some(d) => d,
+        // The default directory is sim's own (under target/brkmap): replaced freely.
+        None => RunDir::prepare(&source::default_out(&source::leaf_name(&w)), true, "--out")?,
+    };
     let cost_name = match &args.cost {
         Some(p) => p
             .file_name()
@@ -72,15 +92,43 @@ pub fn run(args: &RunArgs) -> CliResult {
     };
 
     let mut results: Vec<RunResult> = Vec::new();
-    for a in allocators {
+    let n = w.ops.len() as u64;
+    let bar = if args.verbose {
+        None
+    } else {
+        progress(n * allocators.len() as u64, "simulating")
+    };
+    for (k, a) in allocators.into_iter().enumerate() {
         let r = if args.verbose {
-            let mut log = format!("== {} ==\n", a.name());
+            // One op at a time, as it runs: on stdout under a table, on stderr when
+            // stdout carries JSON or CSV (so that stays machine-readable).
+            let to_stderr = args.format != Format::Table;
+            let say = |text: &str| {
+                if to_stderr {
+                    eprint!("{text}");
+                } else {
+                    emit(text);
+                }
+            };
+            say(&format!("== {} ==\n", a.name()));
             let base = config.kernel.heap_start;
+            let mut line = String::new();
             let r = engine::run_observed(&w, a, &config, &mut |step| {
-                verbose_line(step, base, &mut log)
+                line.clear();
+                verbose_line(step, base, &mut line);
+                say(&line);
             });
-            log.push('\n');
-            emit(&log);
+            say("\n");
+            r
+        } else if let Some(b) = &bar {
+            b.set_message(a.name().to_string());
+            let r = engine::run_observed(&w, a, &config, &mut |step| {
+                // A tick per 4096 ops: the bar costs nothing measurable.
+                if step.index % 4096 == 4095 {
+                    b.inc(4096);
+                }
+            });
+            b.set_position((k as u64 + 1) * n);
             r
         } else {
             engine::run(&w, a, &config)
@@ -88,10 +136,6 @@ pub fn run(args: &RunArgs) -> CliResult {
         results.push(r.map_err(|e| CliError::failed(e.to_string()))?);
     }
 
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| source::default_out(&source::leaf_name(&w)));
     let summary = SummaryFile {
         workload: &w.name,
         seed: w.seed,
@@ -102,22 +146,26 @@ pub fn run(args: &RunArgs) -> CliResult {
     let mut json = serde_json::to_string_pretty(&summary)
         .map_err(|e| CliError::failed(format!("cannot encode the summary: {e}")))?;
     json.push('\n');
-    let summary_path = out_dir.join("summary.json");
-    let timeline_path = out_dir.join("timeline.csv");
-    // Draw before writing anything, so a chart error leaves no half-written run.
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let charts = if args.no_svg {
         Vec::new()
     } else {
         charts(&results, &cost_name)?
     };
-    write_atomic(&summary_path, json.as_bytes())?;
-    write_atomic(&timeline_path, timeline_csv(&results).as_bytes())?;
-    let mut written = vec![summary_path, timeline_path];
+    // Every file into the staging directory, then the whole run into place.
+    run_dir.write("summary.json", json.as_bytes())?;
+    run_dir.write("timeline.csv", timeline_csv(&results).as_bytes())?;
+    let mut written = vec![
+        run_dir.final_path("summary.json"),
+        run_dir.final_path("timeline.csv"),
+    ];
     for (name, svg) in charts {
-        let path = out_dir.join(name);
-        write_atomic(&path, svg.as_bytes())?;
-        written.push(path);
+        run_dir.write(&name, svg.as_bytes())?;
+        written.push(run_dir.final_path(&name));
     }
+    run_dir.commit()?;
 
     match args.format {
         Format::Table => {
@@ -147,6 +195,34 @@ pub fn run(args: &RunArgs) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// Refuses, before any work, a run that would keep more than `max` samples: one
+/// every `every` ops (the engine's default keeps about 1000), one at every phase
+/// marker, the first and the last.
+fn check_samples(w: &workload::Workload, every: Option<u64>, max: u64) -> CliResult {
+    let ops = w.ops.len() as u64;
+    let phases = w
+        .ops
+        .iter()
+        .filter(|o| matches!(o, workload::Op::Phase { .. }))
+        .count() as u64;
+    let every_n = every.unwrap_or((ops / 1000).max(1));
+    let samples = ops / every_n + phases + 2;
+    if samples <= max {
+        return Ok(());
+    }
+    Err(samples_error(ops, every_n, samples, max, phases))
+}
+
+/// The message of a run over the sample limit, with the interval that would fit.
+fn samples_error(ops: u64, every: u64, samples: u64, max: u64, phases: u64) -> CliError {
+    let room = max.saturating_sub(phases + 2).max(1);
+    let fits = ops.div_ceil(room).max(1);
+    CliError::usage(format!(
+        "--sample-every {every} over {ops} ops would keep {samples} samples, over the limit of \
+         {max}: sample every {fits} ops or more, or raise --max-samples"
+    ))
 }
 
 /// One op of the verbose log, then the allocator's own view of its free memory.
@@ -239,13 +315,37 @@ fn heading(w: &workload::Workload) -> String {
         Some(seed) => format!("workload {} (seed {seed})", w.name),
         None => format!("trace {}", w.name),
     };
-    format!("{what}: {} ops\n\n", w.ops.len())
+    // The table counts allocator calls; say what the other ops of the stream are.
+    let (mut calls, mut touches, mut phases) = (0, 0, 0);
+    for op in &w.ops {
+        match op {
+            workload::Op::Touch { .. } => touches += 1,
+            workload::Op::Phase { .. } => phases += 1,
+            _ => calls += 1,
+        }
+    }
+    let mut extra = Vec::new();
+    if touches > 0 {
+        extra.push(format!("{touches} touches"));
+    }
+    if phases > 0 {
+        extra.push(format!(
+            "{phases} phase marker{}",
+            if phases == 1 { "" } else { "s" }
+        ));
+    }
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" (and {})", extra.join(", "))
+    };
+    format!("{what}: {calls} allocator calls{extra}\n\n")
 }
 
 fn table(results: &[RunResult]) -> String {
     let mut t = Table::new(&[
         "allocator",
-        "ops",
+        "calls",
         "peak live",
         "peak footprint",
         "peak RSS",

@@ -12,6 +12,24 @@ pub fn load(source: &Source) -> CliResult<Workload> {
     if source.ops == Some(0) {
         return Err(CliError::usage("--ops must be at least 1"));
     }
+    if let Some(n) = source.ops.filter(|&n| n > source.max_ops) {
+        return Err(CliError::usage(format!(
+            "--ops {n} is over the limit of {} ops (every op is held in memory; raise it \
+             with --max-ops)",
+            source.max_ops
+        )));
+    }
+    if let Some(path) = &source.trace
+        && let Ok(meta) = std::fs::metadata(path)
+        && meta.len() > source.max_trace_size
+    {
+        return Err(CliError::usage(format!(
+            "{}: the trace is {}, over the limit of {} (raise it with --max-trace-size)",
+            path.display(),
+            units::bytes(meta.len()),
+            units::bytes(source.max_trace_size)
+        )));
+    }
     let mut w = match (&source.workload, &source.trace) {
         (Some(name), None) => workload::generate(name, source.seed, source.ops)
             .map_err(|e| CliError::usage(e.to_string()))?,
@@ -28,6 +46,15 @@ pub fn load(source: &Source) -> CliResult<Workload> {
             return Err(CliError::usage("give --workload or --trace, not both"));
         }
     };
+    if w.ops.len() as u64 > source.max_ops {
+        return Err(CliError::usage(format!(
+            "{}: {} ops, over the limit of {} (raise it with --max-ops, or cut the trace \
+             with --ops)",
+            w.name,
+            w.ops.len(),
+            source.max_ops
+        )));
+    }
     workload::validate(&w).map_err(|e| CliError::usage(format!("{}: {e}", w.name)))?;
     w.name = w.name.clone();
     Ok(w)

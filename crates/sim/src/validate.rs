@@ -7,7 +7,7 @@
 
 use crate::cli::ValidateArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{Table, bytes, emit, nanos, write_atomic};
+use crate::output::{RunDir, Table, bytes, emit, nanos, spinner};
 use crate::replay::{replay_error, self_exe};
 use crate::source;
 use calibrate::replay::{ReplayOptions, Strategy, replay_real};
@@ -21,6 +21,11 @@ const INTERVAL: u64 = 1000;
 
 /// Runs `sim validate`.
 pub fn run(args: &ValidateArgs) -> CliResult {
+    // A named output directory is checked before the workload is even generated.
+    let named_out = match &args.out {
+        Some(dir) => Some(RunDir::prepare(dir, args.force, "--out")?),
+        None => None,
+    };
     let w = source::load(&args.source)?;
     let cost = source::cost_model(args.cost.as_deref())?;
     let strategy = match args.allocator.as_str() {
@@ -34,6 +39,16 @@ pub fn run(args: &ValidateArgs) -> CliResult {
     };
     let allocator =
         registry::build(&args.allocator, &[]).map_err(|e| CliError::usage(e.to_string()))?;
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| source::default_out(&format!("validate-{}", source::leaf_name(&w))));
+    // Before any work: the output directory can be written (exit 2 if not).
+    let run_dir = match named_out {
+        Some(d) => d,
+        // The default directory is sim's own (under target/brkmap): replaced freely.
+        None => RunDir::prepare(&out_dir, true, "--out")?,
+    };
     let config = RunConfig {
         kernel: KernelConfig {
             cost,
@@ -48,7 +63,16 @@ pub fn run(args: &ValidateArgs) -> CliResult {
         sample_interval: INTERVAL,
         ..ReplayOptions::default()
     };
-    let real = replay_real(&self_exe()?, &w, &opts).map_err(replay_error)?;
+    let spin = spinner(&format!(
+        "replaying {} ops through the real {}",
+        w.ops.len(),
+        args.allocator
+    ));
+    let real = replay_real(&self_exe()?, &w, &opts).map_err(replay_error);
+    if let Some(s) = spin {
+        s.finish_and_clear();
+    }
+    let real = real?;
 
     let s_last = last(&sim.timeline);
     let r_last = last(&real.timeline);
@@ -101,15 +125,8 @@ pub fn run(args: &ValidateArgs) -> CliResult {
         ratio(st, rt),
     ]);
 
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| source::default_out(&format!("validate-{}", source::leaf_name(&w))));
-    let csv_path = out_dir.join("validate-timelines.csv");
-    let mut files = vec![(
-        csv_path.clone(),
-        timelines_csv(&sim.timeline, &real.timeline),
-    )];
+    let csv_name = "validate-timelines.csv";
+    let mut files = vec![(csv_name, timelines_csv(&sim.timeline, &real.timeline))];
     let title = plot::ChartTitle::new(w.name.clone())
         .allocators([args.allocator.clone()])
         .cost_model(match &args.cost {
@@ -126,12 +143,13 @@ pub fn run(args: &ValidateArgs) -> CliResult {
         &real.timeline,
         &plot::Style::default(),
     ) {
-        Ok(svg) => files.push((out_dir.join("model-vs-real.svg"), svg)),
+        Ok(svg) => files.push(("model-vs-real.svg", svg)),
         Err(e) => return Err(CliError::failed(format!("cannot draw the comparison: {e}"))),
     }
-    for (path, text) in &files {
-        write_atomic(path, text.as_bytes())?;
+    for (name, text) in &files {
+        run_dir.write(name, text.as_bytes())?;
     }
+    run_dir.commit()?;
 
     let mut text = format!(
         "{} ({} ops) through {}: simulated versus real (glibc {})\n\n",
@@ -153,8 +171,8 @@ pub fn run(args: &ValidateArgs) -> CliResult {
          allocated byte), measured in a fresh child process; simulated time is the cost \
          model's total.\n\n",
     );
-    for (path, _) in &files {
-        let _ = writeln!(text, "wrote {}", path.display());
+    for (name, _) in &files {
+        let _ = writeln!(text, "wrote {}", out_dir.join(name).display());
     }
     emit(&text);
     Ok(())

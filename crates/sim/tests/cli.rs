@@ -65,6 +65,21 @@ fn a_bad_flag_is_a_usage_error() {
 }
 
 #[test]
+fn clap_errors_keep_every_detail_in_one_line_and_point_at_the_subcommand_help() {
+    let o = sim(&["replay", "-w", "churn"]);
+    assert_usage_error(&o, "not provided: --emit-ops <FILE>");
+    assert_usage_error(&o, "(see `sim replay --help`)");
+    let o = sim(&["--worklaod", "churn"]);
+    assert_usage_error(&o, "a similar argument exists: `--workload`");
+    assert_usage_error(&o, "(see `sim --help`)");
+    let o = sim(&["--format=jsn"]);
+    assert_usage_error(&o, "possible values: table, json, csv");
+    assert_usage_error(&o, "invalid value `jsn`");
+    let o = sim(&["figures", "--onyl", "x"]);
+    assert_usage_error(&o, "(see `sim figures --help`)");
+}
+
+#[test]
 fn an_unknown_tunable_is_a_usage_error() {
     let o = sim(&["--allocator", "first-fit", "--tunable", "colour=blue"]);
     assert_usage_error(&o, "colour");
@@ -81,14 +96,15 @@ fn a_malformed_trace_line_names_the_file_and_line() {
     let dir = scratch("malformed");
     let path = dir.join("bad.rep");
     std::fs::write(&path, "0\n2\n3\n1\na 0 10\na 1 x\nf 0\n").unwrap();
+    let out = dir.join("out");
     let o = sim(&[
         "--trace",
         path.to_str().unwrap(),
         "--out",
-        dir.to_str().unwrap(),
+        out.to_str().unwrap(),
     ]);
     assert_usage_error(&o, "bad.rep:6");
-    assert!(!dir.join("summary.json").exists(), "nothing half-written");
+    assert!(!out.exists(), "nothing half-written");
 }
 
 #[test]
@@ -96,15 +112,16 @@ fn a_free_of_an_unknown_id_names_the_line() {
     let dir = scratch("unknown-id");
     let path = dir.join("bad.rep");
     std::fs::write(&path, "0\n2\n2\n1\na 0 10\nf 1\n").unwrap();
+    let out = dir.join("out");
     let o = sim(&[
         "--trace",
         path.to_str().unwrap(),
         "--out",
-        dir.to_str().unwrap(),
+        out.to_str().unwrap(),
     ]);
     assert_usage_error(&o, "bad.rep:6");
     assert!(stderr(&o).contains("unknown id 1"), "{}", stderr(&o));
-    assert!(!dir.join("summary.json").exists());
+    assert!(!out.exists());
 }
 
 #[test]
@@ -248,4 +265,175 @@ fn the_readme_example_is_what_the_default_run_prints() {
         table,
         "README.md's example output is stale: paste the output of `cargo run -p sim -- --workload churn`"
     );
+}
+
+#[test]
+fn an_output_location_that_cannot_be_written_is_refused_before_any_work() {
+    let dir = scratch("bad-out");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    for (args, needle) in [
+        (vec!["-w", "churn", "--out", "/proc/x"], "--out /proc/x"),
+        (
+            vec!["-w", "churn", "--out", file.to_str().unwrap()],
+            "not a directory",
+        ),
+        (
+            vec![
+                "replay",
+                "-w",
+                "churn",
+                "-a",
+                "glibc",
+                "--emit-ops",
+                dir.to_str().unwrap(),
+            ],
+            "not a regular file",
+        ),
+        (
+            vec![
+                "replay",
+                "-w",
+                "churn",
+                "-a",
+                "glibc",
+                "--emit-ops",
+                "/dev/null",
+            ],
+            "--emit-ops /dev/null",
+        ),
+        (
+            vec!["figures", "--check", "--root", "/nonexistent"],
+            "--root /nonexistent",
+        ),
+        (vec!["figures", "--root", "/proc/x"], "--root /proc/x"),
+        (
+            vec!["validate", "-w", "churn", "--out", "/proc/x"],
+            "--out /proc/x",
+        ),
+    ] {
+        // --ops 2000000 would take seconds: the check comes first.
+        let mut args = args;
+        if !args.contains(&"figures") {
+            args.extend(["--ops", "2000000"]);
+        }
+        let o = sim(&args);
+        assert_usage_error(&o, needle);
+    }
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "x",
+        "the file is untouched"
+    );
+}
+
+#[test]
+fn a_run_replaces_its_directory_as_a_whole_and_never_a_foreign_one() {
+    let dir = scratch("run-dir");
+    let out = dir.join("run");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "-w",
+            "churn",
+            "--ops",
+            "300",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        sim(&args)
+    };
+    assert_eq!(run(&[]).status.code(), Some(0));
+    assert!(out.join("timeline.svg").is_file());
+    // A second run without charts leaves none of the first run's charts behind.
+    assert_eq!(run(&["--no-svg"]).status.code(), Some(0));
+    assert!(
+        !out.join("timeline.svg").exists(),
+        "stale chart left behind"
+    );
+    assert!(out.join("summary.json").is_file());
+    // A directory sim did not write is not replaced without --force.
+    let foreign = dir.join("mine");
+    std::fs::create_dir_all(foreign.join("cost.svg")).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "keep").unwrap();
+    let o = sim(&[
+        "-w",
+        "churn",
+        "--ops",
+        "300",
+        "--out",
+        foreign.to_str().unwrap(),
+    ]);
+    assert_usage_error(&o, "--force");
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
+        "keep"
+    );
+    assert!(
+        !foreign.join("summary.json").exists(),
+        "nothing half-written"
+    );
+    let o = sim(&[
+        "-w",
+        "churn",
+        "--ops",
+        "300",
+        "--force",
+        "--out",
+        foreign.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        foreign.join("cost.svg").is_file(),
+        "the run's own cost chart"
+    );
+    assert!(
+        !foreign.join("notes.txt").exists(),
+        "--force replaces the directory"
+    );
+    // No staging directory is left beside the target.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn limits_refuse_at_once_what_would_exhaust_memory() {
+    let o = sim(&["-w", "churn", "--ops", "10000000", "--sample-every", "1"]);
+    assert_usage_error(&o, "over the limit of 200000: sample every 51 ops or more");
+    let o = sim(&["--ops", "200000001"]);
+    assert_usage_error(&o, "raise it with --max-ops");
+    let o = sim(&["--max-samples", "9000000"]);
+    assert_usage_error(&o, "9000000 is not in 1..=5000000");
+    let dir = scratch("limits");
+    let trace = dir.join("big.rep");
+    std::fs::write(&trace, "0\n1\n1\n1\na 0 10\n").unwrap();
+    let o = sim(&["--trace", trace.to_str().unwrap(), "--max-trace-size", "8"]);
+    assert_usage_error(&o, "over the limit of 8 B (raise it with --max-trace-size)");
+}
+
+#[test]
+fn verbose_goes_to_stderr_when_stdout_carries_json() {
+    let dir = scratch("verbose-json");
+    let o = sim(&[
+        "-w",
+        "churn",
+        "--ops",
+        "20",
+        "-a",
+        "first-fit",
+        "-v",
+        "--format",
+        "json",
+        "--no-svg",
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is JSON");
+    assert_eq!(v["runs"][0]["allocator"], "first-fit");
+    assert!(stderr(&o).contains("Free List"), "the log is on stderr");
 }

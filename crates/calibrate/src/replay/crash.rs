@@ -256,49 +256,35 @@ pub(crate) use child::child_main;
 mod child {
     use super::CrashExperiment;
     use crate::replay::wire;
+    use crate::replay::writer::Line;
     use crate::sys::{self, SysError};
     use std::ffi::{c_int, c_void};
 
     fn fail(e: SysError) -> ! {
-        let _ = sys::write_all(2, b"crash child: ");
-        let _ = sys::write_all(2, e.call.as_bytes());
-        let _ = sys::write_all(2, b" failed: ");
-        let _ = sys::write_all(2, e.errno_name().as_bytes());
-        let _ = sys::write_all(2, b"\n");
+        let mut line = Line::new();
+        line.put(b"crash child: ");
+        line.put(e.call.as_bytes());
+        line.put(b" failed: ");
+        line.put(e.errno_name().as_bytes());
+        line.put(b"\n");
+        let _ = line.send(2);
         sys::exit_now(wire::EXIT_SYSCALL)
     }
 
-    fn check(rc: c_int, call: &'static str) {
-        if rc != 0 {
-            fail(SysError {
-                call,
-                errno: sys::errno(),
-            });
-        }
+    /// The value of a call the experiment needs, or the end of the child.
+    fn check<T>(result: Result<T, SysError>) -> T {
+        result.unwrap_or_else(|e| fail(e))
     }
 
     /// Writes `key` and `n` (decimal) and a newline to stdout, without allocating
     /// (also used from the signal handler, where only async-signal-safe calls are
     /// allowed: `write(2)` is one).
     fn say(key: &[u8], n: u64) {
-        let mut line = [0u8; 48];
-        let k = key.len().min(24);
-        line[..k].copy_from_slice(&key[..k]);
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut v = n;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        let d = digits.len() - i;
-        line[k..k + d].copy_from_slice(&digits[i..]);
-        line[k + d] = b'\n';
-        let _ = sys::write_all(1, &line[..k + d + 1]);
+        let mut line = Line::new();
+        line.put(key);
+        line.num(n);
+        line.put(b"\n");
+        let _ = line.send(1);
     }
 
     /// The one-shot handler: reports why the kernel raised the signal and where, puts
@@ -306,64 +292,25 @@ mod child {
     /// faults again, and the default action kills the process with the same signal,
     /// which is what the parent's wait status shows.
     extern "C" fn on_fault(sig: c_int, info: *mut libc::siginfo_t, _ctx: *mut c_void) {
-        if !info.is_null() {
-            // SAFETY: the kernel passes a valid siginfo_t to an SA_SIGINFO handler;
-            // si_addr is meaningful for SIGSEGV and SIGBUS, the only signals routed here.
-            let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+        // SAFETY: `info` is what the kernel passed to this SA_SIGINFO handler, which is
+        // installed for SIGSEGV and SIGBUS only.
+        if let Some((code, addr)) = unsafe { sys::fault_info(info) } {
             say(b"si_code=", code as u64);
             say(b"addr=", addr as u64);
         }
-        // SAFETY: signal() is async-signal-safe on Linux; SIG_DFL installs no code.
-        unsafe {
-            libc::signal(sig, libc::SIG_DFL);
-        }
+        sys::restore_default(sig);
     }
 
     fn install_handler() {
-        // SAFETY: an all-zero sigaction is a valid value (empty mask, no flags), filled in
-        // below before use.
-        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
-        act.sa_sigaction = on_fault as *const () as usize;
-        act.sa_flags = libc::SA_SIGINFO;
-        for sig in [libc::SIGSEGV, libc::SIGBUS] {
-            // SAFETY: `act` is a valid sigaction whose handler has the SA_SIGINFO
-            // signature and only calls async-signal-safe functions.
-            check(
-                unsafe { libc::sigaction(sig, &act, std::ptr::null_mut()) },
-                "sigaction",
-            );
-        }
+        // SAFETY: the handler only writes with write(2) and calls signal(), both
+        // async-signal-safe.
+        check(unsafe { sys::on_fault_signals(on_fault) });
         // No core files from the deliberate crashes.
-        let no_core = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: `no_core` is a valid rlimit; lowering RLIMIT_CORE only affects dumps.
-        check(
-            unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) },
-            "setrlimit",
-        );
+        check(sys::no_core_dumps());
     }
 
     fn map(len: usize, prot: c_int) -> *mut u8 {
-        // SAFETY: a fresh anonymous mapping at a kernel-chosen address; checked below.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                prot,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            fail(SysError {
-                call: "mmap",
-                errno: sys::errno(),
-            });
-        }
-        p.cast()
+        check(sys::mmap_anon(len, prot, 0))
     }
 
     /// The deliberate bad write: announces the address, then stores through it.
@@ -401,7 +348,7 @@ mod child {
             CrashExperiment::PastEnd => {
                 let p = map(2 * page, rw);
                 // SAFETY: unmaps the second page of our own fresh mapping.
-                check(unsafe { libc::munmap(p.add(page).cast(), page) }, "munmap");
+                check(unsafe { sys::munmap(p.add(page), page) });
                 // SAFETY: deliberately out of bounds (the byte after the mapping).
                 unsafe { poke(p.add(page)) };
             }
@@ -411,17 +358,15 @@ mod child {
                 unsafe { std::ptr::write_volatile(p, 7) };
                 // SAFETY: unmaps our own mapping; p is not used except by the
                 // deliberate bad read below.
-                check(unsafe { libc::munmap(p.cast(), page) }, "munmap");
+                check(unsafe { sys::munmap(p, page) });
                 // SAFETY: deliberately a use after munmap.
                 std::hint::black_box(unsafe { peek(p) });
             }
             CrashExperiment::GuardPage => {
                 let p = map(2 * page, rw);
-                // SAFETY: changes the protection of the second page of our own mapping.
-                check(
-                    unsafe { libc::mprotect(p.add(page).cast(), page, libc::PROT_NONE) },
-                    "mprotect",
-                );
+                // SAFETY: changes the protection of the second page of our own mapping,
+                // which nothing but the deliberate bad write below accesses.
+                check(unsafe { sys::mprotect(p.add(page), page, libc::PROT_NONE) });
                 // SAFETY: deliberately a write to the PROT_NONE page.
                 unsafe { poke(p.add(page)) };
             }
@@ -441,35 +386,15 @@ mod child {
                 }
             }
             CrashExperiment::PastFileEnd => {
-                // SAFETY: memfd_create takes a NUL-terminated name and flags.
-                let fd = unsafe { libc::memfd_create(c"brkmap-crash".as_ptr(), libc::MFD_CLOEXEC) };
-                if fd < 0 {
-                    fail(SysError {
-                        call: "memfd_create",
-                        errno: sys::errno(),
-                    });
-                }
-                // SAFETY: fd is our own memfd.
-                check(unsafe { libc::ftruncate(fd, 100) }, "ftruncate");
-                // SAFETY: a shared read-only mapping of two pages of our memfd at a
-                // kernel-chosen address; the file has only 100 bytes.
-                let p = unsafe {
-                    libc::mmap(
-                        std::ptr::null_mut(),
-                        2 * page,
-                        libc::PROT_READ,
-                        libc::MAP_SHARED,
-                        fd,
-                        0,
-                    )
-                };
-                if p == libc::MAP_FAILED {
-                    fail(SysError {
-                        call: "mmap",
-                        errno: sys::errno(),
-                    });
-                }
-                let p = p.cast::<u8>();
+                let fd = check(sys::memfd(c"brkmap-crash", 100));
+                // A shared read-only mapping of two pages of a file of only 100 bytes.
+                let p = check(sys::mmap(
+                    std::ptr::null_mut(),
+                    2 * page,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    fd.raw(),
+                ));
                 // SAFETY: byte 50 is inside the file and the first page: a valid read.
                 std::hint::black_box(unsafe { std::ptr::read_volatile(p.add(50)) });
                 // SAFETY: deliberately a read of the page past the end of the file.

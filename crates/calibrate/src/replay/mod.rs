@@ -24,13 +24,16 @@
 //! - [`segv_experiments`]: the memory-protection experiments of claim 3, each in a child,
 //!   giving [`CrashReport`]s.
 //! - [`entry_point!`](crate::entry_point) and [`dispatch`]: how a binary becomes able to
-//!   host the child.
+//!   host the child (the child itself is the private `child` module, with its
+//!   allocation-free text output in `writer`).
 //! - [`estimate_peak`], [`real_block_bytes`], [`default_cap`]: the safety arithmetic.
 
 mod crash;
 mod output;
 mod plan;
 mod wire;
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
+mod writer;
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod child;
@@ -41,9 +44,9 @@ pub use crash::{
 };
 pub use plan::{estimate_peak, real_block_bytes};
 
+use crate::sys::CArgs;
 use engine::{OpRow, Timeline};
 use serde::{Deserialize, Serialize};
-use std::ffi::{CStr, c_char, c_int};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -259,19 +262,13 @@ impl std::error::Error for ReplayError {
     }
 }
 
-/// `1536` -> `1.5 KiB`, for messages.
+/// `1536` -> `1.5 KiB (1536 bytes)`, for messages: the workspace's formatter, with the
+/// exact count when the unit rounds.
 fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
+    if n < 1024 {
+        units::bytes(n)
     } else {
-        format!("{value:.1} {} ({n} bytes)", UNITS[unit])
+        format!("{} ({n} bytes)", units::bytes(n))
     }
 }
 
@@ -444,57 +441,6 @@ fn child_failure(out: &std::process::Output) -> ReplayError {
     }
 }
 
-/// Expands to the C `main` of a binary that can host replay children.
-///
-/// Use it in a `#![no_main]` binary, with the program's real main (`fn() -> i32`,
-/// returning the exit code):
-///
-/// ```text
-/// // In the unit-test build of the binary libtest provides `main`: keep ours out of it.
-/// #![cfg_attr(not(test), no_main)]
-/// #[cfg(not(test))]
-/// calibrate::entry_point!(run);
-/// fn run() -> i32 { /* ... */ 0 }
-/// ```
-///
-/// With `exe __brkmap-replay-child ...` as its arguments the binary becomes a replay
-/// child (and never reaches `run`); otherwise it calls `run`. A C `main` rather than
-/// Rust's is what keeps the child's heap pristine: Rust's runtime allocates a few
-/// kilobytes before a Rust `main` starts.
-#[macro_export]
-macro_rules! entry_point {
-    ($main:path) => {
-        /// The C entry point: a replay child or the program's main (see
-        /// `calibrate::entry_point!`).
-        #[unsafe(no_mangle)]
-        #[allow(clippy::not_unsafe_ptr_arg_deref)]
-        pub extern "C" fn main(
-            argc: ::core::ffi::c_int,
-            argv: *const *const ::core::ffi::c_char,
-        ) -> ::core::ffi::c_int {
-            // SAFETY: argc and argv are exactly what the C runtime passed to main.
-            unsafe { $crate::replay::dispatch(argc, argv, $main) }
-        }
-    };
-}
-
-/// Reads `argv[i]` as bytes, without allocating.
-///
-/// # Safety
-/// `argv` must hold `argc` valid NUL-terminated strings, as C's `main` receives.
-unsafe fn arg(argc: c_int, argv: *const *const c_char, i: usize) -> Option<&'static [u8]> {
-    if argv.is_null() || i >= usize::try_from(argc).unwrap_or(0) {
-        return None;
-    }
-    // SAFETY: i < argc, so argv[i] is inside the argument vector (caller's contract).
-    let p = unsafe { *argv.add(i) };
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: argv[i] is a NUL-terminated string that lives as long as the process.
-    Some(unsafe { CStr::from_ptr(p) }.to_bytes())
-}
-
 /// The body of the C `main` that [`entry_point!`](crate::entry_point) writes: becomes a
 /// replay child when `argv[1]` is the child marker, otherwise runs `main` and returns its
 /// exit code.
@@ -504,24 +450,12 @@ unsafe fn arg(argc: c_int, argv: *const *const c_char, i: usize) -> Option<&'sta
 /// Rust `main`: it ignores `SIGPIPE` (so a closed pipe is an error, not a silent death)
 /// and flushes stdout at the end.
 ///
-/// # Safety
-/// `argc` and `argv` must be the arguments C's `main` received.
-pub unsafe fn dispatch(argc: c_int, argv: *const *const c_char, main: fn() -> i32) -> c_int {
-    // SAFETY: forwarded from our own contract.
-    let first = unsafe { arg(argc, argv, 1) };
-    if first == Some(wire::CHILD_MARKER.as_bytes()) {
-        // SAFETY: as above.
-        let (mode, name) = unsafe { (arg(argc, argv, 2), arg(argc, argv, 3)) };
-        run_as_child(mode, name);
+/// `args` are the arguments C's `main` received.
+pub fn dispatch(args: &CArgs, main: fn() -> i32) -> i32 {
+    if args.get(1) == Some(wire::CHILD_MARKER.as_bytes()) {
+        run_as_child(args.get(2), args.get(3));
     }
-    #[cfg(unix)]
-    {
-        // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code;
-        // it is what Rust's own runtime does before a Rust main.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        }
-    }
+    crate::sys::ignore_sigpipe();
     let code = main();
     let _ = std::io::Write::flush(&mut std::io::stdout());
     code
@@ -546,4 +480,33 @@ fn run_as_child(_mode: Option<&[u8]>, _name: Option<&[u8]>) -> ! {
         crate::sys::unavailable_reason().unwrap_or("unavailable")
     );
     std::process::exit(wire::EXIT_USAGE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_give_sizes_in_binary_units_with_the_exact_count() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB (1536 bytes)");
+        let err = ReplayError::OverCap {
+            peak: 3 << 30,
+            cap: 1 << 30,
+        };
+        assert_eq!(
+            err.to_string(),
+            "the replay needs about 3.0 GiB (3221225472 bytes) of real memory at its peak, \
+             over the cap of 1.0 GiB (1073741824 bytes); raise the cap or replay a smaller \
+             workload"
+        );
+    }
+
+    #[test]
+    fn malloc_tunables_are_kept_out_of_the_child() {
+        assert!(malloc_altering(std::ffi::OsStr::new("GLIBC_TUNABLES")));
+        assert!(malloc_altering(std::ffi::OsStr::new("LD_PRELOAD")));
+        assert!(malloc_altering(std::ffi::OsStr::new("MALLOC_ARENA_MAX")));
+        assert!(!malloc_altering(std::ffi::OsStr::new("PATH")));
+    }
 }

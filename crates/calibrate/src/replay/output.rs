@@ -9,32 +9,56 @@ fn bad(detail: String) -> ReplayError {
     ReplayError::Protocol { detail }
 }
 
-/// Parses one per-op CSV line (`line_no` counts from 1, the header being line 1).
-pub(crate) fn parse_row(line: &str, line_no: usize) -> Result<OpRow, ReplayError> {
-    let fields: Vec<&str> = line.split(',').collect();
-    if fields.len() != 12 {
+/// A CSV reader over `text` that leaves field counts to the caller (so that a short row
+/// is reported with its line rather than as a generic CSV error).
+fn reader(text: &str, headers: bool) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(headers)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+}
+
+/// A record as the line it came from, for messages.
+fn joined(record: &csv::StringRecord) -> String {
+    record.iter().collect::<Vec<_>>().join(",")
+}
+
+/// The 1-based line a record started on.
+fn line_of(record: &csv::StringRecord) -> u64 {
+    record.position().map_or(0, |p| p.line())
+}
+
+fn csv_error(what: &str, e: csv::Error) -> ReplayError {
+    bad(format!("{what}: {e}"))
+}
+
+/// Parses one per-op CSV record (`line_no` counts from 1, the header being line 1).
+pub(crate) fn parse_row(record: &csv::StringRecord, line_no: u64) -> Result<OpRow, ReplayError> {
+    if record.len() != 12 {
         return Err(bad(format!(
-            "CSV line {line_no}: expected 12 fields, found {}: {line:?}",
-            fields.len()
+            "CSV line {line_no}: expected 12 fields, found {}: {:?}",
+            record.len(),
+            joined(record)
         )));
     }
+    let field = |i: usize| record.get(i).unwrap_or("");
     let num = |i: usize| -> Result<u64, ReplayError> {
-        fields[i].parse().map_err(|_| {
+        field(i).parse().map_err(|_| {
             bad(format!(
                 "CSV line {line_no}, field {}: {:?} is not a number",
                 i + 1,
-                fields[i]
+                field(i)
             ))
         })
     };
-    let kind = match fields[1] {
+    let kind = match field(1) {
         "a" => 'a',
         "f" => 'f',
         "r" => 'r',
         "t" => 't',
         other => return Err(bad(format!("CSV line {line_no}: unknown kind {other:?}"))),
     };
-    let region = match fields[4] {
+    let region = match field(4) {
         "heap" => Region::Heap(num(5)?),
         "mmap" => Region::Mmap,
         "-" => Region::None,
@@ -55,6 +79,27 @@ pub(crate) fn parse_row(line: &str, line_no: usize) -> Result<OpRow, ReplayError
     })
 }
 
+/// Parses the per-op CSV the child wrote (header line included).
+fn parse_rows(csv_part: &str) -> Result<Vec<OpRow>, ReplayError> {
+    let mut rdr = reader(csv_part, true);
+    let header = rdr
+        .headers()
+        .map_err(|e| csv_error("the CSV header", e))?
+        .clone();
+    if !header.iter().eq(OpRow::HEADER.split(',')) {
+        return Err(bad(format!(
+            "CSV header expected, found {:?}",
+            joined(&header)
+        )));
+    }
+    let mut rows = Vec::new();
+    for record in rdr.records() {
+        let record = record.map_err(|e| csv_error("the per-op CSV", e))?;
+        rows.push(parse_row(&record, line_of(&record))?);
+    }
+    Ok(rows)
+}
+
 /// Splits and parses everything the child wrote on stdout.
 pub(crate) fn parse(
     stdout: String,
@@ -66,29 +111,29 @@ pub(crate) fn parse(
     };
     let (csv_part, rest) = stdout.split_at(split);
     let rest = &rest[wire::SAMPLES_LINE.len()..];
-
-    let mut lines = csv_part.lines();
-    match lines.next() {
-        Some(OpRow::HEADER) => {}
-        other => return Err(bad(format!("CSV header expected, found {other:?}"))),
+    if csv_part.is_empty() {
+        return Err(bad("CSV header expected, found None".into()));
     }
-    let rows = lines
-        .enumerate()
-        .map(|(i, line)| parse_row(line, i + 2))
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = parse_rows(csv_part)?;
 
-    let mut samples = Vec::new();
-    let mut end = None;
-    for line in rest.lines() {
-        if let Some(tail) = line.strip_prefix(wire::END_PREFIX) {
-            end = Some(tail);
-            break;
-        }
-        samples.push(parse_sample(line, plan)?);
-    }
-    let Some(end) = end else {
+    // The samples are CSV too (numbers only, no header); the `#end` line follows them.
+    let end_at = if rest.starts_with(wire::END_PREFIX) {
+        Some(0)
+    } else {
+        rest.find(&format!("\n{}", wire::END_PREFIX)).map(|i| i + 1)
+    };
+    let Some(end_at) = end_at else {
         return Err(bad("no `#end` line: the output is truncated".into()));
     };
+    let mut samples = Vec::new();
+    for record in reader(&rest[..end_at], false).records() {
+        let record = record.map_err(|e| csv_error("the samples", e))?;
+        samples.push(parse_sample(&record, plan)?);
+    }
+    let end = rest[end_at + wire::END_PREFIX.len()..]
+        .lines()
+        .next()
+        .unwrap_or("");
     let mut words = end.split(' ');
     let mut end_num = |what: &str| -> Result<u64, ReplayError> {
         words
@@ -117,22 +162,29 @@ pub(crate) fn parse(
     })
 }
 
-fn parse_sample(line: &str, plan: &Plan) -> Result<Sample, ReplayError> {
-    let mut w = [0u64; wire::SAMPLE_WORDS];
-    let mut n = 0;
-    for field in line.split(',') {
-        let slot = w
-            .get_mut(n)
-            .ok_or_else(|| bad(format!("sample line with too many fields: {line:?}")))?;
-        *slot = field
-            .parse()
-            .map_err(|_| bad(format!("sample line with a non-number {field:?}: {line:?}")))?;
-        n += 1;
-    }
-    if n != wire::SAMPLE_WORDS {
+fn parse_sample(record: &csv::StringRecord, plan: &Plan) -> Result<Sample, ReplayError> {
+    let line = || joined(record);
+    if record.len() > wire::SAMPLE_WORDS {
         return Err(bad(format!(
-            "sample line with {n} fields instead of {}: {line:?}",
-            wire::SAMPLE_WORDS
+            "sample line with too many fields: {:?}",
+            line()
+        )));
+    }
+    let mut w = [0u64; wire::SAMPLE_WORDS];
+    for (slot, field) in w.iter_mut().zip(record.iter()) {
+        *slot = field.parse().map_err(|_| {
+            bad(format!(
+                "sample line with a non-number {field:?}: {:?}",
+                line()
+            ))
+        })?;
+    }
+    if record.len() != wire::SAMPLE_WORDS {
+        return Err(bad(format!(
+            "sample line with {} fields instead of {}: {:?}",
+            record.len(),
+            wire::SAMPLE_WORDS,
+            line()
         )));
     }
     let mut syscalls = [0u64; 6];
@@ -172,23 +224,79 @@ fn parse_sample(line: &str, plan: &Plan) -> Result<Sample, ReplayError> {
 mod tests {
     use super::*;
 
+    /// `line` read as one CSV record.
+    fn record(line: &str) -> csv::StringRecord {
+        reader(line, false).records().next().unwrap().unwrap()
+    }
+
     #[test]
     fn rows_round_trip_through_the_engine_format() {
         let line = "6,r,4,2048,heap,6912,135168,0,0,8960,126208,126208";
-        let row = parse_row(line, 2).unwrap();
+        let row = parse_row(&record(line), 2).unwrap();
         assert_eq!(row.region, Region::Heap(6912));
         let mut out = String::new();
         row.write_csv(&mut out);
         assert_eq!(out, format!("{line}\n"));
-        let free = parse_row("1,f,0,0,-,0,135168,0,0,688,134480,134480", 3).unwrap();
+        let free = parse_row(&record("1,f,0,0,-,0,135168,0,0,688,134480,134480"), 3).unwrap();
         assert_eq!(free.region, Region::None);
     }
 
     #[test]
     fn malformed_rows_name_their_line() {
-        let err = parse_row("1,f,0,0,-,0,135168,0,0,688,134480", 7).unwrap_err();
+        let err = parse_row(&record("1,f,0,0,-,0,135168,0,0,688,134480"), 7).unwrap_err();
         assert!(err.to_string().contains("CSV line 7"), "{err}");
-        let err = parse_row("1,x,0,0,-,0,1,0,0,688,134480,1", 9).unwrap_err();
+        let err = parse_row(&record("1,x,0,0,-,0,1,0,0,688,134480,1"), 9).unwrap_err();
         assert!(err.to_string().contains("unknown kind"), "{err}");
+    }
+
+    fn plan() -> Plan {
+        Plan {
+            input: Vec::new(),
+            phases: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_whole_answer_parses_and_keeps_the_csv_as_written() {
+        // Word i holds i, except the phase flag (not a phase sample).
+        let sample = (0..wire::SAMPLE_WORDS)
+            .map(|i| if i == smp::PHASE { 0 } else { i }.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let csv = format!(
+            "{}\n0,a,1,10,heap,0,135168,0,0,32,135136,135136\n",
+            OpRow::HEADER
+        );
+        let out = format!("{csv}#samples\n{sample}\n#end 100 40 2.36\n");
+        let run = parse(out, Strategy::Glibc, &plan()).unwrap();
+        assert_eq!(run.csv, csv);
+        assert_eq!(run.rows.len(), 1);
+        assert_eq!(run.timeline.samples.len(), 1);
+        assert_eq!(run.timeline.samples[0].live, 3);
+        assert_eq!((run.elapsed_ns, run.op_ns), (100, 40));
+        assert_eq!(run.glibc_version, "2.36");
+    }
+
+    #[test]
+    fn truncated_or_malformed_answers_say_what_is_wrong() {
+        let head = format!("{}\n", OpRow::HEADER);
+        let err = parse(head.clone(), Strategy::Glibc, &plan()).unwrap_err();
+        assert!(err.to_string().contains("no `#samples` line"), "{err}");
+        let err = parse(format!("{head}#samples\n"), Strategy::Glibc, &plan()).unwrap_err();
+        assert!(err.to_string().contains("no `#end` line"), "{err}");
+        let err = parse(
+            format!("{head}#samples\n1,2\n#end 1 1 x\n"),
+            Strategy::Glibc,
+            &plan(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("2 fields instead of 19"), "{err}");
+        let err = parse(
+            "op,kind\n#samples\n#end 1 1 x\n".to_string(),
+            Strategy::Glibc,
+            &plan(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("CSV header expected"), "{err}");
     }
 }

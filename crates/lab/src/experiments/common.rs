@@ -213,12 +213,20 @@ pub const TIMELINE_COLUMNS: &[Column] = &[
     ("madvise", "cumulative madvise calls"),
     ("minor_faults", "cumulative minor page faults"),
     ("tlb_misses", "cumulative TLB misses (simulated runs only)"),
-    ("phase", "the workload phase the sample closes, if any"),
+    (
+        "phase",
+        "the workload phase the sample lies in: the last phase marker at or before it",
+    ),
+    (
+        "phase_start",
+        "1 on the sample taken at the marker that starts its phase (the state as the \
+         phase begins), else 0",
+    ),
 ];
 
 /// Appends a timeline's samples to a CSV of [`TIMELINE_COLUMNS`], under `series`.
 pub fn timeline_rows(csv: &mut Csv, series: &str, t: &Timeline) {
-    for s in &t.samples {
+    for (s, phase) in t.samples.iter().zip(t.phase_of_each()) {
         let mut cells = vec![
             series.to_string(),
             s.op.to_string(),
@@ -238,7 +246,8 @@ pub fn timeline_rows(csv: &mut Csv, series: &str, t: &Timeline) {
         cells.extend(s.syscalls.iter().map(u64::to_string));
         cells.push(s.minor_faults.to_string());
         cells.push(s.tlb_misses.to_string());
-        cells.push(s.phase.clone().unwrap_or_default());
+        cells.push(phase.unwrap_or_default().to_string());
+        cells.push(if s.phase.is_some() { "1" } else { "0" }.to_string());
         csv.row(&cells);
     }
 }
@@ -285,7 +294,16 @@ pub fn parse_timeline_csv(
             syscalls,
             minor_faults: r.count(cols, 20)?,
             tlb_misses: r.count(cols, 21)?,
-            phase: Some(r.cells[22].clone()).filter(|p| !p.is_empty()),
+            phase: match r.cells[23].as_str() {
+                "1" => Some(r.cells[22].clone()),
+                "0" => None,
+                other => {
+                    return Err((
+                        r.line,
+                        format!("column phase_start: {other:?} is not 0 or 1"),
+                    ));
+                }
+            },
         };
         let series = &r.cells[0];
         match out.iter_mut().find(|t| t.allocator == *series) {

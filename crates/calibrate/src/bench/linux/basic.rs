@@ -3,6 +3,7 @@
 use super::timing::{batches, clock_read};
 use super::{Ctx, Desc};
 use crate::bench::{BenchError, Measurement, keys};
+use crate::sys;
 
 const CLOCK_METHOD: &str = "A loop of back-to-back `Instant::now()` calls, i.e. \
 clock_gettime(CLOCK_MONOTONIC). With the TSC as clock source the vDSO answers it in user \
@@ -38,8 +39,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
         |rec| {
             clock_read(rec, 0, target)?;
             batches(rec, 1, target, 1.0, 0.0, || {
-                // SAFETY: getppid takes no arguments and cannot fail or touch memory.
-                unsafe { libc::syscall(libc::SYS_getppid) };
+                sys::null_syscall();
                 Ok(())
             })
         },

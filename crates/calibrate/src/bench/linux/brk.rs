@@ -13,10 +13,10 @@
 //! writes to it. That page is a VMA of the child's own, as the top of any heap that
 //! malloc has used is, and the measured calls then extend it and cut it back.
 
-use super::os::{self, Failure};
 use super::timing::batches;
-use super::{Ctx, Desc};
+use super::{Ctx, Desc, Failure};
 use crate::bench::{BenchError, Measurement, keys};
+use crate::sys;
 
 const UNTOUCHED_METHOD: &str = "In the single-threaded benchmark child (so nothing else \
 moves the break, and nothing is allocated inside the loop) the break is first aligned to \
@@ -32,14 +32,11 @@ then unmaps it, frees the frame and flushes its TLB entry. Batch mean per pair."
 
 /// Moves the break by `delta` bytes (negative shrinks) and returns the old break.
 fn sbrk(delta: isize) -> Result<*mut u8, Failure> {
-    // SAFETY: moving the break has no effect on memory Rust owns: the child's heap
-    // below the current break stays as it is, and the loop only writes to the page
-    // it has just added above it.
-    let p = unsafe { libc::sbrk(delta as libc::intptr_t) };
-    if p as isize == -1 {
-        return Err(os::os_failure("sbrk"));
-    }
-    Ok(p.cast())
+    // SAFETY: this runs only in the single-threaded benchmark child, where nothing
+    // else moves the break between the calls (no allocation happens in the loop); the
+    // child's heap below the break stays as it is, and every shrink gives back only
+    // pages this benchmark added above it.
+    Ok(unsafe { sys::sbrk(delta) }?)
 }
 
 /// Measures sbrk grow+shrink pairs, untouched and touched.
@@ -64,7 +61,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
         ],
         |rec| {
             let start = sbrk(0)? as usize;
-            let pad = os::align_up(start, page) - start;
+            let pad = sys::align_up(start, page) - start;
             sbrk(pad as isize)?;
             let step = page as isize;
             // The heap's own top page (see the module comment).

@@ -13,10 +13,10 @@
 use std::hint::black_box;
 
 use super::mapping::Hole;
-use super::os;
 use super::timing::batches;
 use super::{Ctx, Desc};
 use crate::bench::{BenchError, SizeCost};
+use crate::sys::{self, HeapBlock};
 
 const MALLOC_METHOD: &str = "malloc(size), memset of all of it, free; batch mean per cycle.";
 const MMAP_METHOD: &str = "mmap(size rounded up to pages) into a hole below an anonymous \
@@ -26,7 +26,7 @@ per cycle.";
 /// Measures one block size both ways, in a fresh child.
 pub(crate) fn measure(ctx: &Ctx, size: usize) -> Result<SizeCost, BenchError> {
     let (target, page) = (ctx.plan.target_ns, ctx.page);
-    let len = os::align_up(size, page);
+    let len = sys::align_up(size, page);
     let ms = ctx.run(
         "cost by size",
         vec![
@@ -45,26 +45,16 @@ pub(crate) fn measure(ctx: &Ctx, size: usize) -> Result<SizeCost, BenchError> {
         ],
         |rec| {
             batches(rec, 0, target, 1.0, 0.0, || {
-                // SAFETY: malloc has no preconditions.
-                let p = unsafe { libc::malloc(size) }.cast::<u8>();
-                if p.is_null() {
-                    return Err(os::Failure::Os {
-                        call: "malloc",
-                        errno: libc::ENOMEM,
-                    });
-                }
-                // SAFETY: the block is `size` bytes long and ours until freed.
-                unsafe { p.write_bytes(0x5a, size) };
-                black_box(p);
-                // SAFETY: `p` came from malloc and is freed once.
-                unsafe { libc::free(p.cast()) };
+                let mut block = HeapBlock::new(size)?;
+                block.fill(0x5a);
+                black_box(block.as_ptr());
+                drop(block);
                 Ok(())
             })?;
-            let hole = Hole::below_anon(len, page)?;
+            let mut hole = Hole::below_anon(len, page)?;
             batches(rec, 1, target, 1.0, 0.0, || {
                 let p = hole.map()?;
-                // SAFETY: the mapping is `len >= size` bytes, read-write and ours.
-                unsafe { p.write_bytes(0x5a, size) };
+                hole.fill(size, 0x5a);
                 black_box(p);
                 hole.unmap()
             })?;

@@ -24,8 +24,9 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use super::os::{self, Failure};
+use super::Failure;
 use crate::bench::BenchError;
+use crate::sys::{self, Fd, Forked, Pid, SysError};
 
 /// Where a benchmark body stores its samples: one series per measurement, capacity
 /// reserved before `fork` so recording a sample never allocates (the `sbrk` loop must
@@ -105,35 +106,32 @@ where
     F: FnOnce(&mut Recorder) -> Result<(), Failure>,
 {
     let mut rec = Recorder::new(series, reps);
-    let os_err = |f: Failure| to_bench_error(bench, f);
-    let (rd, wr) = os::pipe().map_err(os_err)?;
-    // SAFETY: fork has no memory-safety preconditions. In the child only this thread
-    // exists; it runs the benchmark body (which uses only syscalls, glibc malloc and
-    // the preallocated recorder), writes to the pipe and `_exit`s, never returning into
-    // the caller's code.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(os_err(os::os_failure("fork")));
-    }
-    if pid == 0 {
-        drop(rd);
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            os::pin_to(cpu)?;
-            body(&mut rec)
-        }));
-        let bytes = encode(&rec, result);
-        let ok = write_all(wr.0, &bytes);
-        // SAFETY: _exit ends the child at once, without running the parent's
-        // destructors or atexit handlers, which the child must not run.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) }
-    }
+    let os_err = |e: SysError| to_bench_error(bench, e.into());
+    let (rd, wr) = sys::pipe().map_err(os_err)?;
+    // SAFETY: in the child only this thread exists; it runs the benchmark body (which
+    // uses only syscalls, glibc malloc and the preallocated recorder; glibc's malloc is
+    // usable after fork), writes to the pipe and leaves with `exit_now`, never returning
+    // into the caller's code.
+    let pid = match unsafe { sys::fork() }.map_err(os_err)? {
+        Forked::Parent(pid) => pid,
+        Forked::Child => {
+            drop(rd);
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                sys::pin_to(cpu)?;
+                body(&mut rec)
+            }));
+            let bytes = encode(&rec, result);
+            let ok = sys::write_all(wr.raw(), &bytes).is_ok();
+            // Without the parent's destructors or atexit handlers, which belong to it.
+            sys::exit_now(if ok { 0 } else { 1 })
+        }
+    };
     drop(wr);
-    let read = read_until_eof(rd.0, timeout);
+    let read = read_until_eof(&rd, timeout);
     if matches!(read, Err(ReadError::Timeout)) {
-        // SAFETY: `pid` is the child we just forked and have not reaped yet.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        sys::kill(pid, libc::SIGKILL);
     }
-    let status = reap(pid);
+    let status = sys::wait_for(pid);
     let bytes = match read {
         Ok(b) => b,
         Err(ReadError::Timeout) => {
@@ -142,15 +140,43 @@ where
                 limit: timeout,
             });
         }
-        Err(ReadError::Os(f)) => return Err(os_err(f)),
+        Err(ReadError::Os(e)) => return Err(os_err(e)),
     };
     decode(bench, &bytes, status)
+}
+
+/// Starts a helper process that echoes every byte it reads from `rd` back into `wr`
+/// until `rd` reaches end of file (the other side of a ping-pong), and returns its id
+/// and `keep`, the caller's own ends of the two pipes. The helper closes `keep` (so
+/// that closing the caller's write end really ends its loop), dies if the caller dies,
+/// and leaves with `exit_now`. The caller's copies of `rd` and `wr` are closed.
+pub(crate) fn spawn_echo(rd: Fd, wr: Fd, keep: [Fd; 2]) -> Result<(Pid, [Fd; 2]), Failure> {
+    // SAFETY: the benchmark child that calls this is single-threaded, so the helper is
+    // a complete copy; it only echoes bytes with read/write and leaves with `exit_now`.
+    match unsafe { sys::fork() }? {
+        Forked::Child => {
+            sys::die_with_parent();
+            drop(keep);
+            echo(&rd, &wr);
+            sys::exit_now(0)
+        }
+        Forked::Parent(pid) => Ok((pid, keep)),
+    }
+}
+
+/// Relays bytes from `rd` back to `wr` until `rd` reaches end of file.
+pub(crate) fn echo(rd: &Fd, wr: &Fd) {
+    while let Some(b) = rd.read_byte() {
+        if !wr.write_byte(b) {
+            break;
+        }
+    }
 }
 
 /// Turns a child-side failure into the public error.
 fn to_bench_error(bench: &'static str, f: Failure) -> BenchError {
     match f {
-        Failure::Os { call, errno } => BenchError::Os {
+        Failure::Os(SysError { call, errno }) => BenchError::Os {
             bench,
             call: call.to_string(),
             errno,
@@ -177,7 +203,7 @@ fn encode(rec: &Recorder, result: std::thread::Result<Result<(), Failure>>) -> V
                 }
             }
         }
-        Ok(Err(Failure::Os { call, errno })) => {
+        Ok(Err(Failure::Os(SysError { call, errno }))) => {
             out.push(TAG_OS);
             out.extend_from_slice(&errno.to_le_bytes());
             out.extend_from_slice(call.as_bytes());
@@ -240,29 +266,13 @@ impl Reader<'_> {
     }
 }
 
-/// Writes all of `bytes`, retrying partial writes and interruptions.
-fn write_all(fd: libc::c_int, mut bytes: &[u8]) -> bool {
-    while !bytes.is_empty() {
-        // SAFETY: the pointer and length describe a live byte slice.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        if n < 0 {
-            if os::last_errno() == libc::EINTR {
-                continue;
-            }
-            return false;
-        }
-        bytes = &bytes[(n as usize).min(bytes.len())..];
-    }
-    true
-}
-
 enum ReadError {
     Timeout,
-    Os(Failure),
+    Os(SysError),
 }
 
 /// Reads from `fd` until the writer closes it, giving up at `timeout`.
-fn read_until_eof(fd: libc::c_int, timeout: Duration) -> Result<Vec<u8>, ReadError> {
+fn read_until_eof(fd: &Fd, timeout: Duration) -> Result<Vec<u8>, ReadError> {
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
     let mut buf = [0u8; 8192];
@@ -271,51 +281,15 @@ fn read_until_eof(fd: libc::c_int, timeout: Duration) -> Result<Vec<u8>, ReadErr
         if left.is_zero() {
             return Err(ReadError::Timeout);
         }
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
         let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-        // SAFETY: `pfd` is one valid pollfd.
-        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if rc < 0 {
-            if os::last_errno() == libc::EINTR {
-                continue;
-            }
-            return Err(ReadError::Os(os::os_failure("poll")));
-        }
-        if rc == 0 {
+        if !sys::poll_readable(fd.raw(), ms).map_err(ReadError::Os)? {
             continue; // the deadline check above decides
         }
-        // SAFETY: reads at most `buf.len()` bytes into `buf`.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            if os::last_errno() == libc::EINTR {
-                continue;
-            }
-            return Err(ReadError::Os(os::os_failure("read")));
-        }
+        let n = sys::read_some(fd.raw(), &mut buf).map_err(ReadError::Os)?;
         if n == 0 {
             return Ok(out);
         }
-        out.extend_from_slice(&buf[..n as usize]);
-    }
-}
-
-/// Waits for the child to end; its raw wait status, or `None` if waiting failed.
-fn reap(pid: libc::pid_t) -> Option<i32> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waits for our own child and writes its status into a valid int.
-        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if rc == pid {
-            return Some(status);
-        }
-        if rc < 0 && os::last_errno() == libc::EINTR {
-            continue;
-        }
-        return None;
+        out.extend_from_slice(&buf[..n]);
     }
 }
 
@@ -345,7 +319,7 @@ mod tests {
 
     #[test]
     fn samples_come_back_from_the_child() {
-        let cpu = os::allowed_cpus().unwrap()[0];
+        let cpu = sys::allowed_cpus().unwrap()[0];
         let out = run_isolated("test", cpu, 2, 3, T, |rec| {
             for i in 0..3 {
                 rec.push(0, i as f64)?;
@@ -364,12 +338,12 @@ mod tests {
 
     #[test]
     fn failures_in_the_child_become_errors() {
-        let cpu = os::allowed_cpus().unwrap()[0];
+        let cpu = sys::allowed_cpus().unwrap()[0];
         let err = run_isolated("test", cpu, 1, 1, T, |_| {
-            Err(Failure::Os {
+            Err(Failure::Os(SysError {
                 call: "mmap",
                 errno: libc::ENOMEM,
-            })
+            }))
         })
         .err()
         .unwrap();
@@ -392,11 +366,10 @@ mod tests {
 
     #[test]
     fn a_hanging_child_is_killed_at_the_timeout() {
-        let cpu = os::allowed_cpus().unwrap()[0];
+        let cpu = sys::allowed_cpus().unwrap()[0];
         let err = run_isolated("test", cpu, 1, 1, Duration::from_millis(200), |_| {
             loop {
-                // SAFETY: pause only waits for a signal.
-                unsafe { libc::pause() };
+                std::thread::sleep(Duration::from_secs(3600));
             }
         })
         .err()

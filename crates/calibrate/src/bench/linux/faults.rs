@@ -11,10 +11,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use super::os::{self, Failure, Region};
 use super::timing::{batches, since};
-use super::{Ctx, Desc};
+use super::{Ctx, Desc, Failure};
 use crate::bench::{BenchError, Measurement, keys};
+use crate::sys::{self, Mapping};
 
 const WRITE_METHOD: &str = "A fresh 1 MiB anonymous mapping (MADV_NOHUGEPAGE, so every \
 fault maps one base page rather than a 2 MiB huge page) is written one byte per page, in \
@@ -54,7 +54,7 @@ instruction as the kernel's clear_page for this size on x86-64.";
 
 /// Faults in one page per byte written or read, timing the whole pass.
 fn fault_pass(pages: usize, page: usize, write: bool) -> Result<f64, Failure> {
-    let r = Region::anon(pages * page)?;
+    let mut r = Mapping::new(pages * page, false)?;
     r.no_huge_pages()?;
     let mut sink = 0u8;
     let t = Instant::now();
@@ -76,17 +76,15 @@ fn populate_pass(pages: usize, page: usize, thp_without_asking: bool) -> Result<
     let len = pages * page;
     if !thp_without_asking {
         let t = Instant::now();
-        let p = os::mmap_anon(len, libc::MAP_POPULATE)?;
+        let m = Mapping::new(len, true)?;
         let e = since(t);
-        // SAFETY: `p` is the mapping just made; nothing refers to it.
-        unsafe { os::munmap(p, len)? };
+        m.unmap()?;
         return Ok(e / pages as f64);
     }
-    let r = Region::anon(len)?;
+    let r = Mapping::new(len, false)?;
     r.no_huge_pages()?;
     let t = Instant::now();
-    // SAFETY: populating our own fresh mapping only makes its pages resident.
-    unsafe { os::madvise(r.ptr(), len, libc::MADV_POPULATE_WRITE)? };
+    r.populate_write()?;
     let e = since(t);
     r.unmap()?;
     Ok(e / pages as f64)
@@ -150,15 +148,13 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                 rec.push(2, fault_pass(pages, page, false)?)?;
                 rec.push(3, populate_pass(pages, page, thp)?)?;
             }
-            let r = Region::anon(page)?;
+            let mut r = Mapping::new(page, false)?;
             r.no_huge_pages()?;
             batches(rec, 4, target, 1.0, 0.0, || {
                 r.write(0, 1);
-                // SAFETY: our own one-page mapping; it holds no Rust values, and
-                // discarding its contents is the point.
-                unsafe { os::madvise(r.ptr(), page, libc::MADV_DONTNEED) }
+                Ok(r.discard(0, page)?)
             })?;
-            r.unmap()
+            Ok(r.unmap()?)
         },
     )
 }
@@ -176,14 +172,13 @@ pub(crate) fn run_zero(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
         )],
         |rec| {
             let pages = (bytes / page).max(1);
-            let r = Region::anon(pages * page)?;
+            let mut r = Mapping::new(pages * page, false)?;
             rec.set_inner(0, pages);
-            let pass = || {
+            let mut pass = || {
                 let t = Instant::now();
                 for i in 0..pages {
-                    // SAFETY: block `i` lies inside the region (i < pages).
-                    unsafe { r.ptr().add(i * page).write_bytes(0, page) };
-                    black_box(r.ptr());
+                    r.fill(i * page, page, 0);
+                    black_box(r.as_ptr());
                 }
                 since(t) / pages as f64
             };
@@ -193,7 +188,7 @@ pub(crate) fn run_zero(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
             for _ in 0..rec.reps() {
                 rec.push(0, pass())?;
             }
-            r.unmap()
+            Ok(r.unmap()?)
         },
     )
 }
@@ -221,12 +216,15 @@ fn faults_after_flips(
     flip: *mut u8,
     timer: f64,
 ) -> Result<f64, Failure> {
-    let r = Region::anon(pages * page)?;
+    let mut r = Mapping::new(pages * page, false)?;
     r.no_huge_pages()?;
     let mut total = 0.0;
     for i in 0..pages {
-        protect(flip, page, libc::PROT_READ)?;
-        protect(flip, page, libc::PROT_READ | libc::PROT_WRITE)?;
+        // SAFETY: `flip` is a page of the caller's flip region (see `protect`).
+        unsafe {
+            protect(flip, page, libc::PROT_READ)?;
+            protect(flip, page, libc::PROT_READ | libc::PROT_WRITE)?;
+        }
         let t = Instant::now();
         r.write(i * page, 1);
         total += since(t);
@@ -236,13 +234,13 @@ fn faults_after_flips(
 }
 
 /// `mprotect` of one page of the benchmark's own flip region.
-fn protect(p: *mut u8, len: usize, prot: libc::c_int) -> Result<(), Failure> {
-    // SAFETY: `p` is a page of our own mapping, which holds no Rust values and is not
-    // accessed while it is read-only.
-    if unsafe { libc::mprotect(p.cast(), len, prot) } != 0 {
-        return Err(os::os_failure("mprotect"));
-    }
-    Ok(())
+///
+/// # Safety
+/// `p` must be a page of the benchmark's own mapping, holding no Rust values and not
+/// accessed while the protection forbids it.
+unsafe fn protect(p: *mut u8, len: usize, prot: libc::c_int) -> Result<(), Failure> {
+    // SAFETY: the caller's contract.
+    Ok(unsafe { sys::mprotect(p, len, prot) }?)
 }
 
 /// Measures a write fault right after mprotect calls that do or do not invalidate a
@@ -270,14 +268,16 @@ pub(crate) fn run_after_invalidation(ctx: &mut Ctx) -> Result<Vec<Measurement>, 
             rec.set_inner(1, pages);
             // Two pages with a guard between them, so flipping one never merges with or
             // splits the other's VMA differently: [untouched | guard | resident].
-            let flips = Region::anon(3 * page)?;
+            // Only the last page is ever written (right below), and only through
+            // `flips`, before any flip; the others are never accessed.
+            let mut flips = Mapping::new(3 * page, false)?;
             flips.no_huge_pages()?;
-            // SAFETY: the middle page of our own three-page mapping.
-            protect(unsafe { flips.ptr().add(page) }, page, libc::PROT_NONE)?;
+            // SAFETY: the middle page of our own three-page mapping, never accessed.
+            unsafe { protect(flips.as_ptr().add(page), page, libc::PROT_NONE)? };
             flips.write(2 * page, 1);
-            let untouched = flips.ptr();
+            let untouched = flips.as_ptr();
             // SAFETY: the last page of the same mapping.
-            let resident = unsafe { flips.ptr().add(2 * page) };
+            let resident = unsafe { flips.as_ptr().add(2 * page) };
             // One untimed round of each warms the paths.
             faults_after_flips(pages, page, untouched, timer)?;
             faults_after_flips(pages, page, resident, timer)?;
@@ -285,7 +285,7 @@ pub(crate) fn run_after_invalidation(ctx: &mut Ctx) -> Result<Vec<Measurement>, 
                 rec.push(0, faults_after_flips(pages, page, untouched, timer)?)?;
                 rec.push(1, faults_after_flips(pages, page, resident, timer)?)?;
             }
-            flips.unmap()
+            Ok(flips.unmap()?)
         },
     )
 }

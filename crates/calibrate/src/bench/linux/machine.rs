@@ -1,9 +1,7 @@
 //! What machine the numbers come from: read from `/proc`, `/sys`, `uname` and glibc.
 
-use std::ffi::CStr;
-
-use super::os;
 use crate::bench::Machine;
+use crate::sys;
 
 /// Describes this machine. Missing files give "unknown" rather than an error: the
 /// description is informative, the benchmarks do not depend on it.
@@ -21,15 +19,19 @@ pub(crate) fn detect() -> Machine {
         .unwrap_or_else(|| "unknown CPU".to_string());
     let virtualized =
         field("flags").is_some_and(|f| f.split_whitespace().any(|x| x == "hypervisor"));
-    let (sysname, release, arch) = uname();
+    let unknown = || "unknown".to_string();
+    let (sysname, release, arch) = match sys::uname() {
+        Some(u) => (u.sysname, u.release, u.machine),
+        None => (unknown(), unknown(), unknown()),
+    };
     Machine {
         cpu_model,
-        cpus: os::online_cpus(),
+        cpus: sys::online_cpus(),
         virtualized,
         kernel: format!("{sysname} {release}"),
         arch,
-        glibc: glibc_version(),
-        page_size: os::page_size(),
+        glibc: sys::glibc_version().unwrap_or("unknown").to_string(),
+        page_size: sys::page_size(),
         thp: thp_setting("/sys/kernel/mm/transparent_hugepage/enabled")
             .unwrap_or_else(|| "unknown".to_string()),
         clocksource: std::fs::read_to_string(
@@ -66,37 +68,6 @@ pub(crate) fn thp_without_asking() -> bool {
         name.to_string_lossy().starts_with("hugepages-")
             && thp_setting(&format!("{}/enabled", e.path().display())).as_deref() == Some("always")
     })
-}
-
-/// `(sysname, release, machine)` from `uname`.
-fn uname() -> (String, String, String) {
-    // SAFETY: utsname is plain character arrays; all-zero is valid.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `u` is a valid, writable utsname.
-    if unsafe { libc::uname(&mut u) } != 0 {
-        let unknown = || "unknown".to_string();
-        return (unknown(), unknown(), unknown());
-    }
-    let s = |a: &[libc::c_char]| {
-        let bytes: Vec<u8> = a
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
-    (s(&u.sysname), s(&u.release), s(&u.machine))
-}
-
-/// glibc's version string, e.g. `2.36`.
-fn glibc_version() -> String {
-    // SAFETY: gnu_get_libc_version returns a pointer to a static NUL-terminated string.
-    let p = unsafe { libc::gnu_get_libc_version() };
-    if p.is_null() {
-        return "unknown".to_string();
-    }
-    // SAFETY: non-null, static and NUL-terminated, as documented by glibc.
-    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]

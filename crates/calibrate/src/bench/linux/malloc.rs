@@ -17,10 +17,10 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use super::child::Recorder;
-use super::os::Failure;
 use super::timing::{SplitMix, batches, empty_loop, since};
-use super::{Ctx, Desc};
+use super::{Ctx, Desc, Failure};
 use crate::bench::{BenchError, Measurement, keys};
+use crate::sys::HeapBlock;
 
 const LOOP_METHOD: &str = "The measuring harness's batch loop around an empty body: the \
 per-iteration cost that a loop of very cheap operations carries. Subtracted from the \
@@ -83,38 +83,24 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
             empty_loop(rec, 0, target)?;
             let overhead = rec.median_of(0).max(0.0);
             batches(rec, 1, target, 1.0, overhead, || {
-                // SAFETY: malloc has no preconditions; the block is freed at once.
-                let p = unsafe { libc::malloc(64) };
-                if p.is_null() {
-                    return Err(Failure::Os {
-                        call: "malloc",
-                        errno: libc::ENOMEM,
-                    });
-                }
-                black_box(p);
-                // SAFETY: `p` came from malloc and is freed exactly once.
-                unsafe { libc::free(p) };
+                let block = HeapBlock::new(64)?;
+                black_box(block.as_ptr());
+                drop(block);
                 Ok(())
             })?;
-            let mut blocks = vec![std::ptr::null_mut::<libc::c_void>(); BATCH];
+            let mut blocks: Vec<Option<HeapBlock>> = (0..BATCH).map(|_| None).collect();
             batches(rec, 2, target, BATCH as f64, 0.0, || {
                 let mut result = Ok(());
                 for b in blocks.iter_mut() {
-                    // SAFETY: malloc has no preconditions.
-                    *b = unsafe { libc::malloc(64) };
-                    if b.is_null() {
-                        result = Err(Failure::Os {
-                            call: "malloc",
-                            errno: libc::ENOMEM,
-                        });
+                    match HeapBlock::new(64) {
+                        Ok(block) => *b = Some(block),
+                        Err(e) => result = Err(e.into()),
                     }
                 }
                 black_box(blocks.as_ptr());
                 for b in blocks.iter_mut() {
-                    // SAFETY: each pointer came from malloc (or is null, which free
-                    // ignores) and is freed once, then cleared.
-                    unsafe { libc::free(*b) };
-                    *b = std::ptr::null_mut();
+                    // Dropping the block frees it.
+                    *b = None;
                 }
                 result
             })?;
@@ -155,19 +141,11 @@ impl Sizes {
     }
 }
 
-/// Frees the block in `slot` and mallocs a new one of a fresh size in its place.
-fn replace(slot: &mut *mut libc::c_void, size: usize) -> Result<(), Failure> {
-    // SAFETY: the slot holds a pointer from malloc (or null), freed exactly once here
-    // and overwritten at once.
-    unsafe { libc::free(*slot) };
-    // SAFETY: malloc has no preconditions.
-    *slot = unsafe { libc::malloc(size) };
-    if slot.is_null() {
-        return Err(Failure::Os {
-            call: "malloc",
-            errno: libc::ENOMEM,
-        });
-    }
+/// Frees the block in `slot` and mallocs a new one of a fresh size in its place (in
+/// that order: the free first, as a program replacing an object does).
+fn replace(slot: &mut Option<HeapBlock>, size: usize) -> Result<(), Failure> {
+    *slot = None;
+    *slot = Some(HeapBlock::new(size)?);
     Ok(())
 }
 
@@ -176,11 +154,11 @@ fn replace(slot: &mut *mut libc::c_void, size: usize) -> Result<(), Failure> {
 fn steady(rec: &mut Recorder, s: usize, live: usize, target: f64) -> Result<(), Failure> {
     let sizes = Sizes::small_objects();
     let mut rng = SplitMix(0x6272_6b6d_6170_6d66); // "brkmapmf"
-    let mut pool = vec![std::ptr::null_mut::<libc::c_void>(); live.max(1)];
+    let mut pool: Vec<Option<HeapBlock>> = (0..live.max(1)).map(|_| None).collect();
     for slot in pool.iter_mut() {
         replace(slot, sizes.draw(&mut rng))?;
     }
-    let mut step = |pool: &mut [*mut libc::c_void]| {
+    let mut step = |pool: &mut [Option<HeapBlock>]| {
         let k = rng.below(pool.len());
         replace(&mut pool[k], sizes.draw(&mut rng))
     };
@@ -198,9 +176,7 @@ fn steady(rec: &mut Recorder, s: usize, live: usize, target: f64) -> Result<(), 
         }
         rec.push(s, since(t) / inner as f64)?;
     }
-    for p in pool {
-        // SAFETY: every pointer came from malloc and is freed once.
-        unsafe { libc::free(p) };
-    }
+    // Dropping the pool frees every block, in order.
+    drop(pool);
     Ok(())
 }

@@ -9,10 +9,10 @@
 use std::time::Instant;
 
 use super::child::Recorder;
-use super::os::{self, Failure};
 use super::timing::{batches, since};
-use super::{Ctx, Desc};
+use super::{Ctx, Desc, Failure};
 use crate::bench::{BenchError, Measurement, keys};
+use crate::sys::{self, Mapping};
 
 const ALONE_METHOD: &str = "A loop of `mmap(hint, 4096, PROT_READ|PROT_WRITE, \
 MAP_PRIVATE|MAP_ANONYMOUS)` and `munmap`, with the clock read before the mmap, between \
@@ -56,81 +56,103 @@ mean per call, averaging the grow and the shrink.";
 /// address as hint places a new mapping. Owning the whole range (neighbours and hole)
 /// lets the benchmark decide whether the new mapping merges with a neighbour.
 pub(crate) struct Hole {
-    whole: os::Region,
+    whole: Mapping,
     at: *mut u8,
     len: usize,
+    /// Whether [`Hole::map`] has put a mapping into the hole (so writes may go there).
+    mapped: bool,
 }
 
 impl Hole {
     /// A hole of `len` bytes just below one touched anonymous read-write page (which a
     /// new mapping merges with) and above a PROT_NONE guard page (which it cannot).
     pub(crate) fn below_anon(len: usize, page: usize) -> Result<Hole, Failure> {
-        let hole = Hole::carve(len, page)?;
-        // SAFETY: the anchor page is the top page of our own read-write mapping.
-        let anchor = unsafe { hole.at.add(len) };
-        // SAFETY: as above; writing gives the anchor its frame and anon_vma, as the
-        // memory of a running program has.
-        unsafe { anchor.write_volatile(1) };
+        let mut hole = Hole::carve(len, page)?;
+        // Writing gives the anchor (the top page) its frame and anon_vma, as the memory
+        // of a running program has.
+        hole.whole.write(page + len, 1);
         Ok(hole)
     }
 
     /// A hole of `len` bytes between two PROT_NONE guard pages.
     pub(crate) fn between_guards(len: usize, page: usize) -> Result<Hole, Failure> {
         let hole = Hole::carve(len, page)?;
-        // SAFETY: the top page of our own mapping.
-        mprotect(unsafe { hole.at.add(len) }, page, libc::PROT_NONE)?;
+        // SAFETY: the top page of our own mapping, which nothing accesses.
+        unsafe { mprotect(hole.at.add(len), page, libc::PROT_NONE)? };
         Ok(hole)
     }
 
     /// Maps `[guard | hole | top]` read-write, protects the guard, unmaps the hole.
     fn carve(len: usize, page: usize) -> Result<Hole, Failure> {
-        let base = os::mmap_anon(len + 2 * page, 0)?;
-        // SAFETY: the range was just mapped and is owned by the Region from here on.
-        let whole = unsafe { os::Region::from_raw(base, len + 2 * page) };
-        mprotect(base, page, libc::PROT_NONE)?;
+        let whole = Mapping::new(len + 2 * page, false)?;
+        let base = whole.as_ptr();
+        // SAFETY: the guard page is our own and is never accessed.
+        unsafe { mprotect(base, page, libc::PROT_NONE)? };
         // SAFETY: the hole starts one page into our mapping.
         let at = unsafe { base.add(page) };
-        // SAFETY: the hole is ours and nothing refers to it.
-        unsafe { os::munmap(at, len)? };
-        Ok(Hole { whole, at, len })
+        // SAFETY: the hole is ours and nothing refers to it; the Hole only writes there
+        // while `map` has put a mapping back.
+        unsafe { sys::munmap(at, len)? };
+        Ok(Hole {
+            whole,
+            at,
+            len,
+            mapped: false,
+        })
     }
 
-    /// Maps fresh anonymous read-write memory into the hole.
-    pub(crate) fn map(&self) -> Result<*mut u8, Failure> {
-        // SAFETY: the hint is the free hole we own; without MAP_FIXED the kernel would
-        // go elsewhere rather than replace anything.
-        let p = unsafe {
-            libc::mmap(
-                self.at.cast(),
-                self.len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(os::os_failure("mmap"));
-        }
-        if p.cast::<u8>() != self.at {
+    /// Maps fresh anonymous read-write memory into the hole (the hole's address as the
+    /// hint, which the kernel takes when the range is free).
+    pub(crate) fn map(&mut self) -> Result<*mut u8, Failure> {
+        let p = sys::mmap(
+            self.at,
+            self.len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+        )?;
+        if p != self.at {
             // SAFETY: `p` is the mapping the kernel just made for us elsewhere.
-            unsafe { os::munmap(p.cast(), self.len)? };
+            unsafe { sys::munmap(p, self.len)? };
             return Err(Failure::Unexpected(
                 "the kernel did not map into the free hole offered",
             ));
         }
+        self.mapped = true;
         Ok(self.at)
     }
 
+    /// Writes `byte` into the first `len` bytes of what [`Hole::map`] put into the hole
+    /// (a `memset`); nothing when the hole is empty.
+    pub(crate) fn fill(&mut self, len: usize, byte: u8) {
+        if self.mapped {
+            // SAFETY: the hole holds our read-write mapping of `self.len` bytes, and
+            // the write stays inside it.
+            unsafe { self.at.write_bytes(byte, len.min(self.len)) }
+        }
+    }
+
+    /// Writes one byte into every page of the mapping in the hole (each write is a page
+    /// fault); nothing when the hole is empty.
+    pub(crate) fn touch_pages(&mut self, page: usize) {
+        if self.mapped {
+            for off in (0..self.len).step_by(page) {
+                // SAFETY: `off < len`, inside the read-write mapping in the hole.
+                unsafe { self.at.add(off).write_volatile(1) };
+            }
+        }
+    }
+
     /// Unmaps what [`Hole::map`] put into the hole.
-    pub(crate) fn unmap(&self) -> Result<(), Failure> {
-        // SAFETY: only the hole is unmapped; callers hold no references into it.
-        unsafe { os::munmap(self.at, self.len) }
+    pub(crate) fn unmap(&mut self) -> Result<(), Failure> {
+        self.mapped = false;
+        // SAFETY: only the hole is unmapped; nothing holds references into it.
+        Ok(unsafe { sys::munmap(self.at, self.len) }?)
     }
 
     /// Unmaps the whole range, neighbours included.
     pub(crate) fn release(self) -> Result<(), Failure> {
-        self.whole.unmap()
+        Ok(self.whole.unmap()?)
     }
 }
 
@@ -139,11 +161,11 @@ impl Hole {
 fn time_alone(
     rec: &mut Recorder,
     s: usize,
-    hole: &Hole,
+    hole: &mut Hole,
     target: f64,
     timer: f64,
 ) -> Result<(), Failure> {
-    let pair = || -> Result<(f64, f64), Failure> {
+    let mut pair = || -> Result<(f64, f64), Failure> {
         let t0 = Instant::now();
         hole.map()?;
         let t1 = Instant::now();
@@ -204,11 +226,11 @@ pub(crate) fn run_alone(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
             ),
         ],
         |rec| {
-            let merging = Hole::below_anon(page, page)?;
-            time_alone(rec, 0, &merging, target, timer)?;
+            let mut merging = Hole::below_anon(page, page)?;
+            time_alone(rec, 0, &mut merging, target, timer)?;
             merging.release()?;
-            let isolated = Hole::between_guards(page, page)?;
-            time_alone(rec, 2, &isolated, target, timer)?;
+            let mut isolated = Hole::between_guards(page, page)?;
+            time_alone(rec, 2, &mut isolated, target, timer)?;
             isolated.release()
         },
     )
@@ -240,18 +262,15 @@ pub(crate) fn run_pairs(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
     }
     ctx.run("mmap + munmap by size", descs, |rec| {
         for (i, &size) in sizes.iter().enumerate() {
-            let len = os::align_up(size, page);
-            let hole = Hole::below_anon(len, page)?;
+            let len = sys::align_up(size, page);
+            let mut hole = Hole::below_anon(len, page)?;
             batches(rec, 2 * i, target, 1.0, 0.0, || {
                 hole.map()?;
                 hole.unmap()
             })?;
             batches(rec, 2 * i + 1, target, 1.0, 0.0, || {
-                let p = hole.map()?;
-                for off in (0..len).step_by(page) {
-                    // SAFETY: `off < len`, inside the read-write mapping just made.
-                    unsafe { p.add(off).write_volatile(1) };
-                }
+                hole.map()?;
+                hole.touch_pages(page);
                 hole.unmap()
             })?;
             hole.release()?;
@@ -261,13 +280,13 @@ pub(crate) fn run_pairs(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
 }
 
 /// `mprotect(p, len, prot)` of a range we own.
-fn mprotect(p: *mut u8, len: usize, prot: libc::c_int) -> Result<(), Failure> {
-    // SAFETY: only called on the benchmark's own mappings, which hold no Rust values
-    // and are never accessed while protection forbids it.
-    if unsafe { libc::mprotect(p.cast(), len, prot) } != 0 {
-        return Err(os::os_failure("mprotect"));
-    }
-    Ok(())
+///
+/// # Safety
+/// `[p, p + len)` must be part of the benchmark's own mappings, holding no Rust values,
+/// and never accessed while the protection forbids it.
+unsafe fn mprotect(p: *mut u8, len: usize, prot: libc::c_int) -> Result<(), Failure> {
+    // SAFETY: the caller's contract.
+    Ok(unsafe { sys::mprotect(p, len, prot) }?)
 }
 
 /// Measures one mprotect call and one mremap call on an isolated one-page VMA.
@@ -292,33 +311,35 @@ pub(crate) fn run_mprotect_mremap(ctx: &mut Ctx) -> Result<Vec<Measurement>, Ben
         |rec| {
             let rw = libc::PROT_READ | libc::PROT_WRITE;
             // mprotect: [guard | page | guard].
-            let base = os::mmap_anon_prot(3 * page, libc::PROT_NONE, 0)?;
-            // SAFETY: the three pages are our fresh mapping, owned by this Region.
-            let guarded = unsafe { os::Region::from_raw(base, 3 * page) };
-            // SAFETY: the middle page is inside `guarded`.
+            let base = sys::mmap_anon(3 * page, libc::PROT_NONE, 0)?;
+            // SAFETY: the middle page is inside the three pages just mapped, which
+            // nothing but these calls ever touches.
             let mid = unsafe { base.add(page) };
-            mprotect(mid, page, rw)?;
+            // SAFETY: as above; the page is never accessed, whatever its protection.
+            unsafe { mprotect(mid, page, rw)? };
             batches(rec, 0, target, 2.0, 0.0, || {
-                mprotect(mid, page, libc::PROT_READ)?;
-                mprotect(mid, page, rw)
+                // SAFETY: as above.
+                unsafe {
+                    mprotect(mid, page, libc::PROT_READ)?;
+                    mprotect(mid, page, rw)
+                }
             })?;
-            guarded.unmap()?;
+            // SAFETY: the three pages are our own mapping and are not used again.
+            unsafe { sys::munmap(base, 3 * page)? };
 
             // mremap: [page | hole | guard].
-            let p = os::mmap_anon(3 * page, 0)?;
+            let p = sys::mmap_anon(3 * page, rw, 0)?;
             // SAFETY: `p + page` and `p + 2 page` are inside the mapping just made.
             let (hole, guard) = unsafe { (p.add(page), p.add(2 * page)) };
-            mprotect(guard, page, libc::PROT_NONE)?;
+            // SAFETY: the guard is our own page and is never accessed.
+            unsafe { mprotect(guard, page, libc::PROT_NONE)? };
             // SAFETY: the middle page is ours and unused.
-            unsafe { os::munmap(hole, page)? };
+            unsafe { sys::munmap(hole, page)? };
             let remap = |old: usize, new: usize| -> Result<(), Failure> {
                 // SAFETY: resizes our own untouched mapping in place (no MAYMOVE flag,
                 // so it never moves); the grow only takes the hole we made.
-                let q = unsafe { libc::mremap(p.cast(), old, new, 0) };
-                if q == libc::MAP_FAILED {
-                    return Err(os::os_failure("mremap"));
-                }
-                if q.cast::<u8>() != p {
+                let q = unsafe { sys::mremap(p, old, new, 0) }?;
+                if q != p {
                     return Err(Failure::Unexpected(
                         "mremap without MAYMOVE moved a mapping",
                     ));
@@ -331,7 +352,7 @@ pub(crate) fn run_mprotect_mremap(ctx: &mut Ctx) -> Result<Vec<Measurement>, Ben
             });
             // SAFETY: the first page and the guard are still ours; the hole is empty
             // (or holds the grown part), either way the whole range is our mapping.
-            unsafe { os::munmap(p, 3 * page)? };
+            unsafe { sys::munmap(p, 3 * page)? };
             result
         },
     )

@@ -9,7 +9,6 @@ mod faults;
 pub(crate) mod machine;
 mod malloc;
 mod mapping;
-mod os;
 mod pagetable;
 mod steady;
 mod switch;
@@ -17,11 +16,28 @@ mod timing;
 mod tlb;
 
 use child::{Outcome, Recorder};
-use os::Failure;
 use timing::Plan;
+
+use crate::sys::{self, SysError};
 
 use super::derive::{derive_cost_model, reference_ns};
 use super::{BenchError, BenchOptions, Calibration, Measurement, SizeCost, keys, stats};
+
+/// Why a benchmark stopped inside its child process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// A system or libc call failed.
+    Os(SysError),
+    /// Something the benchmark relies on did not hold (e.g. `mremap` moved a mapping
+    /// it was asked to resize in place).
+    Unexpected(&'static str),
+}
+
+impl From<SysError> for Failure {
+    fn from(e: SysError) -> Failure {
+        Failure::Os(e)
+    }
+}
 
 /// What every benchmark group needs to know.
 pub(crate) struct Ctx {
@@ -61,16 +77,16 @@ impl Desc {
 
 impl Ctx {
     fn new(opts: &BenchOptions) -> Result<Ctx, BenchError> {
-        let allowed = os::allowed_cpus().map_err(setup_error)?;
+        let allowed = sys::allowed_cpus().map_err(|e| setup_error(e.into()))?;
         let cpu = match opts.cpu {
             Some(c) if allowed.contains(&c) => c,
             Some(c) => return Err(BenchError::BadCpu { cpu: c, allowed }),
             None => match allowed.last() {
                 Some(&c) => c,
-                None => os::current_cpu().unwrap_or(0),
+                None => sys::current_cpu().unwrap_or(0),
             },
         };
-        let page = os::page_size();
+        let page = sys::page_size();
         let thp_without_asking = machine::thp_without_asking();
         let mut notes = Vec::new();
         if thp_without_asking {
@@ -155,7 +171,7 @@ fn to_measurements(
 
 fn setup_error(f: Failure) -> BenchError {
     match f {
-        Failure::Os { call, errno } => BenchError::Os {
+        Failure::Os(SysError { call, errno }) => BenchError::Os {
             bench: "setup",
             call: call.to_string(),
             errno,

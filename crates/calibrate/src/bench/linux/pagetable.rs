@@ -8,10 +8,10 @@
 
 use std::time::Instant;
 
-use super::os::{self, Region};
 use super::{Ctx, Desc};
 use crate::bench::stats::median;
 use crate::bench::{BenchError, Measurement, keys};
+use crate::sys::{self, Mapping};
 
 /// The range one last-level page-table page maps on x86-64 (and with 4 KiB pages on
 /// arm64): 512 entries of 4 KiB.
@@ -67,9 +67,9 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                 first.clear();
                 next.clear();
                 diff.clear();
-                let r = Region::anon((chunks + 1) * TABLE_SPAN)?;
+                let mut r = Mapping::new((chunks + 1) * TABLE_SPAN, false)?;
                 r.no_huge_pages()?;
-                let base = os::align_up(r.ptr() as usize, TABLE_SPAN) - r.ptr() as usize;
+                let base = sys::align_up(r.as_ptr() as usize, TABLE_SPAN) - r.as_ptr() as usize;
                 r.write(base, 1);
                 for c in 1..chunks {
                     let at = base + c * TABLE_SPAN;

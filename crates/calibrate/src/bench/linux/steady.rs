@@ -30,10 +30,10 @@
 use std::time::Instant;
 
 use super::child::Recorder;
-use super::os::{self, Failure};
 use super::timing::{SplitMix, since};
-use super::{Ctx, Desc};
+use super::{Ctx, Desc, Failure};
 use crate::bench::{BenchError, Measurement, keys};
+use crate::sys::{self, Mapping};
 
 const UNTOUCHED_METHOD: &str = "The child maps two pools of `live + holes` one-page \
 anonymous mappings with plain `mmap(NULL, 4096)` (the kernel places them top down, next \
@@ -58,7 +58,7 @@ resident page.";
 
 /// A pool of live one-page mappings and the generator that picks which one to replace.
 struct Pool {
-    live: Vec<*mut u8>,
+    live: Vec<Mapping>,
     page: usize,
     rng: SplitMix,
     touch: bool,
@@ -76,18 +76,15 @@ impl Pool {
             touch,
         };
         for _ in 0..live + holes {
-            let p = os::mmap_anon(page, 0)?;
-            pool.live.push(p);
+            let mut p = Mapping::new(page, false)?;
             if touch {
-                // SAFETY: `p` is the one-page read-write mapping just made.
-                unsafe { p.write_volatile(1) };
+                p.write(0, 1);
             }
+            pool.live.push(p);
         }
         for _ in 0..holes {
             let k = pool.rng.below(pool.live.len());
-            let p = pool.live.swap_remove(k);
-            // SAFETY: `p` is one of our mappings and is dropped from the pool here.
-            unsafe { os::munmap(p, page)? };
+            pool.live.swap_remove(k).unmap()?;
         }
         Ok(pool)
     }
@@ -96,20 +93,16 @@ impl Pool {
     /// in an untouched pool: only the clock readings) and the munmap.
     fn cycle(&mut self) -> Result<(f64, f64, f64), Failure> {
         let k = self.rng.below(self.live.len());
-        let old = self.live[k];
         let t0 = Instant::now();
-        let p = os::mmap_anon(self.page, 0)?;
+        let mut p = Mapping::new(self.page, false)?;
         let t1 = Instant::now();
         if self.touch {
-            // SAFETY: `p` is the one-page read-write mapping just made.
-            unsafe { p.write_volatile(1) };
+            p.write(0, 1);
         }
+        let old = std::mem::replace(&mut self.live[k], p);
         let t2 = Instant::now();
-        // SAFETY: `old` is a live block of the pool, replaced by `p` below, so nothing
-        // refers to it after this.
-        let unmapped = unsafe { os::munmap(old, self.page) };
+        let unmapped = old.unmap();
         let t3 = Instant::now();
-        self.live[k] = p;
         unmapped?;
         Ok((
             (t1 - t0).as_nanos() as f64,
@@ -121,8 +114,7 @@ impl Pool {
     /// Unmaps every live block.
     fn drain(self) -> Result<(), Failure> {
         for p in self.live {
-            // SAFETY: each pointer is one of our one-page mappings, unmapped once.
-            unsafe { os::munmap(p, self.page)? };
+            p.unmap()?;
         }
         Ok(())
     }
@@ -236,10 +228,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
             // Keep transparent huge pages out of the merged VMAs (which grow past
             // 2 MiB): a huge page would turn thousands of faults into one and make
             // every munmap split it. Affects only this child process.
-            // SAFETY: PR_SET_THP_DISABLE takes an integer flag and touches no memory.
-            if unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } != 0 {
-                return Err(os::os_failure("prctl(PR_SET_THP_DISABLE)"));
-            }
+            sys::disable_thp()?;
             measure(rec, args)
         },
     )

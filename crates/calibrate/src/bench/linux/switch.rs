@@ -11,10 +11,11 @@
 
 use std::thread;
 
-use super::os::{self, Failure, Fd};
+use super::child::{echo, spawn_echo};
 use super::timing::batches;
-use super::{Ctx, Desc};
+use super::{Ctx, Desc, Failure};
 use crate::bench::{BenchError, Measurement, keys};
+use crate::sys::{self, Fd, SysError};
 
 const SAME_METHOD: &str = "One process writes one byte into a pipe and reads it back, in \
 a loop: two system calls and the pipe's buffer work, no one to wake and no switch. Batch \
@@ -33,19 +34,10 @@ const YIELD_METHOD: &str = "A loop of `sched_yield()` on the pinned CPU. When no
 is runnable there the scheduler picks the caller again: a syscall plus a pass through \
 the scheduler, no switch. On a busy machine another task may run, and the sample grows.";
 
-/// Relays bytes from `rd` back to `wr` until `rd` reaches end of file.
-fn echo(rd: &Fd, wr: &Fd) {
-    while let Some(b) = rd.read_byte() {
-        if !wr.write_byte(b) {
-            break;
-        }
-    }
-}
-
 /// One round trip from the measuring side: send a byte, wait for it to come back.
 fn round_trip(to: &Fd, from: &Fd) -> Result<(), Failure> {
     if !to.write_byte(1) {
-        return Err(os::os_failure("write"));
+        return Err(sys::last_error("write").into());
     }
     match from.read_byte() {
         Some(_) => Ok(()),
@@ -89,59 +81,43 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
         |rec| {
             // Same process: write then read one pipe.
             {
-                let (rd, wr) = os::pipe()?;
+                let (rd, wr) = sys::pipe()?;
                 batches(rec, 0, target, 1.0, 0.0, || {
                     if !wr.write_byte(1) {
-                        return Err(os::os_failure("write"));
+                        return Err(sys::last_error("write").into());
                     }
                     rd.read_byte()
                         .map(|_| ())
-                        .ok_or_else(|| os::os_failure("read"))
+                        .ok_or_else(|| sys::last_error("read").into())
                 })?;
             }
 
             // Two processes.
             {
-                let (ping_rd, ping_wr) = os::pipe()?;
-                let (pong_rd, pong_wr) = os::pipe()?;
-                // SAFETY: the benchmark child is single-threaded, so the grandchild is
-                // a complete copy; it only echoes bytes with read/write and `_exit`s.
-                let pid = unsafe { libc::fork() };
-                if pid < 0 {
-                    return Err(os::os_failure("fork"));
-                }
-                if pid == 0 {
-                    // SAFETY: asks the kernel to kill us if the benchmark child dies,
-                    // so a killed benchmark leaves no echoing process behind.
-                    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-                    drop(ping_wr);
-                    drop(pong_rd);
-                    echo(&ping_rd, &pong_wr);
-                    // SAFETY: leaves the grandchild without running any destructor
-                    // or exit handler of the process it was copied from.
-                    unsafe { libc::_exit(0) }
-                }
-                drop(ping_rd);
-                drop(pong_wr);
+                let (ping_rd, ping_wr) = sys::pipe()?;
+                let (pong_rd, pong_wr) = sys::pipe()?;
+                // The partner echoes from the ping pipe into the pong pipe; we keep the
+                // other two ends.
+                let (pid, [ping_wr, pong_rd]) = spawn_echo(ping_rd, pong_wr, [ping_wr, pong_rd])?;
                 let result = batches(rec, 1, target, 2.0, 0.0, || round_trip(&ping_wr, &pong_rd));
                 // End of file on the ping pipe ends the echo loop; then reap it.
                 drop(ping_wr);
-                let mut status = 0;
-                // SAFETY: waits for our own child, writing into a valid int.
-                unsafe { libc::waitpid(pid, &mut status, 0) };
+                sys::wait_for(pid);
                 result?;
             }
 
             // Two threads.
             {
-                let (ping_rd, ping_wr) = os::pipe()?;
-                let (pong_rd, pong_wr) = os::pipe()?;
+                let (ping_rd, ping_wr) = sys::pipe()?;
+                let (pong_rd, pong_wr) = sys::pipe()?;
                 let partner = thread::Builder::new()
                     .name("brkmap-pong".into())
                     .spawn(move || echo(&ping_rd, &pong_wr))
-                    .map_err(|e| Failure::Os {
-                        call: "pthread_create",
-                        errno: e.raw_os_error().unwrap_or(0),
+                    .map_err(|e| {
+                        Failure::Os(SysError {
+                            call: "pthread_create",
+                            errno: e.raw_os_error().unwrap_or(0),
+                        })
                     })?;
                 let result = batches(rec, 2, target, 2.0, 0.0, || round_trip(&ping_wr, &pong_rd));
                 drop(ping_wr);
@@ -151,13 +127,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                 result?;
             }
 
-            batches(rec, 3, target, 1.0, 0.0, || {
-                // SAFETY: sched_yield has no arguments and no memory effects.
-                if unsafe { libc::sched_yield() } != 0 {
-                    return Err(os::os_failure("sched_yield"));
-                }
-                Ok(())
-            })
+            batches(rec, 3, target, 1.0, 0.0, || Ok(sys::sched_yield()?))
         },
     )
 }

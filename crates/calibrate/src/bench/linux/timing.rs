@@ -3,8 +3,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use super::Failure;
 use super::child::Recorder;
-use super::os::Failure;
 use crate::bench::Effort;
 
 /// How long, how often and how big, for one effort level.

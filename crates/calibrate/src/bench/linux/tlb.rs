@@ -22,10 +22,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use super::os::{self, Failure, Fd, Region};
 use super::timing::{SplitMix, since};
-use super::{Ctx, Desc};
+use super::{Ctx, Desc, Failure};
 use crate::bench::{BenchError, Measurement, keys};
+use crate::sys::{self, Mapping};
 
 /// Bytes per cache line (x86-64 and most arm64 parts).
 const LINE: usize = 64;
@@ -102,9 +102,9 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                 black_box(end);
                 since(t) / steps as f64
             };
-            let sparse = || pass(mem.sparse.ptr(), mem.sparse_start, 0);
-            let dense = || pass(mem.dense.ptr(), mem.dense_start, 1);
-            let one = || pass(mem.dense.ptr(), mem.one_page_start, 2);
+            let sparse = || pass(mem.sparse.as_ptr(), mem.sparse_start, 0);
+            let dense = || pass(mem.dense.as_ptr(), mem.dense_start, 1);
+            let one = || pass(mem.dense.as_ptr(), mem.one_page_start, 2);
             // Warm-up: faults every sparse page in and fills the caches.
             sparse();
             dense();
@@ -139,8 +139,8 @@ unsafe fn chase(base: *const u8, start: usize, word: usize, steps: usize) -> usi
 
 /// The two mappings of the memfd and where each chase starts.
 struct Layout {
-    dense: Region,
-    sparse: Region,
+    dense: Mapping,
+    sparse: Mapping,
     sparse_start: usize,
     dense_start: usize,
     one_page_start: usize,
@@ -150,44 +150,34 @@ impl Layout {
     fn build(page: usize, frames: usize, maps: usize) -> Result<Layout, Failure> {
         let lines = page / LINE;
         let file_len = frames * page;
-        // SAFETY: the name is a valid C string; the flags ask for close-on-exec only.
-        let fd = Fd(unsafe { libc::memfd_create(c"brkmap-tlb".as_ptr(), libc::MFD_CLOEXEC) });
-        if fd.0 < 0 {
-            return Err(os::os_failure("memfd_create"));
-        }
-        // SAFETY: sizes our own new file.
-        if unsafe { libc::ftruncate(fd.0, file_len as libc::off_t) } != 0 {
-            return Err(os::os_failure("ftruncate"));
-        }
-        let map_shared = |at: *mut u8, fixed: bool| -> Result<*mut u8, Failure> {
-            let flags = libc::MAP_SHARED | if fixed { libc::MAP_FIXED } else { 0 };
-            // SAFETY: without MAP_FIXED the kernel picks a free range; with it, `at` is
-            // always inside the PROT_NONE reservation this function owns, so only that
-            // reservation is replaced.
-            let p = unsafe {
-                libc::mmap(
-                    at.cast(),
-                    file_len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    flags,
-                    fd.0,
-                    0,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                return Err(os::os_failure("mmap"));
-            }
-            Ok(p.cast())
-        };
-        let d = map_shared(std::ptr::null_mut(), false)?;
-        // SAFETY: `d` is the mapping just made, owned from here on by the Region.
-        let dense = unsafe { Region::from_raw(d, file_len) };
-        let reserve = os::mmap_anon_prot(maps * file_len, libc::PROT_NONE, libc::MAP_NORESERVE)?;
-        // SAFETY: the reservation is ours; the copies mapped over it stay inside it.
-        let sparse = unsafe { Region::from_raw(reserve, maps * file_len) };
+        let fd = sys::memfd(c"brkmap-tlb", file_len)?;
+        let rw = libc::PROT_READ | libc::PROT_WRITE;
+        let d = sys::mmap(
+            std::ptr::null_mut(),
+            file_len,
+            rw,
+            libc::MAP_SHARED,
+            fd.raw(),
+        )?;
+        // SAFETY: `d` is the read-write mapping of the file just made, owned from here
+        // on by the Mapping.
+        let dense = unsafe { Mapping::from_raw(d, file_len) };
+        let reserve = sys::mmap_anon(maps * file_len, libc::PROT_NONE, libc::MAP_NORESERVE)?;
+        // SAFETY: the reservation is ours, and the loop right below maps the file over
+        // every byte of it read-write before anything else happens.
+        let sparse = unsafe { Mapping::from_raw(reserve, maps * file_len) };
         for m in 0..maps {
-            // SAFETY: `m * file_len` is inside the reservation.
-            map_shared(unsafe { reserve.add(m * file_len) }, true)?;
+            // SAFETY: copy m lies inside the PROT_NONE reservation this function owns,
+            // so only that reservation is replaced.
+            unsafe {
+                sys::mmap_fixed(
+                    reserve.add(m * file_len),
+                    file_len,
+                    rw,
+                    libc::MAP_SHARED,
+                    fd.raw(),
+                )?
+            };
         }
         dense.no_huge_pages()?;
         sparse.no_huge_pages()?;
@@ -206,7 +196,13 @@ impl Layout {
         let put = |off: usize, word: usize, value: usize| {
             // SAFETY: `off` is a line start inside the dense mapping (frame < frames,
             // line < lines) and `word < 8` stays inside that line.
-            unsafe { dense.ptr().add(off + 8 * word).cast::<usize>().write(value) }
+            unsafe {
+                dense
+                    .as_ptr()
+                    .add(off + 8 * word)
+                    .cast::<usize>()
+                    .write(value)
+            }
         };
         for i in 0..n {
             let (a, b) = (order[i], order[(i + 1) % n]);

@@ -1,29 +1,22 @@
-//! The replay child: runs the op stream with libc alone.
+//! The replayer: runs each op with the real allocator (or raw mappings), writes its row
+//! and takes the samples.
 //!
-//! Rules this file keeps, because the child's heap must look exactly like the heap of a C
-//! program that only ever made the replayed calls:
-//! - no Rust allocation (no `Vec`, `String`, `format!`), no stdio: every buffer is an
-//!   anonymous mapping, numbers are formatted by hand, output goes out with `write(2)`;
-//! - the harness's own memory is pre-faulted (`MAP_POPULATE`, a pre-touched stack), so
-//!   that the minor-fault count is the replay's own;
-//! - nothing can panic on any input: every read of the request is bounds-checked and
-//!   every failure leaves through [`Failure`], one line on stderr and an exit code.
+//! It keeps every live block as an address in a table that lives in an anonymous
+//! mapping (a `Vec` would be heap memory), and frees, resizes and writes through those
+//! addresses: that they are live is this file's own bookkeeping (the parent has checked
+//! that the op stream frees only live blocks, and a slot is cleared when its block goes),
+//! which is why the `unsafe` blocks are here and not behind a safe wrapper.
 
-use super::Strategy;
-use super::plan::real_block_bytes;
-use super::wire::{self, hdr, smp, tag};
-use crate::sys::{self, Mapping, SysError};
-use std::ffi::c_void;
+use super::Failure;
+use crate::replay::Strategy;
+use crate::replay::plan::real_block_bytes;
+use crate::replay::wire::{self, smp, tag};
+use crate::replay::writer::Out;
+use crate::sys::{self, MallInfo};
 
 /// The byte a write-all touch stores (any value faults the page in; a non-zero one makes
 /// the writes visible in a debugger).
 const FILL: u8 = 0xA5;
-
-/// Size of the output buffer; it is flushed with `write(2)` whenever it fills up.
-const OUT_BYTES: usize = 1 << 20;
-
-/// Pages `mincore` reports per call (one scratch byte each).
-const MINCORE_PAGES: usize = 1 << 16;
 
 /// Stack the child pre-touches before the first op.
 const STACK_PREFAULT: usize = 64 * 1024;
@@ -32,172 +25,13 @@ const STACK_PREFAULT: usize = 64 * 1024;
 /// (128 KiB) plus a page of rounding.
 const GLIBC_GROWTH_SLACK: u64 = 128 * 1024 + 4096;
 
-/// Why the child stops early.
-struct Failure {
-    /// Exit code (`wire::EXIT_*`).
-    code: i32,
-    /// Index of the op being replayed, when there is one.
-    op: Option<u64>,
-    /// What went wrong.
-    what: &'static str,
-    /// The errno of a failed call.
-    errno: Option<i32>,
-}
-
-impl Failure {
-    fn new(code: i32, op: Option<u64>, what: &'static str) -> Failure {
-        Failure {
-            code,
-            op,
-            what,
-            errno: None,
-        }
-    }
-
-    fn sys(op: Option<u64>, e: SysError) -> Failure {
-        Failure {
-            code: wire::EXIT_SYSCALL,
-            op,
-            what: e.call,
-            errno: Some(e.errno),
-        }
-    }
-
-    fn protocol(what: &'static str) -> Failure {
-        Failure::new(wire::EXIT_PROTOCOL, None, what)
-    }
-
-    /// Writes the one-line report to stderr.
-    fn report(&self) {
-        let mut line = Line::new();
-        line.put(b"replay child: ");
-        if let Some(op) = self.op {
-            line.put(b"op ");
-            line.num(op);
-            line.put(b": ");
-        }
-        line.put(self.what.as_bytes());
-        if let Some(errno) = self.errno {
-            line.put(b" failed: ");
-            line.put(sys::errno_name(errno).as_bytes());
-        }
-        line.put(b"\n");
-        let _ = sys::write_all(2, line.bytes());
-    }
-}
-
-/// Formats `n` in decimal into `buf`, returning the digits.
-fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[i..]
-}
-
-/// A short line on the stack (for the error report); what does not fit is dropped.
-struct Line {
-    buf: [u8; 256],
-    len: usize,
-}
-
-impl Line {
-    fn new() -> Line {
-        Line {
-            buf: [0; 256],
-            len: 0,
-        }
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        let room = self.buf.len() - self.len;
-        let n = bytes.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
-        self.len += n;
-    }
-
-    fn num(&mut self, n: u64) {
-        let mut tmp = [0; 20];
-        self.put(format_u64(n, &mut tmp));
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-/// The output buffer: an anonymous mapping flushed to stdout when full.
-struct Out<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl Out<'_> {
-    fn flush(&mut self) -> Result<(), Failure> {
-        sys::write_all(1, &self.buf[..self.len]).map_err(|e| Failure::sys(None, e))?;
-        self.len = 0;
-        Ok(())
-    }
-
-    fn put(&mut self, bytes: &[u8]) -> Result<(), Failure> {
-        if self.buf.len() - self.len < bytes.len() {
-            self.flush()?;
-        }
-        if bytes.len() > self.buf.len() {
-            return sys::write_all(1, bytes).map_err(|e| Failure::sys(None, e));
-        }
-        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-        Ok(())
-    }
-
-    fn num(&mut self, n: u64) -> Result<(), Failure> {
-        let mut tmp = [0; 20];
-        self.put(format_u64(n, &mut tmp))
-    }
-}
-
-/// glibc's `mallinfo2` figures that the per-op rows carry (the mmap strategy fills
-/// them in the same shape: mappings as `hblks`/`hblkhd`, and its rows report the
-/// mapped bytes as `uordblks`, the bytes allocated).
-#[derive(Copy, Clone, Default)]
-struct Info {
-    arena: u64,
-    hblks: u64,
-    hblkhd: u64,
-    uordblks: u64,
-    fordblks: u64,
-    keepcost: u64,
-}
-
-fn mallinfo() -> Info {
-    // SAFETY: mallinfo2 only reads the allocator's own state and returns a plain struct;
-    // it allocates nothing.
-    let m = unsafe { libc::mallinfo2() };
-    Info {
-        arena: m.arena as u64,
-        hblks: m.hblks as u64,
-        hblkhd: m.hblkhd as u64,
-        uordblks: m.uordblks as u64,
-        fordblks: m.fordblks as u64,
-        keepcost: m.keepcost as u64,
-    }
-}
-
-/// The current program break.
-fn current_brk() -> usize {
-    // SAFETY: sbrk(0) moves nothing; it returns the current break (glibc caches it after
-    // the first call, which asks the kernel with brk(0)).
-    unsafe { libc::sbrk(0) as usize }
-}
+/// The figures the per-op rows carry: glibc's `mallinfo2`; the mmap strategy fills them
+/// in the same shape (mappings as `hblks`/`hblkhd`, and its rows report the mapped bytes
+/// as `uordblks`, the bytes allocated).
+type Info = MallInfo;
 
 /// Words per table slot: pointer, requested size, mapping length.
-const SLOT_WORDS: usize = 3;
+pub(super) const SLOT_WORDS: usize = 3;
 
 /// One live block in the table.
 #[derive(Copy, Clone)]
@@ -209,6 +43,20 @@ struct Slot {
     /// mmap strategy: the mapping's length. glibc: non-zero when the block lives in a
     /// chunk of its own mapping (glibc knows the exact length, we only need the flag).
     map_len: u64,
+}
+
+/// What the request header says about how to replay.
+pub(super) struct Request {
+    /// Where memory comes from.
+    pub(super) strategy: Strategy,
+    /// Write every allocated byte.
+    pub(super) write_all: bool,
+    /// Sample every this many ops (0: only at phases and the end).
+    pub(super) interval: u64,
+    /// The memory cap in bytes.
+    pub(super) cap: u64,
+    /// Ops in the stream.
+    pub(super) n_ops: u64,
 }
 
 /// Touches pages of the stack now, so the replay's calls do not fault them in later.
@@ -223,100 +71,8 @@ fn prefault_stack() {
     std::hint::black_box(&mut area);
 }
 
-/// Entry of `__brkmap-replay-child replay`.
-pub(crate) fn main() -> ! {
-    match run() {
-        Ok(()) => sys::exit_now(0),
-        Err(failure) => {
-            failure.report();
-            sys::exit_now(failure.code)
-        }
-    }
-}
-
-fn run() -> Result<(), Failure> {
-    // The request header, then the payload into a mapping of the announced size.
-    let mut head_bytes = [0u8; wire::HEADER_WORDS * 8];
-    let got = sys::read_exact(0, &mut head_bytes).map_err(|e| Failure::sys(None, e))?;
-    if got != head_bytes.len() {
-        return Err(Failure::protocol("the request header is truncated"));
-    }
-    let mut head = [0u64; wire::HEADER_WORDS];
-    for (i, word) in head.iter_mut().enumerate() {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&head_bytes[i * 8..i * 8 + 8]);
-        *word = u64::from_le_bytes(b);
-    }
-    if head[hdr::MAGIC] != wire::MAGIC || head[hdr::VERSION] != wire::VERSION {
-        return Err(Failure::protocol("not a replay request of this version"));
-    }
-    let strategy = match head[hdr::STRATEGY] {
-        wire::STRATEGY_GLIBC => Strategy::Glibc,
-        wire::STRATEGY_MMAP => Strategy::Mmap,
-        _ => return Err(Failure::protocol("unknown strategy")),
-    };
-    // Sizes announced by the parent; refuse absurd ones instead of mapping them.
-    const LIMIT: u64 = 1 << 40;
-    let payload_words = head[hdr::PAYLOAD_WORDS];
-    let n_slots = head[hdr::N_SLOTS];
-    let max_samples = head[hdr::MAX_SAMPLES];
-    if payload_words > LIMIT / 8 || n_slots > LIMIT / 24 || max_samples > LIMIT / 160 {
-        return Err(Failure::protocol("the request announces absurd sizes"));
-    }
-    if head[hdr::FLAGS] & wire::FLAG_NO_THP != 0 {
-        // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and changes a flag of
-        // this process.
-        unsafe {
-            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-        }
-    }
-
-    let payload_len = (payload_words * 8) as usize;
-    let mut input = Mapping::new(payload_len, true).map_err(|e| Failure::sys(None, e))?;
-    let got = sys::read_exact(0, &mut input.bytes_mut()[..payload_len])
-        .map_err(|e| Failure::sys(None, e))?;
-    if got != payload_len {
-        return Err(Failure::protocol("the op stream is truncated"));
-    }
-    let mut table =
-        Mapping::new(n_slots as usize * SLOT_WORDS * 8, true).map_err(|e| Failure::sys(None, e))?;
-    let mut samples = Mapping::new(max_samples as usize * wire::SAMPLE_WORDS * 8, true)
-        .map_err(|e| Failure::sys(None, e))?;
-    let mut out_map = Mapping::new(OUT_BYTES, true).map_err(|e| Failure::sys(None, e))?;
-    let mut scratch = Mapping::new(MINCORE_PAGES, true).map_err(|e| Failure::sys(None, e))?;
-
-    let words = &input.words_mut()[..payload_words as usize];
-    let table = &mut table.words_mut()[..n_slots as usize * SLOT_WORDS];
-    let mut r = Replayer {
-        strategy,
-        write_all: head[hdr::TOUCH] == 1,
-        interval: head[hdr::INTERVAL],
-        cap: head[hdr::CAP],
-        n_ops: head[hdr::N_OPS],
-        table,
-        samples: samples.words_mut(),
-        n_samples: 0,
-        out: Out {
-            buf: out_map.bytes_mut(),
-            len: 0,
-        },
-        scratch: scratch.bytes_mut(),
-        initial_brk: 0,
-        brk: 0,
-        info: Info::default(),
-        live: 0,
-        syscalls: [0; 6],
-        returned_brk: 0,
-        returned_munmap: 0,
-        op_ns: 0,
-        clock_ns: 0,
-        minflt0: 0,
-    };
-    r.replay(words)
-}
-
 /// The replay's state: the block table, the last allocator figures and the counters.
-struct Replayer<'a> {
+pub(super) struct Replayer<'a> {
     strategy: Strategy,
     write_all: bool,
     interval: u64,
@@ -347,14 +103,49 @@ struct Replayer<'a> {
     minflt0: u64,
 }
 
-impl Replayer<'_> {
-    fn replay(&mut self, words: &[u64]) -> Result<(), Failure> {
+impl<'a> Replayer<'a> {
+    /// A replayer over the child's buffers: the block table (`SLOT_WORDS` words per
+    /// slot), room for the samples, the output and `mincore`'s scratch bytes.
+    pub(super) fn new(
+        request: Request,
+        table: &'a mut [u64],
+        samples: &'a mut [u64],
+        out: Out<'a>,
+        scratch: &'a mut [u8],
+    ) -> Replayer<'a> {
+        Replayer {
+            strategy: request.strategy,
+            write_all: request.write_all,
+            interval: request.interval,
+            cap: request.cap,
+            n_ops: request.n_ops,
+            table,
+            samples,
+            n_samples: 0,
+            out,
+            scratch,
+            initial_brk: 0,
+            brk: 0,
+            info: Info::default(),
+            live: 0,
+            syscalls: [0; 6],
+            returned_brk: 0,
+            returned_munmap: 0,
+            op_ns: 0,
+            clock_ns: 0,
+            minflt0: 0,
+        }
+    }
+
+    /// Runs every op of `words` (the encoded stream), then writes the samples and the
+    /// `#end` line.
+    pub(super) fn replay(&mut self, words: &[u64]) -> Result<(), Failure> {
         // Warm up what the loop calls, so its first use neither faults in the middle of
         // the measurement nor, for glibc, changes the heap: mallinfo2 initialises malloc's
         // bookkeeping (as the first malloc would) without allocating.
         prefault_stack();
         self.info = match self.strategy {
-            Strategy::Glibc => mallinfo(),
+            Strategy::Glibc => sys::mallinfo2(),
             Strategy::Mmap => {
                 warm_up_mapping_calls();
                 Info::default()
@@ -362,7 +153,7 @@ impl Replayer<'_> {
         };
         self.clock_ns = clock_overhead();
         let _ = sys::resident_bytes(self.scratch.as_ptr() as usize, 1, &mut [0u8; 1]);
-        self.initial_brk = current_brk();
+        self.initial_brk = sys::program_break();
         self.brk = self.initial_brk;
         self.out.put(engine::OpRow::HEADER.as_bytes())?;
         self.out.put(b"\n")?;
@@ -410,7 +201,7 @@ impl Replayer<'_> {
         self.out
             .put(sys::glibc_version().unwrap_or("unknown").as_bytes())?;
         self.out.put(b"\n")?;
-        self.out.flush()
+        Ok(self.out.flush()?)
     }
 
     fn slot(&self, slot: usize, op: u64) -> Result<Slot, Failure> {
@@ -533,7 +324,7 @@ impl Replayer<'_> {
     /// 1 when glibc placed the block at `ptr` outside the brk heap (in a chunk of its
     /// own mapping), else 0.
     fn glibc_mapped_flag(&self, ptr: usize) -> u64 {
-        let brk = current_brk();
+        let brk = sys::program_break();
         u64::from(!(ptr >= self.initial_brk && ptr < brk))
     }
 
@@ -556,8 +347,7 @@ impl Replayer<'_> {
                     real_block_bytes(Strategy::Glibc, size).saturating_add(GLIBC_GROWTH_SLACK);
                 self.check_cap(index, self.held().saturating_add(need))?;
                 let t0 = sys::monotonic_ns();
-                // SAFETY: malloc accepts any size; a null result is handled below.
-                let ptr = unsafe { libc::malloc(size as usize) };
+                let ptr = sys::malloc(size as usize);
                 if ptr.is_null() {
                     return Err(Failure::new(
                         wire::EXIT_OOM,
@@ -567,7 +357,7 @@ impl Replayer<'_> {
                 }
                 if self.write_all {
                     // SAFETY: malloc returned at least `size` writable bytes at `ptr`.
-                    unsafe { std::ptr::write_bytes(ptr.cast::<u8>(), FILL, size as usize) };
+                    unsafe { ptr.write_bytes(FILL, size as usize) };
                 }
                 self.stop_clock(t0);
                 (ptr as usize, self.glibc_mapped_flag(ptr as usize))
@@ -576,30 +366,11 @@ impl Replayer<'_> {
                 let len = real_block_bytes(Strategy::Mmap, size);
                 self.check_cap(index, self.held().saturating_add(len))?;
                 let t0 = sys::monotonic_ns();
-                // SAFETY: a fresh anonymous mapping at a kernel-chosen address touches no
-                // existing memory; failure is checked below.
-                let ptr = unsafe {
-                    libc::mmap(
-                        std::ptr::null_mut(),
-                        len as usize,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                        -1,
-                        0,
-                    )
-                };
-                if ptr == libc::MAP_FAILED {
-                    let e = sys::errno();
-                    return Err(Failure {
-                        code: wire::EXIT_OOM,
-                        op: Some(index),
-                        what: "mmap",
-                        errno: Some(e),
-                    });
-                }
+                let ptr = sys::mmap_anon(len as usize, libc::PROT_READ | libc::PROT_WRITE, 0)
+                    .map_err(|e| Failure::oom(index, e))?;
                 if self.write_all {
                     // SAFETY: the mapping holds `len >= size` writable bytes.
-                    unsafe { std::ptr::write_bytes(ptr.cast::<u8>(), FILL, size as usize) };
+                    unsafe { ptr.write_bytes(FILL, size as usize) };
                 }
                 self.stop_clock(t0);
                 self.syscalls[wire::SYS_MMAP] += 1;
@@ -619,20 +390,12 @@ impl Replayer<'_> {
         match self.strategy {
             // SAFETY: `s.ptr` came from malloc/realloc and has not been freed (the table
             // clears a slot when its block is freed).
-            Strategy::Glibc => unsafe { libc::free(s.ptr as *mut c_void) },
+            Strategy::Glibc => unsafe { sys::free(s.ptr as *mut u8) },
             Strategy::Mmap => {
                 // SAFETY: `s.ptr`/`s.map_len` describe a live mapping made for this block
                 // and nothing else refers to it.
-                let rc = unsafe { libc::munmap(s.ptr as *mut c_void, s.map_len as usize) };
-                if rc != 0 {
-                    return Err(Failure::sys(
-                        Some(index),
-                        SysError {
-                            call: "munmap",
-                            errno: sys::errno(),
-                        },
-                    ));
-                }
+                unsafe { sys::munmap(s.ptr as *mut u8, s.map_len as usize) }
+                    .map_err(|e| Failure::sys(Some(index), e))?;
                 self.syscalls[wire::SYS_MUNMAP] += 1;
                 self.returned_munmap += s.map_len;
                 self.info.hblks = self.info.hblks.saturating_sub(1);
@@ -660,7 +423,7 @@ impl Replayer<'_> {
                 Strategy::Glibc => {
                     let t0 = sys::monotonic_ns();
                     // SAFETY: `s.ptr` is live; realloc(p, 0) frees it and returns NULL.
-                    unsafe { libc::realloc(s.ptr as *mut c_void, 0) };
+                    unsafe { sys::realloc(s.ptr as *mut u8, 0) };
                     self.stop_clock(t0);
                     self.live = self.live.saturating_sub(s.size);
                     self.set_slot(
@@ -685,7 +448,7 @@ impl Replayer<'_> {
                 let t0 = sys::monotonic_ns();
                 // SAFETY: `s.ptr` is a live block from malloc/realloc; on failure realloc
                 // returns NULL and leaves it valid.
-                let ptr = unsafe { libc::realloc(s.ptr as *mut c_void, size as usize) };
+                let ptr = unsafe { sys::realloc(s.ptr as *mut u8, size as usize) };
                 if ptr.is_null() {
                     return Err(Failure::new(
                         wire::EXIT_OOM,
@@ -696,9 +459,7 @@ impl Replayer<'_> {
                 if self.write_all && grow > 0 {
                     // SAFETY: the block now has `size` bytes; bytes `s.size..size` are
                     // inside it.
-                    unsafe {
-                        std::ptr::write_bytes(ptr.cast::<u8>().add(s.size as usize), FILL, grow)
-                    };
+                    unsafe { ptr.add(s.size as usize).write_bytes(FILL, grow) };
                 }
                 self.stop_clock(t0);
                 (ptr as usize, self.glibc_mapped_flag(ptr as usize))
@@ -706,7 +467,7 @@ impl Replayer<'_> {
             Strategy::Mmap => {
                 let len = real_block_bytes(Strategy::Mmap, size);
                 let t0 = sys::monotonic_ns();
-                let mut ptr = s.ptr as *mut c_void;
+                let mut ptr = s.ptr as *mut u8;
                 if len != s.map_len {
                     self.check_cap(
                         index,
@@ -716,17 +477,9 @@ impl Replayer<'_> {
                     // MREMAP_MAYMOVE lets the kernel move it, and the old address is not
                     // used again.
                     ptr = unsafe {
-                        libc::mremap(ptr, s.map_len as usize, len as usize, libc::MREMAP_MAYMOVE)
-                    };
-                    if ptr == libc::MAP_FAILED {
-                        let e = sys::errno();
-                        return Err(Failure {
-                            code: wire::EXIT_OOM,
-                            op: Some(index),
-                            what: "mremap",
-                            errno: Some(e),
-                        });
+                        sys::mremap(ptr, s.map_len as usize, len as usize, libc::MREMAP_MAYMOVE)
                     }
+                    .map_err(|e| Failure::oom(index, e))?;
                     self.syscalls[wire::SYS_MREMAP] += 1;
                     self.returned_munmap += s.map_len.saturating_sub(len);
                     self.info.hblkhd = self
@@ -738,9 +491,7 @@ impl Replayer<'_> {
                 if self.write_all && grow > 0 {
                     // SAFETY: the mapping now has `len >= size` bytes; `s.size..size` is
                     // inside it.
-                    unsafe {
-                        std::ptr::write_bytes(ptr.cast::<u8>().add(s.size as usize), FILL, grow)
-                    };
+                    unsafe { ptr.add(s.size as usize).write_bytes(FILL, grow) };
                 }
                 self.stop_clock(t0);
                 (ptr as usize, len)
@@ -797,8 +548,7 @@ impl Replayer<'_> {
     fn trim(&mut self, pad: u64) {
         if self.strategy == Strategy::Glibc {
             let t0 = sys::monotonic_ns();
-            // SAFETY: malloc_trim only returns free memory of glibc's own heap to the OS.
-            unsafe { libc::malloc_trim(pad as usize) };
+            sys::malloc_trim(pad as usize);
             self.stop_clock(t0);
         }
     }
@@ -844,7 +594,7 @@ impl Replayer<'_> {
             o.put(b",")?;
             o.num(v)?;
         }
-        o.put(b"\n")
+        Ok(o.put(b"\n")?)
     }
 
     /// Reads `mallinfo2` and the break after a glibc op, and infers from the changes the
@@ -852,8 +602,8 @@ impl Replayer<'_> {
     fn observe_glibc(&mut self) {
         let before = self.info;
         let brk_before = self.brk;
-        self.info = mallinfo();
-        self.brk = current_brk();
+        self.info = sys::mallinfo2();
+        self.brk = sys::program_break();
         if self.brk != brk_before {
             self.syscalls[wire::SYS_BRK] += 1;
             self.returned_brk += brk_before.saturating_sub(self.brk) as u64;
@@ -955,23 +705,18 @@ fn clock_overhead() -> u64 {
 /// before the replay's fault count starts.
 fn warm_up_mapping_calls() {
     let page = 4096;
+    let Ok(p) = sys::mmap_anon(page, libc::PROT_READ | libc::PROT_WRITE, 0) else {
+        return;
+    };
     // SAFETY: a fresh anonymous page at a kernel-chosen address, remapped and unmapped
     // right away; nothing else refers to it.
     unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            page,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if p != libc::MAP_FAILED {
-            let q = libc::mremap(p, page, 2 * page, libc::MREMAP_MAYMOVE);
-            if q == libc::MAP_FAILED {
-                libc::munmap(p, page);
-            } else {
-                libc::munmap(q, 2 * page);
+        match sys::mremap(p, page, 2 * page, libc::MREMAP_MAYMOVE) {
+            Ok(q) => {
+                let _ = sys::munmap(q, 2 * page);
+            }
+            Err(_) => {
+                let _ = sys::munmap(p, page);
             }
         }
     }
