@@ -19,6 +19,17 @@ Examples:
   sim quiz freelist --ostep -n 10 -s 2 -c    OSTEP's malloc.py, byte for byte
   sim step --workload churn --allocator glibc   one op per Enter, in front of a class";
 
+const STEP_COMMANDS: &str = "\
+Commands (one a line, from stdin or --script):
+  Enter, n    run the next op
+  n N         run the next N ops
+  until N     run until op N has run
+  peak        run to the op after which the footprint is at its peak
+  h           list the commands
+  q           quit (so does the end of the input)
+After each command: the op(s), the heap map, the free list (or glibc's tcache,
+fastbins and bins), the VMAs, RSS and the footprint.";
+
 /// brkmap: see where memory comes from (brk, mmap, malloc) and when it goes back.
 ///
 /// Without a subcommand, `sim` simulates a workload or a trace through one or more
@@ -52,6 +63,7 @@ pub enum Command {
     /// the simulator; `freelist --ostep` speaks OSTEP's malloc.py.
     Quiz(QuizArgs),
     /// Step through a workload one op at a time, showing the heap after each.
+    #[command(after_help = STEP_COMMANDS)]
     Step(StepArgs),
 }
 
