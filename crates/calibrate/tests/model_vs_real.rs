@@ -160,6 +160,7 @@ proptest! {
             touch: TouchPolicy::WriteAll,
             ops,
             lifetimes: BTreeMap::new(),
+            calls: BTreeMap::new(),
         };
         prop_assert_eq!(first_mismatch(&w, "glibc", Real::Glibc), None);
     }
@@ -190,5 +191,69 @@ fn shared_traces_match_real_glibc() {
             panic!("{name}: {m}");
         }
         eprintln!("{name}: {} ops, no mismatch", w.ops.len());
+    }
+}
+
+/// The traces the project recorded with `sim record` from real programs
+/// (`crates/workload/traces/*.trace` whose header says so).
+fn recorded_traces() -> Vec<(String, Workload)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../workload/traces");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.contains("\n# recorded by `sim record` from: ") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            out.push((name, workload::read_trace(&path).unwrap()));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The recorded traces through the glibc model and the real glibc: row for row equal
+/// up to the first block that came from calloc or an aligned function (which the model
+/// runs as a plain malloc, see `workload::AllocCall`), and the ls and sort traces
+/// entirely.
+#[test]
+fn recorded_traces_match_real_glibc_up_to_the_first_call_the_model_lacks() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let traces = recorded_traces();
+    assert!(traces.len() >= 5, "the project ships its recorded traces");
+    for (name, w) in &traces {
+        let first_call = w
+            .ops
+            .iter()
+            .position(|op| matches!(op, Op::Malloc { id, .. } if w.calls.contains_key(id)));
+        let a: Box<dyn Allocator> = Box::new(malloc::glibc::Glibc::new());
+        let cfg = RunConfig {
+            rows: true,
+            ..RunConfig::default()
+        };
+        let model = csv(&engine::run(w, a, &cfg).unwrap().rows);
+        let opts = ReplayOptions {
+            strategy: Real::Glibc,
+            sample_interval: 0,
+            ..ReplayOptions::default()
+        };
+        let real = csv(&replay_real(exe(), w, &opts).unwrap().rows);
+        assert_eq!(model.len(), real.len(), "{name}");
+        let mismatch = model.iter().zip(&real).position(|(m, r)| m != r);
+        if name.starts_with("ls-") || name.starts_with("sort-") {
+            assert_eq!(mismatch, None, "{name}");
+        }
+        if let Some(i) = mismatch {
+            let call = first_call.unwrap_or_else(|| panic!("{name}: row {i} differs"));
+            assert!(
+                i >= call,
+                "{name}: row {i} differs before the first calloc or aligned block ({call}): \
+                 model {} | real {}",
+                model[i],
+                real[i]
+            );
+        }
     }
 }

@@ -407,6 +407,7 @@ fn a_program_without_the_entry_point_is_reported_plainly() {
         touch: TouchPolicy::WriteAll,
         ops: vec![Op::Malloc { id: 0, size: 1 }],
         lifetimes: Default::default(),
+        calls: Default::default(),
     };
     let err = replay_real(not_a_host, &workload, &ReplayOptions::default()).unwrap_err();
     assert!(err.to_string().contains("entry_point"), "{err}");
@@ -449,4 +450,61 @@ fn the_host_binary_run_by_hand_explains_itself() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("hosts real replay children"), "{stderr}");
+}
+
+/// A workload from native trace text.
+fn native(body: &str) -> Workload {
+    workload::parse_native(&format!("# brkmap trace v1\n{body}"), "calls.trace").unwrap()
+}
+
+#[test]
+fn calloc_and_aligned_blocks_are_made_with_the_real_calls() {
+    if unavailable_here() || !glibc_236() {
+        eprintln!("skipped: the tcache behaviour checked here is glibc 2.36's");
+        return;
+    }
+    // A freed 24-byte block waits in the tcache: malloc takes it back, calloc does not
+    // (glibc's calloc goes to the arena directly).
+    let with_calloc = native("malloc 1 24\nfree 1\ncalloc 2 3 8\n");
+    let plain = native("malloc 1 24\nfree 1\nmalloc 2 24\n");
+    let offset = |w: &Workload| {
+        let run = replay_real(exe(), w, &opts(Strategy::Glibc)).unwrap();
+        (run.rows[0].region, run.rows[2].region)
+    };
+    let (first, again) = offset(&plain);
+    assert_eq!(first, again, "malloc reuses the tcache chunk");
+    let (first, again) = offset(&with_calloc);
+    assert_ne!(first, again, "calloc takes another chunk");
+    // The aligned functions run (glibc checks their arguments for real) and the mmap
+    // strategy maps those blocks like any other.
+    let aligned = native(
+        "posix_memalign 1 64 100\naligned_alloc 2 4096 8192\nmemalign 3 256 1\n\
+         memalign 4 8K 300K\nfree 1\nfree 2\nfree 3\nfree 4\n",
+    );
+    for strategy in [Strategy::Glibc, Strategy::Mmap] {
+        let run = replay_real(exe(), &aligned, &opts(strategy)).unwrap();
+        assert_eq!(run.rows.len(), 8, "{strategy}");
+        assert_eq!(
+            run.rows[3].region,
+            Region::Mmap,
+            "{strategy}: 300 KiB is mapped"
+        );
+    }
+}
+
+#[test]
+fn a_call_that_cannot_have_made_the_block_is_refused_before_running() {
+    let mut w = native("calloc 1 3 8\n");
+    w.ops[0] = Op::Malloc { id: 1, size: 25 };
+    let err = replay_real(exe(), &w, &opts(Strategy::Glibc)).unwrap_err();
+    match err {
+        ReplayError::InvalidOp { index: 0, reason } => {
+            assert!(
+                reason.contains("does not ask for the block's 25 bytes"),
+                "{reason}"
+            )
+        }
+        ReplayError::Unavailable(_) => assert!(unavailable_here()),
+        other => panic!("{other}"),
+    }
 }

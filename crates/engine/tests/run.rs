@@ -93,6 +93,7 @@ fn workload(ops: Vec<Op>) -> Workload {
         touch: TouchPolicy::WriteAll,
         ops,
         lifetimes: BTreeMap::new(),
+        calls: BTreeMap::new(),
     }
 }
 

@@ -250,6 +250,7 @@ fn workload() -> Workload {
         touch: TouchPolicy::WriteAll,
         ops,
         lifetimes: BTreeMap::new(),
+        calls: BTreeMap::new(),
     }
 }
 

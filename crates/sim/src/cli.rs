@@ -11,6 +11,7 @@ Examples:
   sim --workload churn --format json         the summary as JSON on stdout
   sim list                                   every workload and allocator
   sim replay --trace t.rep --real --emit-ops real.csv
+  sim record -- ls -R /usr/share/doc         trace a real program's mallocs (ls.trace)
   sim calibrate --quick                      measure this machine's costs
   sim validate --workload churn --allocator mmap
   sim figures                                regenerate the book's figures and data
@@ -65,6 +66,9 @@ pub enum Command {
     /// Step through a workload one op at a time, showing the heap after each.
     #[command(after_help = STEP_COMMANDS)]
     Step(StepArgs),
+    /// Run a program and record its malloc, calloc, realloc, free and aligned
+    /// allocations as a trace.
+    Record(crate::record::RecordArgs),
 }
 
 /// Where the ops come from.

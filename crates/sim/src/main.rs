@@ -21,6 +21,7 @@ mod figures;
 mod list;
 mod output;
 mod quiz;
+mod record;
 mod replay;
 mod simulate;
 mod source;
@@ -59,6 +60,7 @@ fn run() -> i32 {
         Some(Command::Figures(args)) => figures::run(args),
         Some(Command::Quiz(args)) => quiz::run(args),
         Some(Command::Step(args)) => step::run(args),
+        Some(Command::Record(args)) => record::run(args),
     };
     match result {
         Ok(()) => 0,

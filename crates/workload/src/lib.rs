@@ -9,8 +9,9 @@
 //! - [`Op`]: one request (`Malloc`, `Free`, `Realloc`, `Touch`, `Trim`, `Phase`), on
 //!   blocks named by a [`BlockId`] rather than an address, so one stream can run
 //!   against any allocator.
-//! - [`Workload`]: a named op stream with its [`TouchPolicy`] and optional lifetime
-//!   hints.
+//! - [`Workload`]: a named op stream with its [`TouchPolicy`], optional lifetime
+//!   hints, and the [`AllocCall`] behind blocks a program got from `calloc` or an
+//!   aligned allocation function.
 //! - [`validate`] / [`Validator`]: is this a stream a correct C program could produce
 //!   (no double free, no unknown id, no touch past a block's end, ...)? Errors give the
 //!   op's index ([`OpError`]) or the trace's line.
@@ -50,10 +51,14 @@ pub use generators::{
     LifetimesParams, MAX_OPS, RampParams, ReallocGrowthParams, SawtoothParams, SizeBucket,
     SizeDist, SwissCheeseParams, generate, generator_info,
 };
-pub use op::{BlockId, LabelProblem, MAX_SIZE, Op, OpKind, TouchPolicy, Workload, check_label};
+pub use op::{
+    AlignedFn, AllocCall, BlockId, LabelProblem, MAX_SIZE, Op, OpKind, TouchPolicy, Workload,
+    check_label,
+};
 pub use trace::{
-    NATIVE_HEADER, RepWriteError, TraceError, TraceErrorKind, TraceFormat, lossy_for_rep,
-    parse_native, parse_rep, parse_trace, read_trace, write_native, write_rep,
+    LogSummary, NATIVE_HEADER, RepWriteError, TraceError, TraceErrorKind, TraceFormat,
+    lossy_for_rep, parse_native, parse_rep, parse_trace, parse_tracer_log, read_trace,
+    write_native, write_native_annotated, write_rep,
 };
 pub use validate::{
     OpError, OpProblem, Position, Validator, WorkloadError, WorkloadStats, stats, validate,

@@ -157,6 +157,116 @@ pub enum TouchPolicy {
     None,
 }
 
+/// The allocation function behind a block's [`Op::Malloc`], when it was not `malloc`.
+///
+/// Programs also allocate with `calloc` (zeroed memory for `count` elements) and with
+/// the aligned functions (`posix_memalign`, `aligned_alloc`, `memalign`), which a trace
+/// recorded from a real program (`sim record`) must not forget. The op stays a `Malloc`
+/// of the bytes requested, so every consumer that only knows `malloc` still replays the
+/// block, and [`Workload::calls`] says which call it really was:
+/// - the simulator runs it as a plain `malloc` of the same size (its allocators give
+///   16-byte alignment and have no calloc path);
+/// - a real replay calls the real function, so on glibc the two can differ: `calloc`
+///   skips the per-thread cache that `malloc` serves from, and an aligned request carves
+///   an aligned chunk out of a larger one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocCall {
+    /// `calloc(count, size)`: `count * size` bytes (the `Malloc`'s size), zeroed.
+    Calloc {
+        /// Number of elements.
+        count: u64,
+        /// Bytes per element.
+        size: u64,
+    },
+    /// An aligned allocation of the `Malloc`'s size at a multiple of `align`.
+    Aligned {
+        /// Which function asked for it.
+        func: AlignedFn,
+        /// The alignment in bytes: a power of two (for `posix_memalign` also a multiple
+        /// of 8, the size of a pointer).
+        align: u64,
+    },
+}
+
+/// The aligned allocation functions of C and POSIX. In glibc 2.36 all three end in the
+/// same `_mid_memalign`; they differ in what alignments they accept.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlignedFn {
+    /// `posix_memalign(&p, align, size)` (POSIX).
+    PosixMemalign,
+    /// `aligned_alloc(align, size)` (C11).
+    AlignedAlloc,
+    /// `memalign(align, size)` (obsolete, glibc and others; `valloc` and `pvalloc` are
+    /// `memalign` of a page).
+    Memalign,
+}
+
+impl AlignedFn {
+    /// The C name, also the keyword of the native trace format.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlignedFn::PosixMemalign => "posix_memalign",
+            AlignedFn::AlignedAlloc => "aligned_alloc",
+            AlignedFn::Memalign => "memalign",
+        }
+    }
+
+    /// The function with this C name.
+    pub fn from_name(name: &str) -> Option<AlignedFn> {
+        [
+            AlignedFn::PosixMemalign,
+            AlignedFn::AlignedAlloc,
+            AlignedFn::Memalign,
+        ]
+        .into_iter()
+        .find(|f| f.name() == name)
+    }
+}
+
+impl AllocCall {
+    /// The largest alignment a call may ask for: 2^40 bytes (any real one is far
+    /// smaller; the bound keeps `size + align` arithmetic away from overflow).
+    pub const MAX_ALIGN: u64 = 1 << 40;
+
+    /// The C name of the call (`calloc`, `posix_memalign`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AllocCall::Calloc { .. } => "calloc",
+            AllocCall::Aligned { func, .. } => func.name(),
+        }
+    }
+
+    /// Checks that the call can stand behind a `Malloc` of `bytes`: a calloc's
+    /// `count * size` is `bytes`, an alignment is a power of two up to
+    /// [`AllocCall::MAX_ALIGN`] (and for `posix_memalign` at least 8).
+    pub fn check(&self, bytes: u64) -> Result<(), String> {
+        match *self {
+            AllocCall::Calloc { count, size } => match count.checked_mul(size) {
+                Some(total) if total == bytes => Ok(()),
+                _ => Err(format!(
+                    "calloc({count}, {size}) does not ask for the block's {bytes} bytes"
+                )),
+            },
+            AllocCall::Aligned { func, align } => {
+                if !align.is_power_of_two() || align > AllocCall::MAX_ALIGN {
+                    Err(format!(
+                        "{} alignment {align} is not a power of two up to 2^40",
+                        func.name()
+                    ))
+                } else if func == AlignedFn::PosixMemalign && align < 8 {
+                    Err(format!(
+                        "posix_memalign alignment {align} is not a multiple of 8 (a pointer)"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
 /// A named op stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workload {
@@ -172,6 +282,11 @@ pub struct Workload {
     /// program using arenas or regions would. Allocators that understand lifetimes
     /// (`lifetime-arenas`) use them; others ignore them. Empty for traces.
     pub lifetimes: BTreeMap<BlockId, u8>,
+    /// Blocks allocated by `calloc` or an aligned function rather than `malloc` (see
+    /// [`AllocCall`]): by id, like `lifetimes`, so every `Malloc` of such an id is that
+    /// call. Empty for generated workloads; filled by `sim record` traces.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub calls: BTreeMap<BlockId, AllocCall>,
 }
 
 impl Workload {
@@ -183,6 +298,7 @@ impl Workload {
             touch: TouchPolicy::WriteAll,
             ops: Vec::new(),
             lifetimes: BTreeMap::new(),
+            calls: BTreeMap::new(),
         }
     }
 

@@ -187,6 +187,19 @@ pub enum WorkloadError {
         /// The id.
         id: BlockId,
     },
+    /// `calls` names a call for an id that no op allocates.
+    OrphanCall {
+        /// The id.
+        id: BlockId,
+    },
+    /// The call `calls` gives for a block cannot have allocated it (a calloc of other
+    /// bytes, an alignment that is not a power of two, ...).
+    BadCall {
+        /// Index of the malloc.
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl fmt::Display for WorkloadError {
@@ -200,6 +213,11 @@ impl fmt::Display for WorkloadError {
                 f,
                 "a lifetime hint is given for id {id}, but no op allocates that id"
             ),
+            WorkloadError::OrphanCall { id } => write!(
+                f,
+                "an allocation call is given for id {id}, but no op allocates that id"
+            ),
+            WorkloadError::BadCall { index, problem } => write!(f, "op {index}: {problem}"),
         }
     }
 }
@@ -431,6 +449,15 @@ pub fn stats(workload: &Workload) -> Result<WorkloadStats, WorkloadError> {
     for (index, op) in workload.ops.iter().enumerate() {
         v.check(op, Position::Op(index))
             .map_err(|problem| OpError { index, problem })?;
+        if let (Op::Malloc { id, size }, Some(call)) =
+            (op, op.id().and_then(|id| workload.calls.get(&id)))
+        {
+            call.check(*size)
+                .map_err(|problem| WorkloadError::BadCall {
+                    index,
+                    problem: format!("block {id}: {problem}"),
+                })?;
+        }
         match *op {
             Op::Malloc { size, .. } | Op::Realloc { size, .. } => {
                 if matches!(op, Op::Malloc { .. }) {
@@ -449,6 +476,9 @@ pub fn stats(workload: &Workload) -> Result<WorkloadStats, WorkloadError> {
     }
     if let Some(&id) = workload.lifetimes.keys().find(|id| !v.seen(**id)) {
         return Err(WorkloadError::OrphanLifetime { id });
+    }
+    if let Some(&id) = workload.calls.keys().find(|id| !v.seen(**id)) {
+        return Err(WorkloadError::OrphanCall { id });
     }
     s.distinct_ids = v.slots.len() as u64;
     s.peak_live_bytes = v.peak_live_bytes;
@@ -470,6 +500,7 @@ mod tests {
             touch: TouchPolicy::WriteAll,
             ops,
             lifetimes: Default::default(),
+            calls: Default::default(),
         }
     }
 

@@ -284,6 +284,13 @@ pub fn default_cap() -> Result<u64, ReplayError> {
 /// `main` comes from [`entry_point!`](crate::entry_point); `std::env::current_exe()` for
 /// such a program). Its touch policy decides what the child writes.
 ///
+/// Blocks that the workload says come from `calloc` or an aligned function
+/// ([`workload::Workload::calls`]) are allocated with that real call under the glibc
+/// strategy, so the replay is what the program did; the simulator's glibc model runs
+/// them as plain mallocs, so on such blocks the two may differ (glibc's `calloc` does
+/// not take chunks from the per-thread cache, and an aligned request splits a larger
+/// chunk). The mmap strategy maps every block the same way.
+///
 /// What the timeline holds, per sample (everything cumulative is counted from the first
 /// op; fields not listed are 0):
 /// - `time_ns`: nanoseconds spent inside the ops so far (`CLOCK_MONOTONIC` around each,
@@ -311,13 +318,24 @@ pub fn replay_real(
     workload: &Workload,
     opts: &ReplayOptions,
 ) -> Result<RealRun, ReplayError> {
-    replay_real_ops(exe, &workload.ops, workload.touch, opts)
+    replay(exe, &workload.ops, &workload.calls, workload.touch, opts)
 }
 
-/// [`replay_real`] for a bare op stream and touch policy.
+/// [`replay_real`] for a bare op stream and touch policy (every block a plain
+/// `malloc`).
 pub fn replay_real_ops(
     exe: &Path,
     ops: &[Op],
+    touch: TouchPolicy,
+    opts: &ReplayOptions,
+) -> Result<RealRun, ReplayError> {
+    replay(exe, ops, &plan::Calls::new(), touch, opts)
+}
+
+fn replay(
+    exe: &Path,
+    ops: &[Op],
+    calls: &plan::Calls,
     touch: TouchPolicy,
     opts: &ReplayOptions,
 ) -> Result<RealRun, ReplayError> {
@@ -330,6 +348,7 @@ pub fn replay_real_ops(
     };
     let plan = plan::build(
         ops,
+        calls,
         touch,
         opts.strategy,
         opts.sample_interval,

@@ -9,7 +9,10 @@
 use super::wire::{self, tag};
 use super::{ReplayError, Strategy};
 use std::collections::{BTreeMap, HashMap};
-use workload::{Op, TouchPolicy};
+use workload::{AlignedFn, AllocCall, BlockId, Op, TouchPolicy};
+
+/// The calls behind some blocks' mallocs (see [`workload::Workload::calls`]).
+pub(crate) type Calls = BTreeMap<BlockId, AllocCall>;
 
 /// Bytes in a base page: the unit the estimates round to.
 const PAGE: u64 = 4096;
@@ -56,7 +59,20 @@ fn page_up(n: u64) -> u64 {
 /// [`real_block_bytes`] summed over live blocks, counting both blocks of a glibc
 /// `realloc` that moves (old and new coexist while the bytes are copied).
 pub fn estimate_peak(ops: &[Op], strategy: Strategy) -> Result<u64, ReplayError> {
-    Ok(walk(ops, strategy, |_, _, _| {})?.peak)
+    Ok(walk(ops, &Calls::new(), strategy, |_, _, _| {})?.peak)
+}
+
+/// The bytes a malloc of `size` for a block allocated by `call` may occupy: glibc's
+/// aligned allocation takes a chunk of `size + align` and gives back the part before
+/// the aligned address, so its peak is that larger chunk. Mappings are page-aligned
+/// whatever the call (the mmap strategy replays every call as one mapping).
+fn call_block_bytes(strategy: Strategy, size: u64, call: Option<&AllocCall>) -> u64 {
+    match (strategy, call) {
+        (Strategy::Glibc, Some(AllocCall::Aligned { align, .. })) => {
+            real_block_bytes(strategy, size.saturating_add(*align))
+        }
+        _ => real_block_bytes(strategy, size),
+    }
 }
 
 /// What [`walk`] learns about a stream.
@@ -71,6 +87,7 @@ struct Walk {
 /// order of first appearance, so the encoding is a pure function of the stream.
 fn walk(
     ops: &[Op],
+    calls: &Calls,
     strategy: Strategy,
     mut visit: impl FnMut(usize, &Op, u64),
 ) -> Result<Walk, ReplayError> {
@@ -113,8 +130,13 @@ fn walk(
                         format!("malloc of block {id}, which is already live (free it first)"),
                     ));
                 }
+                let call = calls.get(id);
+                if let Some(call) = call {
+                    call.check(*size)
+                        .map_err(|problem| invalid(index, format!("block {id}: {problem}")))?;
+                }
                 *entry = Some(*size);
-                current = current.saturating_add(real_block_bytes(strategy, *size));
+                current = current.saturating_add(call_block_bytes(strategy, *size, call));
             }
             (Op::Free { id }, Some(entry)) => {
                 let Some(size) = entry.take() else {
@@ -181,9 +203,12 @@ fn walk(
     })
 }
 
-/// Checks `ops` and encodes the request for a child.
+/// Checks `ops` and encodes the request for a child. `calls` says which blocks come
+/// from `calloc` or an aligned function: the glibc strategy makes those real calls, the
+/// mmap strategy maps every block the same way (a mapping is zeroed and page-aligned).
 pub(crate) fn build(
     ops: &[Op],
+    calls: &Calls,
     touch: TouchPolicy,
     strategy: Strategy,
     sample_interval: u64,
@@ -192,10 +217,24 @@ pub(crate) fn build(
 ) -> Result<Plan, ReplayError> {
     let mut payload: Vec<u64> = Vec::with_capacity(ops.len().saturating_mul(3));
     let mut phases = BTreeMap::new();
-    let walked = walk(ops, strategy, |index, op, slot| {
+    let walked = walk(ops, calls, strategy, |index, op, slot| {
         let head = |kind: u64| kind | (slot << tag::SLOT_SHIFT);
         match op {
-            Op::Malloc { id, size } => payload.extend([head(tag::MALLOC), *id, *size]),
+            Op::Malloc { id, size } => match (strategy, calls.get(id)) {
+                (Strategy::Glibc, Some(AllocCall::Calloc { count, size })) => {
+                    payload.extend([head(tag::CALLOC), *id, *count, *size])
+                }
+                (Strategy::Glibc, Some(AllocCall::Aligned { func, align })) => {
+                    let code = match func {
+                        AlignedFn::PosixMemalign => tag::FUNC_POSIX_MEMALIGN,
+                        AlignedFn::AlignedAlloc => tag::FUNC_ALIGNED_ALLOC,
+                        AlignedFn::Memalign => tag::FUNC_MEMALIGN,
+                    };
+                    let word = head(tag::ALIGNED) | code << tag::FUNC_SHIFT;
+                    payload.extend([word, *id, *align, *size])
+                }
+                _ => payload.extend([head(tag::MALLOC), *id, *size]),
+            },
             Op::Free { id } => payload.extend([head(tag::FREE), *id]),
             Op::Realloc { id, size } => payload.extend([head(tag::REALLOC), *id, *size]),
             Op::Touch {
@@ -323,6 +362,7 @@ mod tests {
         ];
         let plan = build(
             &ops,
+            &Calls::new(),
             TouchPolicy::WriteAll,
             Strategy::Glibc,
             2,
@@ -362,6 +402,7 @@ mod tests {
         let ops = [malloc(1, 1 << 30)];
         let err = build(
             &ops,
+            &Calls::new(),
             TouchPolicy::WriteAll,
             Strategy::Mmap,
             0,

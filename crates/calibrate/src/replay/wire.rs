@@ -24,7 +24,7 @@ pub const MODE_CRASH: &str = "crash";
 /// First header word: "BRKMAPR1" read as a little-endian number.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"BRKMAPR1");
 /// Protocol version; bump when the encoding changes.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 
 /// Words in the request header.
 pub const HEADER_WORDS: usize = 12;
@@ -78,6 +78,18 @@ pub mod tag {
     pub const TRIM: u64 = 5;
     /// `[tag]`
     pub const PHASE: u64 = 6;
+    /// `[tag, id, count, size]`: `calloc(count, size)`.
+    pub const CALLOC: u64 = 7;
+    /// `[tag, id, align, size]`, the function in bits 8 and 9 (`FUNC_*`).
+    pub const ALIGNED: u64 = 8;
+    /// Where the aligned function's code starts in the tag word.
+    pub const FUNC_SHIFT: u32 = 8;
+    /// `posix_memalign`.
+    pub const FUNC_POSIX_MEMALIGN: u64 = 0;
+    /// `aligned_alloc`.
+    pub const FUNC_ALIGNED_ALLOC: u64 = 1;
+    /// `memalign`.
+    pub const FUNC_MEMALIGN: u64 = 2;
     /// The write flag of a touch.
     pub const WRITE: u64 = 1 << 8;
     /// Where the slot starts in the tag word.

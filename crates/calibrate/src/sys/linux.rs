@@ -591,6 +591,36 @@ pub fn malloc(size: usize) -> *mut u8 {
     unsafe { libc::malloc(size).cast() }
 }
 
+/// `calloc(count, size)`: `count * size` zeroed bytes, or null (also when the product
+/// overflows). Safe for the same reason as [`malloc`].
+pub fn calloc(count: usize, size: usize) -> *mut u8 {
+    // SAFETY: calloc accepts any arguments and touches no memory of ours.
+    unsafe { libc::calloc(count, size).cast() }
+}
+
+/// `posix_memalign(&p, align, size)`: `size` bytes at a multiple of `align` (a power of
+/// two and a multiple of 8), or the error number it returns (`EINVAL`, `ENOMEM`).
+pub fn posix_memalign(align: usize, size: usize) -> Result<*mut u8, i32> {
+    let mut p: *mut libc::c_void = ptr::null_mut();
+    // SAFETY: `p` is a valid place for the result; the call touches nothing else of ours.
+    match unsafe { libc::posix_memalign(&mut p, align, size) } {
+        0 => Ok(p.cast()),
+        e => Err(e),
+    }
+}
+
+/// `aligned_alloc(align, size)` (C11), or null.
+pub fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
+    // SAFETY: aligned_alloc accepts any arguments and touches no memory of ours.
+    unsafe { libc::aligned_alloc(align, size).cast() }
+}
+
+/// `memalign(align, size)`, or null.
+pub fn memalign(align: usize, size: usize) -> *mut u8 {
+    // SAFETY: memalign accepts any arguments and touches no memory of ours.
+    unsafe { libc::memalign(align, size).cast() }
+}
+
 /// `free(p)`.
 ///
 /// # Safety

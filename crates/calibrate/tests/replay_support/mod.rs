@@ -69,5 +69,6 @@ pub fn parse_rep(text: &str, what: &str) -> Workload {
         touch: TouchPolicy::WriteAll,
         ops,
         lifetimes: Default::default(),
+        calls: Default::default(),
     }
 }

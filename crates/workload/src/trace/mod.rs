@@ -8,6 +8,10 @@
 //!   real-program traces in `../shared/traces`: a 4-line header, then `a ID SIZE`,
 //!   `r ID SIZE`, `f ID`. Described in [`parse_rep`].
 //!
+//! - **tracer log** (binary): what `sim record`'s `LD_PRELOAD` tracer writes while a real
+//!   program runs, with real addresses; [`parse_tracer_log`] turns it into a workload
+//!   (see [`tracer_log`]), which is then written as native or rep.
+//!
 //! [`read_trace`] reads a file and picks the format from its content: a file whose first
 //! line starts with `# brkmap trace` is native; otherwise a `.rep` name or a number on
 //! the first non-blank line means rep. Both parsers check the stream as they go (with
@@ -18,9 +22,11 @@
 
 mod native;
 mod rep;
+pub mod tracer_log;
 
-pub use native::{NATIVE_HEADER, parse_native, write_native};
+pub use native::{NATIVE_HEADER, parse_native, write_native, write_native_annotated};
 pub use rep::{RepWriteError, lossy_for_rep, parse_rep, write_rep};
+pub use tracer_log::{LogSummary, parse_tracer_log};
 
 use crate::op::{BlockId, Workload, check_label};
 use crate::validate::OpProblem;

@@ -3,9 +3,9 @@
 use super::{
     NumberError, TraceError, TraceErrorKind, name_from_label, numbered_lines, parse_decimal, shown,
 };
-use crate::op::{BlockId, MAX_SIZE, Op, TouchPolicy, Workload, check_label};
+use crate::op::{AlignedFn, AllocCall, BlockId, MAX_SIZE, Op, TouchPolicy, Workload, check_label};
 use crate::validate::{Position, Validator};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 /// The first line of every native trace.
@@ -42,7 +42,13 @@ pub const NATIVE_HEADER: &str = "# brkmap trace v1";
 /// (The notes on the right are for this page: in a file, comments start with `#`.)
 ///
 /// - **Ops.** `malloc ID SIZE [life=N]`, `free ID`, `realloc ID SIZE`,
-///   `touch ID OFFSET LEN r|w`, `trim PAD`, `phase NAME`. Ids are non-negative decimal
+///   `touch ID OFFSET LEN r|w`, `trim PAD`, `phase NAME`, and the other ways to
+///   allocate a block: `calloc ID COUNT SIZE` (`COUNT * SIZE` zeroed bytes),
+///   `posix_memalign ID ALIGN SIZE`, `aligned_alloc ID ALIGN SIZE` and
+///   `memalign ID ALIGN SIZE` (each may end in `life=N` too). These read as a `malloc`
+///   of the block's bytes plus an [`AllocCall`] in [`Workload::calls`]; like a lifetime
+///   hint the call belongs to the id, so every allocation of one id uses the same call
+///   (a recorded trace gives every block its own id). Ids are non-negative decimal
 ///   integers you choose; an id names one block from its malloc to its free and may be
 ///   used again afterwards. Sizes, offsets, lengths and pads are decimal integers,
 ///   optionally with a binary suffix `K`/`KiB` (×1024), `M`/`MiB` or `G`/`GiB`, at
@@ -86,6 +92,8 @@ pub fn parse_native(text: &str, file: &str) -> Result<Workload, TraceError> {
     let mut seen_name = false;
     let mut seen_seed = false;
     let mut seen_policy = false;
+    // Per id: the call of its first allocation and that line.
+    let mut first_call: HashMap<BlockId, (Option<AllocCall>, usize)> = HashMap::new();
 
     for (n, raw) in lines {
         let line = match raw.find('#') {
@@ -137,10 +145,30 @@ pub fn parse_native(text: &str, file: &str) -> Result<Workload, TraceError> {
             continue;
         }
 
-        let (op, life) = parse_op(keyword, rest).map_err(bad)?;
+        let (op, life, call) = parse_op(keyword, rest).map_err(bad)?;
         validator
             .check(&op, Position::Line(n))
             .map_err(|p| TraceError::at(file, n, TraceErrorKind::Op(p)))?;
+        if let Op::Malloc { id, .. } = op {
+            match first_call.get(&id) {
+                None => {
+                    first_call.insert(id, (call, n));
+                    if let Some(call) = call {
+                        workload.calls.insert(id, call);
+                    }
+                }
+                Some(&(before, line)) if before != call => {
+                    let how = |c: Option<AllocCall>| c.map_or("malloc", |c| c.name());
+                    return Err(bad(format!(
+                        "id {id} is allocated by {} here but by {} on line {line}; every \
+                         allocation of one id must use the same call (use another id)",
+                        how(call),
+                        how(before)
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
         if let (Some(now), Some(id)) = (life, op.id()) {
             match workload.lifetimes.insert(id, now) {
                 Some(before) if before != now => {
@@ -158,15 +186,19 @@ pub fn parse_native(text: &str, file: &str) -> Result<Workload, TraceError> {
     Ok(workload)
 }
 
-/// Parses an op line (keyword and the rest, comment removed): the op and its
-/// lifetime hint, or what is wrong.
-fn parse_op(keyword: &str, rest: &str) -> Result<(Op, Option<u8>), String> {
+/// An op line's op, its lifetime hint and the call behind an allocation.
+type Parsed = (Op, Option<u8>, Option<AllocCall>);
+
+/// Parses an op line (keyword and the rest, comment removed): the op, its lifetime
+/// hint and, for calloc and the aligned functions, the call; or what is wrong.
+fn parse_op(keyword: &str, rest: &str) -> Result<Parsed, String> {
     if keyword == "phase" {
         check_label(rest).map_err(|p| format!("`phase` needs a name: {p}"))?;
         return Ok((
             Op::Phase {
                 name: rest.to_string(),
             },
+            None,
             None,
         ));
     }
@@ -181,6 +213,41 @@ fn parse_op(keyword: &str, rest: &str) -> Result<(Op, Option<u8>), String> {
             ))
         }
     };
+    let aligned = AlignedFn::from_name(keyword);
+    if keyword == "calloc" || aligned.is_some() {
+        let usage = match aligned {
+            None => "an id, a count, a size and an optional lifetime \
+                     (`calloc ID COUNT SIZE [life=N]`)"
+                .to_string(),
+            Some(f) => format!(
+                "an id, an alignment, a size and an optional lifetime \
+                 (`{} ID ALIGN SIZE [life=N]`)",
+                f.name()
+            ),
+        };
+        arity(&usage, fields.len() == 3 || fields.len() == 4)?;
+        let life = match fields.get(3) {
+            None => None,
+            Some(f) => Some(lifetime(f)?),
+        };
+        let id = id(fields[0])?;
+        let (call, bytes) = match aligned {
+            None => {
+                let count = size("count", fields[1])?;
+                let each = size("size", fields[2])?;
+                let bytes = count.checked_mul(each).ok_or_else(|| {
+                    format!("calloc({count}, {each}) asks for more than 2^64 bytes")
+                })?;
+                (AllocCall::Calloc { count, size: each }, bytes)
+            }
+            Some(func) => {
+                let align = size("alignment", fields[1])?;
+                (AllocCall::Aligned { func, align }, size("size", fields[2])?)
+            }
+        };
+        call.check(bytes)?;
+        return Ok((Op::Malloc { id, size: bytes }, life, Some(call)));
+    }
     let op = match keyword {
         "malloc" => {
             arity(
@@ -195,7 +262,7 @@ fn parse_op(keyword: &str, rest: &str) -> Result<(Op, Option<u8>), String> {
                 id: id(fields[0])?,
                 size: size("size", fields[1])?,
             };
-            return Ok((op, life));
+            return Ok((op, life, None));
         }
         "free" => {
             arity("an id (`free ID`)", fields.len() == 1)?;
@@ -238,13 +305,14 @@ fn parse_op(keyword: &str, rest: &str) -> Result<(Op, Option<u8>), String> {
         }
         other => {
             return Err(format!(
-                "unknown op `{}`; expected malloc, free, realloc, touch, trim or phase \
-                 (or, before the first op, name, seed or touch-policy)",
+                "unknown op `{}`; expected malloc, calloc, posix_memalign, aligned_alloc, \
+                 memalign, free, realloc, touch, trim or phase (or, before the first op, \
+                 name, seed or touch-policy)",
                 shown(other)
             ));
         }
     };
-    Ok((op, None))
+    Ok((op, None, None))
 }
 
 /// A plain non-negative integer field.
@@ -322,14 +390,30 @@ fn lifetime(token: &str) -> Result<u8, String> {
 /// [`crate::validate`]. A lifetime hint is written on the first malloc of its id; hints
 /// for ids that no op allocates (which [`crate::validate`] rejects) are not written.
 pub fn write_native(workload: &Workload) -> String {
+    write_native_annotated(workload, &[])
+}
+
+/// [`write_native`] with `comments` as `#` lines right after the header: where a trace
+/// came from and what a reader should know about it. A comment's line breaks become
+/// separate comment lines.
+pub fn write_native_annotated(workload: &Workload, comments: &[String]) -> String {
     let mut out = String::with_capacity(64 + workload.ops.len() * 16);
     // Writing to a String cannot fail, hence the ignored results.
     let _ = writeln!(out, "{NATIVE_HEADER}");
+    for line in comments.iter().flat_map(|c| c.lines()) {
+        let _ = writeln!(out, "# {line}");
+    }
     let _ = writeln!(
         out,
         "# ops: malloc ID SIZE [life=N] | free ID | realloc ID SIZE | touch ID OFFSET LEN r|w \
          | trim PAD | phase NAME"
     );
+    if !workload.calls.is_empty() {
+        let _ = writeln!(
+            out,
+            "#      calloc ID COUNT SIZE | posix_memalign|aligned_alloc|memalign ID ALIGN SIZE"
+        );
+    }
     let _ = writeln!(out, "name {}", workload.name);
     if let Some(seed) = workload.seed {
         let _ = writeln!(out, "seed {seed}");
@@ -340,12 +424,21 @@ pub fn write_native(workload: &Workload) -> String {
     let mut hinted: HashSet<BlockId> = HashSet::new();
     for op in &workload.ops {
         let _ = match op {
-            Op::Malloc { id, size } => match workload.lifetimes.get(id) {
-                Some(class) if hinted.insert(*id) => {
-                    writeln!(out, "malloc {id} {size} life={class}")
+            Op::Malloc { id, size } => {
+                let _ = match workload.calls.get(id) {
+                    Some(AllocCall::Calloc { count, size }) => {
+                        write!(out, "calloc {id} {count} {size}")
+                    }
+                    Some(AllocCall::Aligned { func, align }) => {
+                        write!(out, "{} {id} {align} {size}", func.name())
+                    }
+                    None => write!(out, "malloc {id} {size}"),
+                };
+                match workload.lifetimes.get(id) {
+                    Some(class) if hinted.insert(*id) => writeln!(out, " life={class}"),
+                    _ => writeln!(out),
                 }
-                _ => writeln!(out, "malloc {id} {size}"),
-            },
+            }
             Op::Free { id } => writeln!(out, "free {id}"),
             Op::Realloc { id, size } => writeln!(out, "realloc {id} {size}"),
             Op::Touch {

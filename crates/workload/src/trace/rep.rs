@@ -188,6 +188,9 @@ pub enum RepWriteError {
     },
     /// The workload has lifetime hints, which the format cannot hold.
     LifetimeHints,
+    /// Some blocks come from `calloc` or an aligned allocation function, which the
+    /// format cannot say (it has only `a`, a malloc).
+    AllocCalls,
     /// The workload's touch policy is not [`TouchPolicy::WriteAll`], the only one a
     /// reader of a `.rep` file assumes.
     TouchPolicy,
@@ -206,6 +209,10 @@ impl fmt::Display for RepWriteError {
             RepWriteError::LifetimeHints => f.write_str(
                 "a .rep trace cannot hold lifetime hints; write the native format, or drop \
                  the hints first",
+            ),
+            RepWriteError::AllocCalls => f.write_str(
+                "a .rep trace cannot say calloc or aligned allocation (only malloc); write \
+                 the native format, or let them become plain mallocs first",
             ),
             RepWriteError::TouchPolicy => f.write_str(
                 "a .rep trace cannot say that allocated bytes stay untouched; write the \
@@ -227,6 +234,9 @@ impl std::error::Error for RepWriteError {}
 pub fn write_rep(workload: &Workload) -> Result<String, RepWriteError> {
     if !workload.lifetimes.is_empty() {
         return Err(RepWriteError::LifetimeHints);
+    }
+    if !workload.calls.is_empty() {
+        return Err(RepWriteError::AllocCalls);
     }
     if workload.touch != TouchPolicy::WriteAll {
         return Err(RepWriteError::TouchPolicy);
@@ -260,7 +270,8 @@ pub fn write_rep(workload: &Workload) -> Result<String, RepWriteError> {
 }
 
 /// The part of `workload` a `.rep` trace can hold: its malloc, realloc and free calls.
-/// Phase markers, trims, touches and lifetime hints are dropped, and the touch policy
+/// Phase markers, trims, touches and lifetime hints are dropped, blocks from `calloc` or
+/// an aligned function become plain mallocs of the same size, and the touch policy
 /// becomes [`TouchPolicy::WriteAll`] (which is what a `.rep` reader assumes).
 pub fn lossy_for_rep(workload: &Workload) -> Workload {
     Workload {
@@ -274,5 +285,6 @@ pub fn lossy_for_rep(workload: &Workload) -> Workload {
             .cloned()
             .collect(),
         lifetimes: Default::default(),
+        calls: Default::default(),
     }
 }

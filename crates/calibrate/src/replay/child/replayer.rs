@@ -45,6 +45,17 @@ struct Slot {
     map_len: u64,
 }
 
+/// Which call allocates a block (a row says `a` for each: they all hand out a block).
+#[derive(Copy, Clone)]
+enum How {
+    /// `malloc(size)`.
+    Malloc,
+    /// `calloc(count, each)`.
+    Calloc { count: u64, each: u64 },
+    /// An aligned function (`tag::FUNC_*`) with its alignment.
+    Aligned { func: u64, align: u64 },
+}
+
 /// What the request header says about how to replay.
 pub(super) struct Request {
     /// Where memory comes from.
@@ -258,7 +269,24 @@ impl<'a> Replayer<'a> {
             tag::MALLOC => {
                 let id = next()?;
                 let size = next()?;
-                let ptr = self.malloc(index, slot, size)?;
+                let ptr = self.malloc(index, slot, size, How::Malloc)?;
+                self.row(index, b'a', id, size, Some(ptr))?;
+            }
+            tag::CALLOC => {
+                let id = next()?;
+                let count = next()?;
+                let each = next()?;
+                // The parent checked that the product fits (it is the block's size).
+                let size = count.saturating_mul(each);
+                let ptr = self.malloc(index, slot, size, How::Calloc { count, each })?;
+                self.row(index, b'a', id, size, Some(ptr))?;
+            }
+            tag::ALIGNED => {
+                let id = next()?;
+                let align = next()?;
+                let size = next()?;
+                let func = (head >> tag::FUNC_SHIFT) & 3;
+                let ptr = self.malloc(index, slot, size, How::Aligned { func, align })?;
                 self.row(index, b'a', id, size, Some(ptr))?;
             }
             tag::FREE => {
@@ -333,7 +361,7 @@ impl<'a> Replayer<'a> {
         self.info.arena.saturating_add(self.info.hblkhd)
     }
 
-    fn malloc(&mut self, index: u64, slot: usize, size: u64) -> Result<usize, Failure> {
+    fn malloc(&mut self, index: u64, slot: usize, size: u64, how: How) -> Result<usize, Failure> {
         if self.slot(slot, index)?.ptr != 0 {
             return Err(Failure::new(
                 wire::EXIT_INVALID,
@@ -343,20 +371,40 @@ impl<'a> Replayer<'a> {
         }
         let (ptr, map_len) = match self.strategy {
             Strategy::Glibc => {
-                let need =
-                    real_block_bytes(Strategy::Glibc, size).saturating_add(GLIBC_GROWTH_SLACK);
+                let extra = match how {
+                    How::Aligned { align, .. } => align,
+                    _ => 0,
+                };
+                let need = real_block_bytes(Strategy::Glibc, size.saturating_add(extra))
+                    .saturating_add(GLIBC_GROWTH_SLACK);
                 self.check_cap(index, self.held().saturating_add(need))?;
                 let t0 = sys::monotonic_ns();
-                let ptr = sys::malloc(size as usize);
+                let (ptr, call) = match how {
+                    How::Malloc => (sys::malloc(size as usize), "malloc returned NULL"),
+                    How::Calloc { count, each } => (
+                        sys::calloc(count as usize, each as usize),
+                        "calloc returned NULL",
+                    ),
+                    How::Aligned { func, align } => {
+                        let (align, size) = (align as usize, size as usize);
+                        match func {
+                            tag::FUNC_POSIX_MEMALIGN => (
+                                sys::posix_memalign(align, size).unwrap_or(std::ptr::null_mut()),
+                                "posix_memalign failed",
+                            ),
+                            tag::FUNC_ALIGNED_ALLOC => (
+                                sys::aligned_alloc(align, size),
+                                "aligned_alloc returned NULL",
+                            ),
+                            _ => (sys::memalign(align, size), "memalign returned NULL"),
+                        }
+                    }
+                };
                 if ptr.is_null() {
-                    return Err(Failure::new(
-                        wire::EXIT_OOM,
-                        Some(index),
-                        "malloc returned NULL",
-                    ));
+                    return Err(Failure::new(wire::EXIT_OOM, Some(index), call));
                 }
                 if self.write_all {
-                    // SAFETY: malloc returned at least `size` writable bytes at `ptr`.
+                    // SAFETY: the call returned at least `size` writable bytes at `ptr`.
                     unsafe { ptr.write_bytes(FILL, size as usize) };
                 }
                 self.stop_clock(t0);
