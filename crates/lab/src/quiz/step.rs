@@ -24,7 +24,7 @@ use malloc::glibc::{Glibc, Tunables};
 use malloc::{Allocator, Block, BlockKind};
 use std::fmt::Write as _;
 use units::bytes;
-use workload::{Op, Workload};
+use workload::{AllocCall, Op, Workload};
 
 /// Columns of the heap map: with its frame and the heap size it fits 80 columns.
 pub const MAP_COLUMNS: usize = 60;
@@ -338,10 +338,20 @@ impl Session {
 }
 
 impl Session {
-    /// An op as C would write it, blocks named `pID`.
+    /// An op as C would write it, blocks named `pID`. A block the trace says came from
+    /// `calloc` or an aligned function shows that call (the simulator runs it as the
+    /// `malloc` of the same size).
     fn op_text(&self, op: &Op) -> String {
         match op {
-            Op::Malloc { id, size } => format!("p{id} = malloc({size})"),
+            Op::Malloc { id, size } => match self.program.workload().calls.get(id) {
+                Some(AllocCall::Calloc { count, size: each }) => {
+                    format!("p{id} = calloc({count}, {each}) (as malloc({size}))")
+                }
+                Some(AllocCall::Aligned { func, align }) => {
+                    format!("p{id} = {}({align}, {size}) (as malloc)", func.name())
+                }
+                None => format!("p{id} = malloc({size})"),
+            },
             Op::Free { id } => format!("free(p{id})"),
             Op::Realloc { id, size } => format!("p{id} = realloc(p{id}, {size})"),
             Op::Touch {
