@@ -3,7 +3,9 @@
 use crate::cli::{QuizArgs, QuizFormat};
 use crate::error::{CliError, CliResult};
 use crate::output::emit;
+use lab::quiz::ostep::RunError;
 use lab::quiz::{self, Kind, QuizError};
+use std::io::Write as _;
 
 /// Runs `sim quiz`.
 pub fn run(args: &QuizArgs) -> CliResult {
@@ -31,11 +33,23 @@ pub fn run(args: &QuizArgs) -> CliResult {
                 "with --ostep the seed is malloc.py's: give it after --ostep as -s N",
             ));
         }
-        let run = quiz::ostep::run(flags, args.answers);
-        emit(&run.stdout);
-        return match run.error {
-            Some(e) => Err(CliError::usage(format!("--ostep: {e}"))),
-            None => Ok(()),
+        // Streamed: a long random run prints the free list after each of its ops.
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let run = quiz::ostep::run(flags, args.answers, &mut out);
+        let flushed = out.flush();
+        return match (run, flushed) {
+            (Err(RunError::Io(e)), _) | (_, Err(e)) => {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    Ok(()) // the reader went away (`| head`): stop quietly
+                } else {
+                    Err(CliError::failed(format!("cannot write to stdout: {e}")))
+                }
+            }
+            (Err(RunError::Stopped(why)), Ok(())) => {
+                Err(CliError::usage(format!("--ostep: {why}")))
+            }
+            (Ok(()), Ok(())) => Ok(()),
         };
     }
     let seed = args.seed.unwrap_or(1);

@@ -294,3 +294,37 @@ fn quiz_kinds_print_questions_then_answers() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not available yet"));
 }
+
+#[test]
+fn a_long_ostep_run_streams_and_stops_quietly_when_the_reader_goes() {
+    use std::io::Read;
+    // 20,000 ops of a 100 MB heap print about a gigabyte: the output must stream (not
+    // pile up in memory) and a reader that stops early must not make it an error.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args([
+            "quiz",
+            "freelist",
+            "--ostep",
+            "-n",
+            "20000",
+            "-S",
+            "100000000",
+        ])
+        .args(["-r", "1000", "-P", "60", "-c"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 4096];
+    let mut stdout = child.stdout.take().unwrap();
+    stdout.read_exact(&mut head).unwrap();
+    assert!(head.starts_with(b"seed 0\nsize 100000000\n"));
+    drop(stdout);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{:?}", o.status);
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -36,13 +36,14 @@ pub mod pyint;
 use super::mt::Mt19937;
 use model::{ListOrder, Model, ModelError, Policy};
 use pyint::BigInt;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
+use std::io;
 
 /// Most random ops (`-n`) brkmap runs: a homework needs tens; this keeps a typo from
 /// running for hours.
 pub const MAX_RANDOM_OPS: i64 = 100_000;
 
-/// What a run printed, and why it stopped early if it did.
+/// What a run printed, and why it stopped early if it did ([`run_to_string`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     /// Everything malloc.py prints on stdout (up to the failure, if any).
@@ -50,6 +51,59 @@ pub struct Outcome {
     /// Why the run stopped before the end, as one line (malloc.py would print a
     /// traceback or an optparse error there).
     pub error: Option<String>,
+}
+
+/// Why [`run`] stopped before the end.
+#[derive(Debug)]
+pub enum RunError {
+    /// Where malloc.py stops with a traceback or an optparse error: why, in one line.
+    /// Everything malloc.py prints before has been written.
+    Stopped(String),
+    /// The writer failed (a closed pipe, a full disk).
+    Io(io::Error),
+}
+
+/// Where the output goes: a buffer handed to the writer every 64 KiB, so that a long
+/// run (malloc.py prints the whole free list after every op) streams instead of piling
+/// up in memory. The first write error is kept and ends the run.
+struct Out<'a> {
+    buf: String,
+    sink: &'a mut dyn io::Write,
+    error: Option<io::Error>,
+}
+
+impl Out<'_> {
+    fn push_str(&mut self, s: &str) {
+        self.buf.push_str(s);
+    }
+
+    fn push(&mut self, c: char) {
+        self.buf.push(c);
+    }
+
+    /// Hands the buffer over when it is big; false once the writer has failed.
+    fn flow(&mut self) -> bool {
+        if self.buf.len() >= 1 << 16 {
+            self.flush();
+        }
+        self.error.is_none()
+    }
+
+    fn flush(&mut self) {
+        if self.error.is_none()
+            && let Err(e) = self.sink.write_all(self.buf.as_bytes())
+        {
+            self.error = Some(e);
+        }
+        self.buf.clear();
+    }
+}
+
+impl fmt::Write for Out<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
 }
 
 /// malloc.py's options after parsing.
@@ -223,21 +277,45 @@ fn py_bool(b: bool) -> &'static str {
 }
 
 /// Runs malloc.py with these command-line arguments (as after `malloc.py` on its
-/// command line). `compute` forces `-c` (brkmap's `--answers`).
-pub fn run(args: &[String], compute: bool) -> Outcome {
-    let mut out = String::new();
-    let error = match parse(args) {
+/// command line), writing what it prints to `sink`. `compute` forces `-c` (brkmap's
+/// `--answers`).
+pub fn run(args: &[String], compute: bool, sink: &mut dyn io::Write) -> Result<(), RunError> {
+    let mut out = Out {
+        buf: String::new(),
+        sink,
+        error: None,
+    };
+    let stopped = match parse(args) {
         Err(e) => Some(e),
         Ok(mut o) => {
             o.compute |= compute;
             simulate(&o, &mut out).err()
         }
     };
-    Outcome { stdout: out, error }
+    out.flush();
+    match (out.error, stopped) {
+        (Some(e), _) => Err(RunError::Io(e)),
+        (None, Some(why)) => Err(RunError::Stopped(why)),
+        (None, None) => Ok(()),
+    }
+}
+
+/// [`run`] into a string: what malloc.py printed and why it stopped, if it did.
+pub fn run_to_string(args: &[String], compute: bool) -> Outcome {
+    let mut bytes = Vec::new();
+    let error = match run(args, compute, &mut bytes) {
+        Ok(()) => None,
+        Err(RunError::Stopped(why)) => Some(why),
+        Err(RunError::Io(e)) => Some(e.to_string()),
+    };
+    Outcome {
+        stdout: String::from_utf8_lossy(&bytes).into_owned(),
+        error,
+    }
 }
 
 /// The main program of malloc.py: check the policy, print the settings, run the ops.
-fn simulate(o: &Options, out: &mut String) -> Result<(), String> {
+fn simulate(o: &Options, out: &mut Out) -> Result<(), String> {
     // malloc.py builds its allocator first: its assertions fire before any output.
     let policy = Policy::parse(&o.policy).ok_or_else(|| {
         format!(
@@ -309,12 +387,7 @@ fn simulate(o: &Options, out: &mut String) -> Result<(), String> {
 
 /// The random mode: each step allocates with probability `-P` percent (a size from 1
 /// to `-r`) or frees a random live block, drawn from Python's `random.random()`.
-fn random_ops(
-    o: &Options,
-    percent: f64,
-    m: &mut Model,
-    out: &mut String,
-) -> Result<(), ModelError> {
+fn random_ops(o: &Options, percent: f64, m: &mut Model, out: &mut Out) -> Result<(), ModelError> {
     let mut rng = Mt19937::from_key(o.seed.abs_words());
     // Live blocks: (op number, address), in the order they were allocated.
     let mut live: Vec<(u64, i64)> = Vec::new();
@@ -362,6 +435,9 @@ fn random_ops(
             out.push_str("List? \n");
         }
         out.push('\n');
+        if !out.flow() {
+            break;
+        }
     }
     Ok(())
 }
@@ -373,7 +449,7 @@ fn random_ops(
 /// it whose own allocation failed is malloc.py's `KeyError` (an error here). Blocks are
 /// never forgotten, so freeing one twice frees its address again: -1, or a later block
 /// that reused the address.
-fn listed_ops(o: &Options, m: &mut Model, out: &mut String) -> Result<(), String> {
+fn listed_ops(o: &Options, m: &mut Model, out: &mut Out) -> Result<(), String> {
     let mut ptrs: std::collections::BTreeMap<u64, i64> = Default::default();
     let mut c = 0u64;
     for (n, op) in o.alloc_list.split(',').enumerate() {
@@ -436,6 +512,9 @@ fn listed_ops(o: &Options, m: &mut Model, out: &mut String) -> Result<(), String
             out.push_str("List?\n");
         }
         out.push('\n');
+        if !out.flow() {
+            break;
+        }
     }
     Ok(())
 }
@@ -478,15 +557,15 @@ mod tests {
 
     #[test]
     fn errors_keep_what_was_printed_before() {
-        let r = run(&args("-A +200,+10,-0 -c"), false);
+        let r = run_to_string(&args("-A +200,+10,-0 -c"), false);
         assert!(r.stdout.ends_with("Free(ptr[0])\n"), "{}", r.stdout);
         assert!(r.error.unwrap().contains("KeyError"));
-        let r = run(&args("-p best"), false);
+        let r = run_to_string(&args("-p best"), false);
         assert_eq!(r.stdout, "");
         assert!(r.error.unwrap().starts_with("-p best"));
-        let r = run(&args("-P 0"), false);
+        let r = run_to_string(&args("-P 0"), false);
         assert!(r.stdout.starts_with("seed 0\n") && r.error.is_some());
-        let r = run(&args("-A +10,,-0"), false);
+        let r = run_to_string(&args("-A +10,,-0"), false);
         assert!(r.error.unwrap().starts_with("-A op 2 (``)"));
     }
 }
