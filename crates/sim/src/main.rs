@@ -16,6 +16,7 @@
 
 mod calibration;
 mod cli;
+mod compare;
 mod error;
 mod figures;
 mod list;
@@ -23,6 +24,7 @@ mod output;
 mod quiz;
 mod record;
 mod replay;
+mod report;
 mod simulate;
 mod source;
 mod step;
@@ -61,6 +63,7 @@ fn run() -> i32 {
         Some(Command::Quiz(args)) => quiz::run(args),
         Some(Command::Step(args)) => step::run(args),
         Some(Command::Record(args)) => record::run(args),
+        Some(Command::Compare(args)) => compare::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -21,6 +21,7 @@ use crate::registry::{self, Setting};
 use engine::{Program, RunConfig, Stepped};
 use kernel::{Kernel, KernelConfig, Syscall, VmaInfo};
 use malloc::glibc::{Glibc, Tunables};
+use malloc::options::{Configurable, Options};
 use malloc::{Allocator, Block, BlockKind};
 use std::fmt::Write as _;
 use units::bytes;
@@ -119,11 +120,10 @@ fn subject(name: &str, settings: &[Setting]) -> Result<Subject, String> {
         return Ok(Subject::Other(built));
     }
     let entry = registry::find(name).map_err(|e| e.to_string())?;
-    let mut t = Tunables::default();
-    for (k, v) in settings.iter().filter(|(k, _)| entry.takes(k)) {
-        t.set(k, v).map_err(|e| e.to_string())?;
-    }
-    let g = Glibc::with_tunables(t).map_err(|e| e.to_string())?;
+    let mine: Vec<&Setting> = settings.iter().filter(|(k, _)| entry.takes(k)).collect();
+    let pairs: Vec<(&str, &str)> = mine.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (t, _notes) = Tunables::from_settings(&pairs).map_err(|e| e.to_string())?;
+    let g = Glibc::from_config(t).map_err(|e| e.to_string())?;
     Ok(Subject::Glibc(Box::new(g)))
 }
 
