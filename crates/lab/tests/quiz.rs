@@ -259,6 +259,9 @@ fn hits_after_flush(entries: u64, ways: u64, pages: &[u64]) -> Vec<bool> {
             entries: entries as u32,
             ways: ways as u32,
             pcid: false,
+            // One level: the quiz is about one set-associative TLB.
+            l2_entries: 0,
+            ..TlbConfig::default()
         },
         ..KernelConfig::default()
     })

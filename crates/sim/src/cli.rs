@@ -14,6 +14,8 @@ Examples:
                                              two runs, metric by metric
   sim compare run/summary.json:glibc run/summary.json:mmap --out cmp
   sim replay --trace t.rep --real --emit-ops real.csv
+  sim kernel --script s.ks                   a kernel script's rows (KERNEL-SCRIPTS.md)
+  sim kernel --script s.ks --real --emit-rows real.csv   the same on this machine's kernel
   sim record -- ls -R /usr/share/doc         trace a real program's mallocs (ls.trace)
   sim calibrate --quick                      measure this machine's costs
   sim validate --workload churn --allocator mmap
@@ -84,6 +86,24 @@ pub enum Command {
     /// compared with the same-named one. Metrics that are 0 in both runs are left out
     /// of the table (JSON and CSV list every metric).
     Compare(CompareArgs),
+    /// Run a kernel script on the simulated kernel, or with --real on this machine's:
+    /// one row per line (mappings, RssAnon, page tables, faults), row for row the same.
+    Kernel(KernelArgs),
+}
+
+/// Arguments of `sim kernel`.
+#[derive(Debug, Args)]
+pub struct KernelArgs {
+    /// The kernel script (see KERNEL-SCRIPTS.md: `map a 1M rw`, `touch a 0 64K w`, ...).
+    #[arg(long, value_name = "FILE")]
+    pub script: PathBuf,
+    /// Write the rows as CSV here (atomically) instead of printing them as a table.
+    #[arg(long, value_name = "OUT.csv")]
+    pub emit_rows: Option<PathBuf>,
+    /// Run the script on this machine's real kernel (in a fresh child process laid out
+    /// as the simulated one) instead of the simulated kernel.
+    #[arg(long)]
+    pub real: bool,
 }
 
 /// Where the ops come from.

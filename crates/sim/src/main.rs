@@ -19,6 +19,7 @@ mod cli;
 mod compare;
 mod error;
 mod figures;
+mod kernel;
 mod list;
 mod output;
 mod quiz;
@@ -62,6 +63,7 @@ fn run() -> i32 {
         Some(Command::Figures(args)) => figures::run(args),
         Some(Command::Quiz(args)) => quiz::run(args),
         Some(Command::Step(args)) => step::run(args),
+        Some(Command::Kernel(args)) => kernel::run(args),
         Some(Command::Record(args)) => record::run(args),
         Some(Command::Compare(args)) => compare::run(args),
     };

@@ -79,6 +79,9 @@ pub fn kernel_hits(entries: u32, ways: u32, pattern: &[u64]) -> Result<Vec<bool>
             entries,
             ways,
             pcid: false,
+            // One level: the quiz is about one set-associative TLB.
+            l2_entries: 0,
+            ..TlbConfig::default()
         },
         ..KernelConfig::default()
     };
