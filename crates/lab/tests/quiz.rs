@@ -13,7 +13,7 @@ use malloc::freelist::Fit;
 use workload::{Op, TouchPolicy, Workload};
 
 const SEEDS: u64 = 200;
-const KINDS: [Kind; 4] = [Kind::Freelist, Kind::Paging, Kind::Tlb, Kind::Glibc];
+const KINDS: [Kind; 5] = Kind::ALL;
 
 /// The answer named `name` of a question.
 fn answer<'a>(q: &'a Question, name: &str) -> &'a str {
@@ -92,9 +92,43 @@ fn json_has_the_documented_shape() {
 }
 
 #[test]
-fn the_kernel_kind_says_it_is_not_available_yet() {
-    let e = quiz::generate(Kind::Kernel, 1).unwrap_err();
-    assert!(e.to_string().contains("not available"), "{e}");
+fn kernel_answers_are_the_rows_of_the_script_the_quiz_prints() {
+    use kernel::script::{Script, run_simulated};
+    for seed in 0..SEEDS {
+        let q = quiz(Kind::Kernel, seed);
+        // The script as printed in the setup ("  12  touch a 0 4K w"), read back.
+        let printed: String = q
+            .setup
+            .iter()
+            .filter_map(|l| {
+                let (n, rest) = l.trim_start().split_once("  ")?;
+                n.parse::<usize>().ok().map(|_| format!("{rest}\n"))
+            })
+            .collect();
+        assert_eq!(printed, quiz::kernel::scenario(seed), "seed {seed}");
+        let script = Script::parse(&printed).unwrap();
+        let rows = run_simulated(&script).unwrap();
+        assert_eq!(q.questions.len(), rows.len(), "seed {seed}");
+        for (x, row) in q.questions.iter().zip(&rows) {
+            assert_eq!(answer(x, "result"), row.result.to_string(), "seed {seed}");
+            assert_eq!(answer(x, "mappings"), row.vmas.to_string(), "seed {seed}");
+            assert_eq!(answer(x, "RssAnon"), format!("{} KiB", row.anon_kb));
+        }
+    }
+}
+
+#[test]
+fn kernel_quizzes_show_every_kind_of_result() {
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..SEEDS {
+        for x in &quiz(Kind::Kernel, seed).questions {
+            let r = answer(x, "result");
+            seen.insert(r.split(['+', '-', '0']).next().unwrap_or("").to_string());
+        }
+    }
+    for want in ["ok", "@", "brk", "segv:maperr", "segv:accerr"] {
+        assert!(seen.contains(want), "{want} never happens: {seen:?}");
+    }
 }
 
 /// A workload of quiz calls (blocks are not written: the allocator's own metadata

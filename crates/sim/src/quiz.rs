@@ -4,7 +4,7 @@ use crate::cli::{QuizArgs, QuizFormat};
 use crate::error::{CliError, CliResult};
 use crate::output::emit;
 use lab::quiz::ostep::RunError;
-use lab::quiz::{self, Kind, QuizError};
+use lab::quiz::{self, Kind};
 use std::io::Write as _;
 
 /// Runs `sim quiz`.
@@ -53,10 +53,8 @@ pub fn run(args: &QuizArgs) -> CliResult {
         };
     }
     let seed = args.seed.unwrap_or(1);
-    let q = quiz::generate(kind, seed).map_err(|e| match e {
-        QuizError::Unavailable { .. } => CliError::usage(e.to_string()),
-        QuizError::Internal(_) => CliError::failed(e.to_string()),
-    })?;
+    // Generation only fails on a bug of the simulator: the work failed, not the user.
+    let q = quiz::generate(kind, seed).map_err(|e| CliError::failed(e.to_string()))?;
     emit(&match args.format {
         QuizFormat::Text => q.render(args.answers),
         QuizFormat::Json => q.to_json(args.answers),

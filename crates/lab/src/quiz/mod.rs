@@ -14,8 +14,7 @@
 //! - The kinds: [`freelist`] (brkmap's free-list allocator on the simulated kernel),
 //!   [`paging`] (4-level translation with the kernel's page tables), [`tlb`] (hits and
 //!   misses of a set-associative LRU TLB), [`glibc`] (syscalls, tcache and bins of the
-//!   glibc 2.36 model). The `kernel` kind (predict a kernel script's rows) waits for the
-//!   kernel-script runner.
+//!   glibc 2.36 model), [`kernel`] (a kernel script's rows: results, mappings, RSS).
 //! - [`ostep`]: OSTEP's `malloc.py`, reproduced byte for byte (`sim quiz freelist
 //!   --ostep`), with [`mt`], CPython's Mersenne Twister, which also seeds every quiz.
 //! - [`step`]: a workload run one op at a time in front of a class (`sim step`).
@@ -38,6 +37,7 @@
 
 pub mod freelist;
 pub mod glibc;
+pub mod kernel;
 pub mod mt;
 pub mod ostep;
 pub mod paging;
@@ -61,7 +61,7 @@ pub enum Kind {
     Tlb,
     /// glibc malloc: syscalls, tcache, bins, mallinfo2.
     Glibc,
-    /// A kernel script's rows (not yet available).
+    /// A kernel script's rows: results, mappings, resident memory.
     Kernel,
 }
 
@@ -101,13 +101,6 @@ impl fmt::Display for Kind {
 /// Why no quiz could be made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QuizError {
-    /// The kind exists but cannot be generated yet.
-    Unavailable {
-        /// The kind.
-        kind: Kind,
-        /// Why.
-        why: String,
-    },
     /// The simulator did something the quiz cannot explain (a bug: two models that
     /// must agree did not, or a simulated run failed). Never expected.
     Internal(String),
@@ -116,9 +109,6 @@ pub enum QuizError {
 impl fmt::Display for QuizError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            QuizError::Unavailable { kind, why } => {
-                write!(f, "the {kind} quiz is not available yet: {why}")
-            }
             QuizError::Internal(what) => write!(f, "quiz generation failed: {what}"),
         }
     }
@@ -367,12 +357,7 @@ pub fn generate(kind: Kind, seed: u64) -> Result<Quiz, QuizError> {
         Kind::Paging => paging::generate(seed),
         Kind::Tlb => tlb::generate(seed),
         Kind::Glibc => glibc::generate(seed),
-        Kind::Kernel => Err(QuizError::Unavailable {
-            kind,
-            why: "it runs kernel scripts (KERNEL-SCRIPTS.md) through the kernel's script \
-                  runner, which has not landed yet"
-                .to_string(),
-        }),
+        Kind::Kernel => kernel::generate(seed),
     }
 }
 
