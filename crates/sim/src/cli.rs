@@ -21,7 +21,21 @@ Examples:
   sim calibrate --quick                      measure this machine's costs
   sim validate --workload churn --allocator mmap
   sim figures                                regenerate the book's figures and data
-  sim figures --check                        fail if a committed figure is stale";
+  sim figures --check                        fail if a committed figure is stale
+  sim quiz paging --seed 4                   a quiz; add --answers for the answers
+  sim quiz freelist --ostep -n 10 -s 2 -c    OSTEP's malloc.py, byte for byte
+  sim step --workload churn --allocator glibc   one op per Enter, in front of a class";
+
+const STEP_COMMANDS: &str = "\
+Commands (one a line, from stdin or --script):
+  Enter, n    run the next op
+  n N         run the next N ops
+  until N     run until op N has run
+  peak        run to the op after which the footprint is at its peak
+  h           list the commands
+  q           quit (so does the end of the input)
+After each command: the op(s), the heap map, the free list (or glibc's tcache,
+fastbins and bins), the VMAs, RSS and the footprint.";
 
 /// brkmap: see where memory comes from (brk, mmap, malloc) and when it goes back.
 ///
@@ -53,6 +67,12 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Regenerate the book's figures, tables and notebook data (or check them).
     Figures(FiguresArgs),
+    /// A seeded quiz (freelist, paging, tlb, glibc, kernel) with answers computed by
+    /// the simulator; `freelist --ostep` speaks OSTEP's malloc.py.
+    Quiz(QuizArgs),
+    /// Step through a workload one op at a time, showing the heap after each.
+    #[command(after_help = STEP_COMMANDS)]
+    Step(StepArgs),
     /// Run a program and record its malloc, calloc, realloc, free and aligned
     /// allocations as a trace.
     Record(crate::record::RecordArgs),
@@ -284,4 +304,56 @@ pub struct FiguresArgs {
     /// The source tree to write into [default: the workspace sim was built from].
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+}
+
+/// Output formats of a quiz.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QuizFormat {
+    /// Text for an 80-column terminal.
+    Text,
+    /// JSON (schema `brkmap-quiz/1`, for importing into a course site).
+    Json,
+}
+
+/// Arguments of `sim quiz`.
+#[derive(Debug, Args)]
+pub struct QuizArgs {
+    /// The kind of quiz: freelist, paging, tlb, glibc or kernel.
+    pub kind: String,
+    /// The seed: the same seed gives the same quiz [default: 1].
+    #[arg(long, short = 's')]
+    pub seed: Option<u64>,
+    /// Print the answers, worked, instead of `?`.
+    #[arg(long)]
+    pub answers: bool,
+    /// Text or JSON.
+    #[arg(long, short = 'f', value_enum, default_value_t = QuizFormat::Text)]
+    pub format: QuizFormat,
+    /// (freelist only) Everything after --ostep is malloc.py's command line (-s -S -b
+    /// -H -a -p -l -C -n -r -P -A -c), and the output is exactly malloc.py's.
+    #[arg(
+        long,
+        num_args = 0..,
+        allow_hyphen_values = true,
+        value_name = "MALLOC.PY FLAGS"
+    )]
+    pub ostep: Option<Vec<String>>,
+}
+
+/// Arguments of `sim step`.
+#[derive(Debug, Args)]
+pub struct StepArgs {
+    /// Where the ops come from.
+    #[command(flatten)]
+    pub source: Source,
+    /// The allocator to watch (see `sim list`).
+    #[arg(long, short = 'a', default_value = "glibc")]
+    pub allocator: String,
+    /// Allocator options, as for a simulation run.
+    #[arg(long = "tunable", value_name = "NAME=VALUE")]
+    pub tunables: Vec<String>,
+    /// Replay the commands of this file (one a line; a blank line is Enter, `#`
+    /// starts a comment) instead of reading them from stdin.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
 }

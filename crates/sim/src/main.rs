@@ -23,11 +23,13 @@ mod figures;
 mod kernel;
 mod list;
 mod output;
+mod quiz;
 mod record;
 mod replay;
 mod report;
 mod simulate;
 mod source;
+mod step;
 mod validate;
 
 use clap::Parser;
@@ -60,6 +62,8 @@ fn run() -> i32 {
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Calibrate(args)) => calibration::run(args),
         Some(Command::Figures(args)) => figures::run(args),
+        Some(Command::Quiz(args)) => quiz::run(args),
+        Some(Command::Step(args)) => step::run(args),
         Some(Command::Kernel(args)) => kernel::run(args),
         Some(Command::Record(args)) => record::run(args),
         Some(Command::Compare(args)) => compare::run(args),
