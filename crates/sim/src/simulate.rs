@@ -74,8 +74,15 @@ pub fn run(args: &RunArgs) -> CliResult {
     source::check_settings(&refs, &settings)?;
     let mut allocators = Vec::new();
     for c in &choices {
-        let a = registry::build(&c.name, &c.settings(&settings))
-            .map_err(|e| CliError::usage(format!("--allocator {}: {e}", c.label)))?;
+        let a = registry::build(&c.name, &c.settings(&settings)).map_err(|e| {
+            // The registry's message names the allocator; name the entry when the
+            // user's label says more (its own options).
+            if c.label == c.name {
+                CliError::usage(e.to_string())
+            } else {
+                CliError::usage(format!("--allocator {}: {e}", c.label))
+            }
+        })?;
         allocators.push(a);
     }
     let config = RunConfig {
