@@ -131,6 +131,12 @@ pub fn run(args: &RunArgs) -> CliResult {
     for (k, (c, a)) in choices.iter().zip(allocators).enumerate() {
         if args.verbose {
             say(&format!("== {} ==\n", c.label));
+            if c.name == "glibc" {
+                say(
+                    "(pointers: decimal offsets from the heap start; bins: chunk offsets in hex, \
+                     a chunk's payload is 0x10 after it)\n",
+                );
+            }
         }
         if let Some(b) = &bar {
             b.set_message(c.label.clone());

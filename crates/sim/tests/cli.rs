@@ -551,3 +551,23 @@ fn the_listing_shows_kinds_and_defaults() {
         "{line}"
     );
 }
+
+#[test]
+fn verbose_glibc_prints_its_bins_after_each_op() {
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workload/traces/textbook.trace");
+    let dir = scratch("verbose-glibc");
+    let o = sim(&[
+        "--trace",
+        trace.to_str().unwrap(),
+        "-a",
+        "glibc",
+        "-v",
+        "--no-svg",
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("tcache 0x30      [1]: +0x290"), "{text}");
+    assert!(text.contains("  top "), "{text}");
+}

@@ -76,6 +76,7 @@
 
 mod bins;
 mod chunks;
+mod describe;
 mod free;
 mod layout;
 mod malloc;
@@ -84,6 +85,7 @@ mod sys;
 mod tcache;
 mod tunables;
 
+pub use describe::{BinKind, BinView};
 pub use tunables::Tunables;
 
 use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
@@ -514,6 +516,10 @@ impl Allocator for Glibc {
             footprint: mi.arena + mi.hblkhd,
             largest_free: self.largest_free(),
         }
+    }
+
+    fn describe(&self) -> Option<String> {
+        self.describe_bins()
     }
 
     fn blocks(&self, out: &mut Vec<Block>) {
