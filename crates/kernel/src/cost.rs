@@ -153,15 +153,70 @@ impl Default for CostModel {
     }
 }
 
+/// Why a cost file could not be read: one line naming the cost concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CostError(pub String);
+
+impl std::fmt::Display for CostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CostError {}
+
 impl CostModel {
     /// Parses a cost model from JSON. Missing fields keep their defaults; unknown
     /// fields are an error, so a typo in a calibration file is not silently ignored.
     /// A file from before the teardown/shootdown split loads as it was meant: its
     /// `shootdown_ns` becomes `unmap_teardown_ns`, and the new fields take their
     /// defaults.
-    pub fn from_json(text: &str) -> Result<CostModel, serde_json::Error> {
-        serde_json::from_str(text)
+    ///
+    /// The file is checked field by field, so that a mistake is named: it must be a
+    /// JSON object (an array is not read by position), every key a cost of the model,
+    /// every value a number of nanoseconds that is finite, not negative and at most
+    /// [`CostModel::MAX_NS`] (one simulated second per event: more is a typo, and it
+    /// would make a long run's total time overflow).
+    pub fn from_json(text: &str) -> Result<CostModel, CostError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| CostError(format!("not JSON: {e}")))?;
+        let serde_json::Value::Object(fields) = &value else {
+            return Err(CostError(
+                "a cost model is a JSON object of named costs, such as {\"fault_ns\": 1240}"
+                    .to_string(),
+            ));
+        };
+        let known: Vec<String> = match serde_json::to_value(CostModel::default()) {
+            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        for (key, v) in fields {
+            if !known.contains(key) && key != "shootdown_ns" {
+                return Err(CostError(format!(
+                    "unknown cost `{key}` (the costs: {})",
+                    known.join(", ")
+                )));
+            }
+            let Some(ns) = v.as_f64() else {
+                return Err(CostError(format!(
+                    "cost `{key}`: {v} is not a number of ns"
+                )));
+            };
+            if ns < 0.0 {
+                return Err(CostError(format!("cost `{key}`: {v} is negative")));
+            }
+            if ns > Self::MAX_NS {
+                return Err(CostError(format!(
+                    "cost `{key}`: {v} ns is over the limit of {} ns (one second per event)",
+                    Self::MAX_NS
+                )));
+            }
+        }
+        serde_json::from_value(value).map_err(|e| CostError(e.to_string()))
     }
+
+    /// The largest cost of one event a cost file may give: one second.
+    pub const MAX_NS: f64 = 1e9;
 
     /// Serializes the model as pretty JSON (field order is fixed, so output is stable).
     pub fn to_json(&self) -> String {
@@ -193,5 +248,23 @@ mod tests {
             CostModel::from_json(r#"{ "shootdown": 1 }"#).is_err(),
             "typos fail"
         );
+    }
+
+    #[test]
+    fn a_bad_cost_file_names_the_cost() {
+        for (text, says) in [
+            ("[1, 2, 3]", "JSON object"),
+            ("[]", "JSON object"),
+            ("17", "JSON object"),
+            ("{", "not JSON"),
+            (r#"{"fault_ns": -5}"#, "cost `fault_ns`: -5 is negative"),
+            (r#"{"fault_ns": "fast"}"#, "is not a number"),
+            (r#"{"fault_ns": 1e300}"#, "over the limit"),
+            (r#"{"fault_nss": 3}"#, "unknown cost `fault_nss`"),
+        ] {
+            let e = CostModel::from_json(text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        assert_eq!(CostModel::from_json("{}").unwrap(), CostModel::default());
     }
 }

@@ -59,7 +59,7 @@ mod vma;
 pub use config::{
     ConfigError, KernelConfig, MAX_PHYS_BYTES, Overcommit, OvercommitPolicy, TlbConfig,
 };
-pub use cost::CostModel;
+pub use cost::{CostError, CostModel};
 pub use kernel::{ConsistencyError, Kernel, PageState};
 pub use limits::Resource;
 pub use oom::OomKill;
