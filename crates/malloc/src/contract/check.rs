@@ -63,7 +63,8 @@ impl<A: Allocator> Contract<A> {
         Err(self.violation(call, Rule::RefusalChanged { what }))
     }
 
-    /// Checks every rule after `call` (rules 1 to 6 of the module documentation).
+    /// Checks every rule after `call` (rules 1 to 6 and 10 of the module
+    /// documentation).
     pub(super) fn check_as(&self, call: Call) -> Result<(), Violation> {
         let fail = |rule| Err(self.violation(call, rule));
         let vmas = self.kernel.vmas();
@@ -132,6 +133,12 @@ impl<A: Allocator> Contract<A> {
         // 6: the statistics.
         if let Some(detail) = self.accounting(&map) {
             return fail(Rule::Accounting { detail });
+        }
+        // 10: the allocator's own checker.
+        if let Some(check) = self.heap_check
+            && let Err(message) = check(&self.allocator, &self.kernel)
+        {
+            return fail(Rule::HeapCheck { message });
         }
         Ok(())
     }
