@@ -210,7 +210,10 @@ fn an_allocator_that_keeps_bytes_passes_and_its_accesses_are_counted() {
     );
     c.realloc(a.ptr, 3000).unwrap();
     let io = c.allocator_io();
-    assert_eq!(io.bytes_read, 112, "the copy read the old block's usable bytes");
+    assert_eq!(
+        io.bytes_read, 112,
+        "the copy read the old block's usable bytes"
+    );
     c.free(b.ptr).unwrap();
     c.free(b.ptr).unwrap(); // refused, nothing written
     c.free_all().unwrap();
