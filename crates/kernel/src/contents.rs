@@ -46,47 +46,66 @@ use crate::kernel::Kernel;
 use crate::page_table::pte;
 use crate::phys::Frame;
 use crate::types::{Access, Addr, Fault, PAGE_SHIFT, PAGE_SIZE, SegvReason, USER_SPACE_END};
-use std::collections::HashMap;
 
 /// Bytes of a cache line, the unit in which [`ByteStats`] counts accesses.
 pub const CACHE_LINE: u64 = 64;
 
+/// The bytes of one frame.
+type Page = Box<[u8; PAGE_SIZE as usize]>;
+
 /// The bytes of the frames that hold any: 4 KiB per frame written to, none for the
 /// others (they read as zeros).
+///
+/// Indexed by frame number: the pool hands out low frames first, so the index stays
+/// about as long as the number of frames in use (8 bytes per frame up to the highest
+/// one written), and a lookup is one array access.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FrameBytes {
-    /// Frame number -> its bytes. Looked up, never iterated into output.
-    frames: HashMap<Frame, Box<[u8; PAGE_SIZE as usize]>>,
+    /// Frame number -> its bytes, if it holds any.
+    frames: Vec<Option<Page>>,
+    /// Frames holding bytes.
+    count: usize,
 }
 
 impl FrameBytes {
     /// The bytes of `frame`, if any was ever written since it was handed out.
     fn get(&self, frame: Frame) -> Option<&[u8; PAGE_SIZE as usize]> {
-        self.frames.get(&frame).map(|b| &**b)
+        self.frames.get(frame as usize)?.as_deref()
     }
 
     /// The bytes of `frame`, zeroed storage made on first use.
     fn get_mut(&mut self, frame: Frame) -> &mut [u8; PAGE_SIZE as usize] {
-        self.frames
-            .entry(frame)
-            .or_insert_with(|| Box::new([0; PAGE_SIZE as usize]))
+        let i = frame as usize;
+        if i >= self.frames.len() {
+            self.frames.resize_with(i + 1, || None);
+        }
+        let slot = &mut self.frames[i];
+        if slot.is_none() {
+            self.count += 1;
+        }
+        slot.get_or_insert_with(|| Box::new([0; PAGE_SIZE as usize]))
     }
 
     /// Drops the bytes of a frame that goes back to the pool.
     pub(crate) fn forget(&mut self, frame: Frame) {
-        self.frames.remove(&frame);
+        if let Some(slot) = self.frames.get_mut(frame as usize)
+            && slot.take().is_some()
+        {
+            self.count -= 1;
+        }
     }
 
     /// Frames holding bytes.
     pub(crate) fn len(&self) -> usize {
-        self.frames.len()
+        self.count
     }
 
-    /// The frames holding bytes, sorted (for consistency checks).
+    /// The frames holding bytes, in order (for consistency checks).
     pub(crate) fn frames(&self) -> Vec<Frame> {
-        let mut v: Vec<Frame> = self.frames.keys().copied().collect();
-        v.sort_unstable();
-        v
+        (0..self.frames.len())
+            .filter(|&i| self.frames[i].is_some())
+            .map(|i| i as Frame)
+            .collect()
     }
 }
 
