@@ -19,9 +19,27 @@ pub fn run(args: &GradeArgs) -> CliResult {
     if let Some(out) = &args.out {
         check_file_target(out, "--out")?;
     }
+    if args.key {
+        let key = grade::key::compute().map_err(|e| CliError::failed(e.to_string()))?;
+        return finish(args, &grade::key::markdown(&key));
+    }
+    if let Some(file) = &args.answers {
+        let label = file.display().to_string();
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| CliError::usage(format!("--answers {label}: {e}")))?;
+        let questions = grade::key::questions().map_err(|e| CliError::failed(e.to_string()))?;
+        let checked =
+            grade::key::check_answers(&questions, &text, &label).map_err(CliError::usage)?;
+        let text = match args.format {
+            GradeFormat::Table => grade::key::answers_table(&checked),
+            GradeFormat::Json => grade::key::answers_json(&checked),
+            GradeFormat::Gradescope => grade::key::answers_gradescope(&checked),
+        };
+        return finish(args, &text);
+    }
     let Some(name) = args.allocator.as_deref() else {
         return Err(CliError::usage(
-            "sim grade needs --allocator NAME (see `sim list`)",
+            "sim grade needs --allocator NAME (see `sim list`), --key or --answers FILE",
         ));
     };
     let settings = source::settings(&args.tunables)?;
@@ -40,12 +58,17 @@ pub fn run(args: &GradeArgs) -> CliResult {
         GradeFormat::Json => grade::json(&g),
         GradeFormat::Gradescope => grade::gradescope_json(&g),
     };
+    finish(args, &text)
+}
+
+/// Prints `text`, or writes it to `--out`.
+fn finish(args: &GradeArgs, text: &str) -> CliResult {
     match &args.out {
         Some(out) => {
             write_atomic(out, text.as_bytes())?;
             eprintln!("sim: wrote {}", out.display());
         }
-        None => emit(&text),
+        None => emit(text),
     }
     Ok(())
 }

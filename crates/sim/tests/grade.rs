@@ -194,3 +194,45 @@ fn bad_input_is_refused_before_any_work() {
     ]);
     assert_usage_error(&o, "set.json");
 }
+
+#[test]
+fn answer_files_are_checked_and_bad_ones_refused() {
+    let dir = scratch("answers");
+    let sheet = dir.join("answers.txt");
+    std::fs::write(
+        &sheet,
+        "# assignment 4\npte-kb-dense = 12\npte-kb-sparse-2m = 2048\n",
+    )
+    .unwrap();
+    let o = sim(&["grade", "--answers", sheet.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("pte-kb-dense: 12: right"), "{text}");
+    assert!(text.contains("pte-kb-sparse-2m: 2048: wrong"), "{text}");
+    assert!(text.contains("mmap-threshold-large: no answer"), "{text}");
+    assert!(text.ends_with("1 of 5 answers right\n"), "{text}");
+    let out = dir.join("results.json");
+    let o = sim(&[
+        "grade",
+        "--answers",
+        sheet.to_str().unwrap(),
+        "-f",
+        "gradescope",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(j["score"], 1);
+    assert_eq!(j["tests"].as_array().unwrap().len(), 5);
+    assert_eq!(j["tests"][0]["max_score"], 1);
+
+    std::fs::write(&sheet, "pte-kb-dense 12\n").unwrap();
+    let o = sim(&["grade", "--answers", sheet.to_str().unwrap()]);
+    assert_usage_error(&o, "answers.txt:1: expected NAME = VALUE");
+    let o = sim(&["grade", "--answers", dir.join("none.txt").to_str().unwrap()]);
+    assert_usage_error(&o, "--answers");
+    let o = sim(&["grade", "--key", "--allocator", "student"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

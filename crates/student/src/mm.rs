@@ -228,6 +228,7 @@ impl Mm {
         Ok(None)
     }
 
+    // ANCHOR: malloc
     /// `malloc(size)`: a 16-byte aligned pointer to at least `size` bytes.
     pub fn malloc(&mut self, m: &mut Mem, size: u64) -> Result<Addr, AllocError> {
         let oom = AllocError::OutOfMemory { size };
@@ -240,6 +241,7 @@ impl Mm {
         Self::place(m, hdr, asize)?;
         Ok(hdr + WORD)
     }
+    // ANCHOR_END: malloc
 
     /// `free(ptr)`.
     pub fn free(&mut self, m: &mut Mem, ptr: Addr) -> Result<(), AllocError> {
@@ -280,6 +282,7 @@ impl Mm {
         Ok(new)
     }
 
+    // ANCHOR: check_heap
     /// Your heap checker (15-213's `mm_checkheap`): walks the heap and says what is
     /// wrong, naming the address. The contract runs it after every call when you grade
     /// with `sim grade`; keep it in step with your layout, and make it strict: every
@@ -336,6 +339,7 @@ impl Mm {
             hdr += size;
         }
     }
+    // ANCHOR_END: check_heap
 
     /// Your heap map, for the tools (`sim`'s heap maps, the contract's checks of
     /// blocks against the program's pointers, the statistics): every block in address

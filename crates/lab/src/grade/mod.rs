@@ -46,6 +46,7 @@
 //! The total is the weighted mean of the traces' scores, out of 100. Everything is
 //! simulated: no clock is read, so every machine prints the same numbers.
 
+pub mod key;
 mod report;
 pub mod set;
 

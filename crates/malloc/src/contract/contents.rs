@@ -80,7 +80,8 @@ pub(super) fn first_difference(bytes: &[u8], id: u64, from: u64) -> Option<(u64,
 
 impl<A: Allocator> Contract<A> {
     /// Whether the allocator keeps contents: it has written memory through the byte
-    /// interface during one of its calls (see the [module documentation](self)).
+    /// interface during one of its calls (see *With contents* in the
+    /// [contract's documentation](super)).
     pub fn keeps_bytes(&self) -> bool {
         self.keeps_bytes
     }

@@ -66,6 +66,16 @@
 //!    frees or resizes ([`Rule::WroteIntoBlock`]); a refused call writes nothing
 //!    ([`Rule::RefusalWrote`]).
 //!
+//!
+//! An allocator that keeps its metadata in Rust structures (the glibc model, the
+//! textbook free lists) writes nothing through the byte interface; it tells the kernel
+//! about its accesses with `touch`, which moves no bytes, and so it only *models* the
+//! copy of a `realloc`. The contract tells the two kinds apart by what the allocator did
+//! ([`Contract::keeps_bytes`]: it has written a byte through the interface during one
+//! of its calls). For an allocator that keeps no bytes it makes the copy itself,
+//! counted as the allocator's accesses ([`Contract::allocator_io`]), and rule 8 cannot
+//! be checked; rules 7 and 9 still catch memory given back under a live block.
+//!
 //! [`Contract::heap_check`] adds the allocator's own consistency check (15-213's
 //! `mm_checkheap`), run after every call, after rule 3 and before the rules that read
 //! the heap map (its message says best what is wrong): 10. **The heap checker agrees**
