@@ -8,7 +8,7 @@
 
 use crate::cli::{GradeArgs, GradeFormat};
 use crate::error::{CliError, CliResult};
-use crate::output::{check_file_target, emit, write_atomic};
+use crate::output::{check_file_target, emit, progress, write_atomic};
 use crate::source;
 use lab::grade::{self, GradingSet};
 use lab::registry::Registry;
@@ -51,8 +51,19 @@ pub fn run(args: &GradeArgs) -> CliResult {
     let registry = Registry::builtin();
     // The allocator and its settings, checked before the first trace runs.
     grade::subject(&registry, name, &settings).map_err(|e| CliError::usage(e.to_string()))?;
-    let g = grade::grade_registered(&registry, name, &settings, &set)
+    // A progress bar on a terminal: the reference's runs, then the allocator's.
+    let bar = progress(2 * set.traces.len() as u64, "grading");
+    let mut tick = |what: &str| {
+        if let Some(b) = &bar {
+            b.inc(1);
+            b.set_message(what.to_string());
+        }
+    };
+    let g = grade::grade_registered_with(&registry, name, &settings, &set, &mut tick)
         .map_err(|e| CliError::failed(e.to_string()))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let text = match args.format {
         GradeFormat::Table => grade::table(&g),
         GradeFormat::Json => grade::json(&g),

@@ -294,10 +294,19 @@ fn unknown(name: &str, i: usize, id: BlockId) -> String {
 
 /// The reference's simulated time on every trace of `set`.
 pub fn reference_times(set: &GradingSet) -> Result<Vec<f64>, GradeError> {
+    reference_times_with(set, &mut |_| {})
+}
+
+/// Told what runs next (`glibc on binary-bal`), for a progress display.
+pub type Progress<'a> = &'a mut dyn FnMut(&str);
+
+/// [`reference_times`], reporting each run to `progress` first.
+pub fn reference_times_with(set: &GradingSet, progress: Progress) -> Result<Vec<f64>, GradeError> {
     let reference = reference_subject();
     set.traces
         .iter()
         .map(|t| {
+            progress(&format!("{REFERENCE} on {}", t.name));
             let r = (reference.make)().map_err(GradeError::Build)?;
             run_trace(r, reference.overhang, None, false, &t.name, &t.workload)
                 .map(|m| m.time_ns)
@@ -316,18 +325,21 @@ pub fn grade<A: Allocator>(
     set: &GradingSet,
 ) -> Result<Grade, GradeError> {
     let references = reference_times(set)?;
-    grade_against(name, subject, set, &references)
+    grade_against(name, subject, set, &references, &mut |_| {})
 }
 
-/// [`grade`] with the reference's times given (one per trace of `set`).
+/// [`grade`] with the reference's times given (one per trace of `set`), reporting
+/// each run to `progress` first.
 pub fn grade_against<A: Allocator>(
     name: &str,
     subject: &Subject<A>,
     set: &GradingSet,
     references: &[f64],
+    progress: Progress,
 ) -> Result<Grade, GradeError> {
     let mut traces = Vec::new();
     for (t, &reference_ns) in set.traces.iter().zip(references) {
+        progress(&format!("{name} on {}", t.name));
         let a = (subject.make)().map_err(GradeError::Build)?;
         let result = run_trace(
             a,
@@ -431,8 +443,22 @@ pub fn grade_registered(
     settings: &[Setting],
     set: &GradingSet,
 ) -> Result<Grade, GradeError> {
-    match subject(registry, name, settings)? {
-        GradedSubject::Student(s) => grade(name, &s, set),
-        GradedSubject::Other(s) => grade(name, &s, set),
+    grade_registered_with(registry, name, settings, set, &mut |_| {})
+}
+
+/// [`grade_registered`], reporting each of its runs (the reference's, then the
+/// allocator's, trace by trace) to `progress` first.
+pub fn grade_registered_with(
+    registry: &Registry,
+    name: &str,
+    settings: &[Setting],
+    set: &GradingSet,
+    progress: Progress,
+) -> Result<Grade, GradeError> {
+    let subject = subject(registry, name, settings)?;
+    let references = reference_times_with(set, progress)?;
+    match subject {
+        GradedSubject::Student(s) => grade_against(name, &s, set, &references, progress),
+        GradedSubject::Other(s) => grade_against(name, &s, set, &references, progress),
     }
 }
