@@ -444,3 +444,41 @@ fn a_planted_bug_scores_zero_on_the_traces_it_breaks() {
     assert_eq!(g.total, 0.0);
     assert!(grade::table(&g).contains("FAIL"));
 }
+
+/// It indexes a table of size classes past its end on the third malloc.
+struct Panics {
+    inner: Student,
+    classes: Vec<u64>,
+}
+
+impl Allocator for Panics {
+    fn malloc(&mut self, k: &mut Kernel, size: u64) -> Result<Addr, AllocError> {
+        self.classes.push(size);
+        let class = self.classes[self.classes.len() * 2 - 2];
+        let _ = class;
+        self.inner.malloc(k, size)
+    }
+    fn free(&mut self, k: &mut Kernel, ptr: Addr) -> Result<(), AllocError> {
+        self.inner.free(k, ptr)
+    }
+    fn realloc(&mut self, k: &mut Kernel, ptr: Addr, size: u64) -> Result<Addr, AllocError> {
+        self.inner.realloc(k, ptr, size)
+    }
+    delegate_rest!();
+}
+
+#[test]
+fn a_panic_fails_the_trace_at_its_op() {
+    let a = Panics {
+        inner: base(),
+        classes: Vec::new(),
+    };
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let m = caught(a, "malloc 1 8\nmalloc 2 8\nfree 1\nfree 2\n");
+    std::panic::set_hook(hook);
+    assert_eq!(
+        m,
+        "trace planted, op 1: the allocator panicked: index out of bounds: the len is 2 but the index is 2"
+    );
+}

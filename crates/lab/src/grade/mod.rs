@@ -11,10 +11,15 @@
 //! block intact when the block is freed or reallocated; `realloc` keeping the old
 //! bytes; no byte written by the allocator inside another live block's payload; the
 //! allocator's own heap checker (`check_heap`, for the `student` allocator) content;
-//! every block freed at the end (the grader frees what a trace leaves live). The first
+//! every block freed at the end (the grader frees what a trace leaves live); no panic
+//! (a panicking allocator fails the trace at its op). The first
 //! failure ends the trace with a message naming the trace, the op (its index in the
 //! trace), the call, the block ids of the trace and the addresses, and the trace scores
 //! 0.
+//!
+//! A trace's `calloc` or aligned allocation is graded as a `malloc` of its bytes (the
+//! `Allocator` trait has only `malloc`; the grader writes its pattern into the block
+//! either way), and its touches are left out (every block is written whole).
 //!
 //! An allocator that keeps no bytes in memory (the glibc model and the textbook
 //! allocators keep their metadata in Rust structures and tell the kernel about their
@@ -195,6 +200,11 @@ pub fn kernel_config() -> KernelConfig {
 /// contents checks, `check` as the allocator's heap checker; the measure, or the
 /// failure message. With `checked` false the rules are not checked (the reference
 /// run): the simulated figures are the same, since checking only reads.
+///
+/// An allocator that panics (a student's arithmetic overflow, an index out of bounds)
+/// fails the trace at the op it was in, with the panic's message; the panic does not
+/// go further. (The default panic hook still prints it; `sim grade` installs a quiet
+/// one.)
 pub fn run_trace<A: Allocator>(
     allocator: A,
     overhang: u64,
@@ -202,6 +212,36 @@ pub fn run_trace<A: Allocator>(
     checked: bool,
     name: &str,
     w: &Workload,
+) -> Result<Measure, String> {
+    let at_op = std::cell::Cell::new(None::<usize>);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        replay(allocator, overhang, check, checked, name, w, &at_op)
+    }));
+    r.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        let when = match at_op.get() {
+            Some(i) => format!("op {i}"),
+            None => "the end (freeing the blocks the trace left live)".to_string(),
+        };
+        Err(format!(
+            "trace {name}, {when}: the allocator panicked: {message}"
+        ))
+    })
+}
+
+/// [`run_trace`]'s work; `at_op` follows the op being replayed.
+fn replay<A: Allocator>(
+    allocator: A,
+    overhang: u64,
+    check: Option<HeapCheck<A>>,
+    checked: bool,
+    name: &str,
+    w: &Workload,
+    at_op: &std::cell::Cell<Option<usize>>,
 ) -> Result<Measure, String> {
     let mut c = Contract::new(allocator, Kernel::new(kernel_config()))
         .overhang(overhang)
@@ -215,6 +255,7 @@ pub fn run_trace<A: Allocator>(
     let mut ptrs: BTreeMap<BlockId, (Addr, u64)> = BTreeMap::new();
     let (mut live, mut peak_live, mut heap) = (0u64, 0u64, 0u64);
     for (i, op) in w.ops.iter().enumerate() {
+        at_op.set(Some(i));
         match *op {
             Op::Malloc { id, size } => match c.malloc_as(size, id).map_err(at(i))? {
                 Some(b) => {
@@ -259,6 +300,7 @@ pub fn run_trace<A: Allocator>(
         heap = heap.max(c.kernel().mem().mapped);
     }
     let left = ptrs.len();
+    at_op.set(None);
     c.free_all().map_err(|v| {
         format!(
             "trace {name}, at the end (freeing the {left} blocks the trace left live), {}: {}",
