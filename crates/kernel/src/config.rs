@@ -149,6 +149,13 @@ pub struct KernelConfig {
     pub tlb: TlbConfig,
     /// What each event costs.
     pub cost: CostModel,
+    /// Keep the bytes written to memory from the start (the byte-storing mode of
+    /// [`crate::Kernel::write`] and [`crate::Kernel::read`]; see the `contents` module).
+    /// Off by default, so that simulations that only need *where* memory is stay fast;
+    /// a kernel with it off still turns it on at its first `write`. Left out of the
+    /// JSON form while off, so existing configurations and outputs are unchanged.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub store_bytes: bool,
 }
 
 impl Default for KernelConfig {
@@ -169,6 +176,7 @@ impl Default for KernelConfig {
             thp_align: true,
             tlb: TlbConfig::default(),
             cost: CostModel::default(),
+            store_bytes: false,
         }
     }
 }

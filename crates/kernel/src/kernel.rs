@@ -3,6 +3,7 @@
 //! page-fault handler in [`crate::fault`].
 
 use crate::config::{ConfigError, KernelConfig};
+use crate::contents::ByteStats;
 use crate::oom::OomKill;
 use crate::page_table::pte;
 use crate::phys::FramePool;
@@ -84,6 +85,10 @@ pub struct Kernel {
     pub(crate) lazy_total: u64,
     /// Every decision of the OOM killer, in order.
     pub(crate) oom_kills: Vec<OomKill>,
+    /// What went through the byte interface (`crate::contents`).
+    pub(crate) byte_io: ByteStats,
+    /// Ranges written through the byte interface, while someone records them.
+    pub(crate) write_log: Option<Vec<(Addr, u64)>>,
 }
 
 impl Kernel {
@@ -102,6 +107,9 @@ impl Kernel {
 
     fn build(config: KernelConfig) -> Kernel {
         let mut phys = FramePool::new(config.phys_bytes / PAGE_SIZE);
+        if config.store_bytes {
+            phys.bytes = Some(Default::default());
+        }
         let tlb = Tlb::new(config.tlb.entries, config.tlb.ways)
             .with_l2(config.tlb.l2_entries, config.tlb.l2_ways);
         let mut cur = Process::new(Pid(1), config.heap_start);
@@ -119,6 +127,8 @@ impl Kernel {
             lazy_queue: VecDeque::new(),
             lazy_total: 0,
             oom_kills: Vec::new(),
+            byte_io: ByteStats::default(),
+            write_log: None,
         }
     }
 
@@ -393,6 +403,8 @@ impl Kernel {
         let mut used = 0;
         let mut lazy_sum = 0;
         let queued: BTreeSet<(Pid, u64)> = self.lazy_queue.iter().copied().collect();
+        // Data frames in use, when bytes are kept (to check they are kept for no other).
+        let mut data_frames: Option<Vec<u32>> = self.phys.bytes.as_ref().map(|_| Vec::new());
         let mut procs: Vec<&Process> = self.others.values().collect();
         procs.push(&self.cur);
         for p in procs {
@@ -437,6 +449,12 @@ impl Kernel {
                     ));
                     return;
                 }
+                if let Some(frames) = &mut data_frames
+                    && pte::has_frame(e)
+                {
+                    let n = if is_huge { 512 } else { 1 };
+                    frames.extend((0..n).map(|i| pte::frame(e) + i));
+                }
                 if is_huge {
                     huge += 1;
                     rss += 512;
@@ -468,6 +486,10 @@ impl Kernel {
             lazy_sum += lazy;
         }
         let global = |what: String| ConsistencyError { pid: None, what };
+        if let Some(mut frames) = data_frames {
+            frames.sort_unstable();
+            self.audit_bytes(&frames).map_err(global)?;
+        }
         if used != self.phys.used_frames() {
             return Err(global(format!(
                 "processes hold {used} frames but the pool has {} in use",

@@ -3,7 +3,9 @@
 //! # Brief overview
 //! - [`Kernel`]: physical memory, processes and their address spaces, the syscalls an
 //!   allocator uses (`brk`, `mmap`, `munmap`, `mprotect`, `mremap`, `madvise`) and user
-//!   memory accesses ([`Kernel::touch`]) that fault pages in.
+//!   memory accesses ([`Kernel::touch`]) that fault pages in; with the optional
+//!   byte-storing mode, memory with contents ([`Kernel::write`], [`Kernel::read`],
+//!   [`Kernel::peek`], [`ByteStats`]).
 //! - [`KernelConfig`] and [`CostModel`]: the machine's shape and what each event costs;
 //!   [`Overcommit`] (`vm.overcommit_memory`) and the resource limits ([`Resource`]).
 //! - [`MemStats`], [`Counters`], [`Ledger`]: exact memory use, event counts and simulated
@@ -22,6 +24,7 @@
 //!   them are one;
 //! - `process`: one address space and its accounts;
 //! - `kernel`, `syscall`, `fault`: processes, the memory syscalls, demand paging;
+//! - `contents`: what memory holds, when a kernel keeps the bytes (off by default);
 //! - `limits`, `oom`: what a process may map, and who pays when memory runs out.
 //!
 //! Where Linux has a rule, the model follows Linux 6.18 (x86-64), and the kernel
@@ -40,6 +43,7 @@
 //! ```
 
 mod config;
+mod contents;
 mod cost;
 mod fault;
 mod gap_tree;
@@ -59,6 +63,7 @@ mod vma;
 pub use config::{
     ConfigError, KernelConfig, MAX_PHYS_BYTES, Overcommit, OvercommitPolicy, TlbConfig,
 };
+pub use contents::{ByteStats, CACHE_LINE};
 pub use cost::{CostError, CostModel};
 pub use kernel::{ConsistencyError, Kernel, PageState};
 pub use limits::Resource;

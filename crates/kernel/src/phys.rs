@@ -23,6 +23,13 @@
 //!
 //! Blocks are used in address order and only materialised when first needed, so a
 //! machine of many gigabytes costs nothing until it is used.
+//!
+//! In the byte-storing mode (`crate::contents`) the pool also keeps the bytes of the
+//! frames that were written, and forgets them when a frame is freed: whatever gives a
+//! frame back (unmap, `MADV_DONTNEED`, reclaim, exit) drops its contents, and the
+//! next owner finds zeros, as the kernel's page zeroing guarantees.
+
+use crate::contents::FrameBytes;
 
 /// A physical frame number.
 pub type Frame = u32;
@@ -68,6 +75,9 @@ pub struct FramePool {
     partial: Vec<u32>,
     /// `in_partial[b]`: block `b` has an entry in `partial`.
     in_partial: Vec<bool>,
+    /// The bytes stored in frames, in the byte-storing mode (`crate::contents`);
+    /// `None` while the mode is off. A frame's bytes go when the frame goes back.
+    pub(crate) bytes: Option<FrameBytes>,
 }
 
 impl FramePool {
@@ -82,6 +92,7 @@ impl FramePool {
             free_blocks: Vec::new(),
             partial: Vec::new(),
             in_partial: Vec::new(),
+            bytes: None,
         }
     }
 
@@ -195,6 +206,9 @@ impl FramePool {
         bits[i / 64] &= !(1 << (i % 64));
         *used -= 1;
         self.free += 1;
+        if let Some(bytes) = &mut self.bytes {
+            bytes.forget(frame);
+        }
         if *used == 0 && full_size {
             // The buddies coalesce: the whole block is free again.
             self.blocks[b as usize] = Block::Free;
@@ -222,6 +236,11 @@ impl FramePool {
         self.blocks[b as usize] = Block::Free;
         self.free_blocks.push(b);
         self.free += FRAMES_PER_BLOCK as u64;
+        if let Some(bytes) = &mut self.bytes {
+            for f in base..base + FRAMES_PER_BLOCK {
+                bytes.forget(f);
+            }
+        }
     }
 
     /// Turns a huge page into 512 single frames, all in use, each of which can then be

@@ -13,12 +13,16 @@
 //!   step-through session for the classroom.
 //! - [`scenarios`]: the mmap-specific probes of the fact-check chapter (SIGSEGV from
 //!   mapped memory, `vm.max_map_count`), as data.
+//! - [`grade`]: `sim grade`: an allocator replayed through a weighted grading set of
+//!   traces under the allocator contract with contents checks, scored for
+//!   utilization and simulated throughput against the glibc model.
 //!
 //! The lab sits on top: it names allocators (`malloc`, `mmap`), runs them through the
 //! `engine`, and describes charts for `plot`. Like the engine it is pure: no files, no
 //! clocks, no threads; `sim` does the I/O and the real-machine measurements.
 
 pub mod experiments;
+pub mod grade;
 pub mod quiz;
 pub mod registry;
 pub mod scenarios;

@@ -379,6 +379,11 @@ static ENTRIES: &[Entry] = &[
         "mmap",
         "regions kept apart per lifetime class, from the program's lifetime hints",
     ),
+    Entry::of::<student::Student>(
+        "student",
+        "classroom",
+        "the allocator you write (crates/student): an implicit free list with headers in memory",
+    ),
 ];
 
 #[cfg(test)]

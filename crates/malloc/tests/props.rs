@@ -410,13 +410,16 @@ mod the_checker_bites {
         c.malloc(100).unwrap();
         let v = c.malloc(100).unwrap_err();
         assert_eq!(v.op, 2);
-        assert!(matches!(v.rule, Rule::Overlap { .. }), "{v}");
+        assert!(matches!(v.rule, Rule::HandedOutTwice { .. }), "{v}");
         let text = v.to_string();
         assert!(
-            text.starts_with("op 2 (malloc(100)): block #0 at 0x"),
+            text.starts_with("op 2 (malloc(100)): block #2 was handed out at 0x"),
             "{text}"
         );
-        assert!(text.contains("overlaps block #2 at 0x"), "{text}");
+        assert!(
+            text.contains("the address of live block #0 at 0x"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ Examples:
   sim figures --check                        fail if a committed figure is stale
   sim quiz paging --seed 4                   a quiz; add --answers for the answers
   sim quiz freelist --ostep -n 10 -s 2 -c    OSTEP's malloc.py, byte for byte
-  sim step --workload churn --allocator glibc   one op per Enter, in front of a class";
+  sim step --workload churn --allocator glibc   one op per Enter, in front of a class
+  sim grade --allocator student              score the classroom allocator
+  sim grade -a student -f gradescope -o results.json   for a course autograder";
 
 const STEP_COMMANDS: &str = "\
 Commands (one a line, from stdin or --script):
@@ -90,6 +92,50 @@ pub enum Command {
     /// Run a kernel script on the simulated kernel, or with --real on this machine's:
     /// one row per line (mappings, RssAnon, page tables, faults), row for row the same.
     Kernel(KernelArgs),
+    /// Grade an allocator on the grading set: every trace replayed and checked after
+    /// every op (alignment, overlap, memory, contents, realloc, the allocator's own
+    /// check_heap), scored for utilization and simulated throughput against glibc.
+    Grade(GradeArgs),
+}
+
+/// Output formats of `sim grade`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GradeFormat {
+    /// A table per trace, the failures, the total and the formula.
+    Table,
+    /// Every measurement as JSON.
+    Json,
+    /// The `results.json` of a Gradescope autograder (score, tests, output).
+    Gradescope,
+}
+
+/// Arguments of `sim grade`.
+#[derive(Debug, Args)]
+pub struct GradeArgs {
+    /// The allocator to grade (see `sim list`; `student` is the classroom one).
+    #[arg(long, short = 'a', value_name = "NAME")]
+    pub allocator: Option<String>,
+    /// An allocator option `NAME=VALUE`, as for a simulation run; repeatable.
+    #[arg(long = "tunable", value_name = "NAME=VALUE")]
+    pub tunables: Vec<String>,
+    /// A directory of traces to grade with instead of the built-in set: its `set.json`
+    /// lists them with weights; without one every .trace and .rep file weighs 1.
+    #[arg(long, value_name = "DIR")]
+    pub traces: Option<PathBuf>,
+    /// What to print.
+    #[arg(long, short = 'f', value_enum, default_value_t = GradeFormat::Table)]
+    pub format: GradeFormat,
+    /// Write the output here (atomically) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the instructors' answer key of the book's assignments (Markdown: the
+    /// book's Appendix C) instead of grading an allocator.
+    #[arg(long, conflicts_with_all = ["allocator", "traces", "answers", "tunables", "format"])]
+    pub key: bool,
+    /// Check the answers in FILE (lines `NAME = VALUE`, the names of Appendix C's last
+    /// table) instead of grading an allocator.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["allocator", "traces", "tunables"])]
+    pub answers: Option<PathBuf>,
 }
 
 /// Arguments of `sim kernel`.

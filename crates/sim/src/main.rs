@@ -20,6 +20,7 @@ mod cli;
 mod compare;
 mod error;
 mod figures;
+mod grade;
 mod kernel;
 mod list;
 mod output;
@@ -78,6 +79,7 @@ fn run() -> i32 {
         Some(Command::Kernel(args)) => kernel::run(args),
         Some(Command::Record(args)) => record::run(args),
         Some(Command::Compare(args)) => compare::run(args),
+        Some(Command::Grade(args)) => grade::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -3,7 +3,6 @@
 use super::{Call, Contract, Live, Rule, Violation};
 use crate::api::{Allocator, Block, BlockKind, HeapStats};
 use kernel::{Addr, CostCategory, Counters, Ledger, MemStats, Prot, VmaInfo};
-use std::collections::BTreeMap;
 
 /// Everything "changes nothing" compares (see the module documentation).
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +41,9 @@ impl<A: Allocator> Contract<A> {
 
     /// Checks a refused call against the state before it.
     pub(super) fn unchanged(&self, call: Call, before: &Snapshot) -> Result<(), Violation> {
+        if !self.checked {
+            return Ok(());
+        }
         let after = self.snapshot();
         let what = if after.stats != before.stats {
             "allocator's statistics"
@@ -63,7 +65,8 @@ impl<A: Allocator> Contract<A> {
         Err(self.violation(call, Rule::RefusalChanged { what }))
     }
 
-    /// Checks every rule after `call` (rules 1 to 6 of the module documentation).
+    /// Checks every rule after `call` (rules 1 to 3, 10, then 4 to 6 of the module
+    /// documentation).
     pub(super) fn check_as(&self, call: Call) -> Result<(), Violation> {
         let fail = |rule| Err(self.violation(call, rule));
         let vmas = self.kernel.vmas();
@@ -89,6 +92,13 @@ impl<A: Allocator> Contract<A> {
             }
             prev = Some(b);
         }
+        // 10: the allocator's own checker, before the rules that read its heap map,
+        // since it says best what is wrong with the heap.
+        if let Some(check) = self.heap_check
+            && let Err(message) = check(&self.allocator, &self.kernel)
+        {
+            return fail(Rule::HeapCheck { message });
+        }
         // 4: the heap map.
         let mut map = Vec::new();
         self.allocator.blocks(&mut map);
@@ -108,24 +118,26 @@ impl<A: Allocator> Contract<A> {
             }
             end = b.addr.saturating_add(b.size);
         }
-        // 5: live blocks <-> used blocks.
-        let mut holder: BTreeMap<Addr, Live> = BTreeMap::new();
+        // 5: live blocks <-> used blocks. `holder[i]`: the live block in map block i.
+        let mut holder: Vec<Option<Live>> = vec![None; map.len()];
         for &b in self.live.values() {
             let i = map.partition_point(|m| m.addr <= b.ptr);
-            let used = i.checked_sub(1).map(|i| map[i]).filter(|m| {
+            let used = i.checked_sub(1).filter(|&i| {
+                let m = map[i];
                 m.kind == BlockKind::Used
                     && b.end() <= m.addr.saturating_add(m.size).saturating_add(self.overhang)
             });
             let Some(used) = used else {
                 return fail(Rule::NotInMap { block: b });
             };
-            if let Some(first) = holder.insert(used.addr, b) {
+            if let Some(first) = holder[used].replace(b) {
                 return fail(Rule::SharedUsedBlock { first, second: b });
             }
         }
-        if let Some(b) = map
+        if let Some((b, _)) = map
             .iter()
-            .find(|m| m.kind == BlockKind::Used && !holder.contains_key(&m.addr))
+            .zip(&holder)
+            .find(|(m, h)| m.kind == BlockKind::Used && h.is_none())
         {
             return fail(Rule::UsedButNotLive { block: *b });
         }

@@ -53,21 +53,55 @@
 //! found the pointer bad, glibc's call overhead) and may read the allocator's own
 //! metadata, but it makes no syscall, takes no fault and changes no memory.
 //!
+//! # With contents, and a heap checker of the allocator's own
+//! [`Contract::check_contents`] makes the program write a pattern into every block and
+//! adds three rules, checked through the kernel's byte-storing mode (the `contents`
+//! module says how an allocator that keeps no bytes is treated):
+//! 7. **Contents intact.** A block holds what the program wrote when it is freed or
+//!    reallocated ([`Rule::Corrupted`]).
+//! 8. **`realloc` keeps the contents.** The first `min(old, new)` bytes of the
+//!    resized block are the old ones ([`Rule::ReallocLost`]).
+//! 9. **Hands off live blocks.** During a call the allocator writes no byte inside the
+//!    payload of a block that was live before the call, except the block the call
+//!    frees or resizes ([`Rule::WroteIntoBlock`]); a refused call writes nothing
+//!    ([`Rule::RefusalWrote`]).
+//!
+//!
+//! An allocator that keeps its metadata in Rust structures (the glibc model, the
+//! textbook free lists) writes nothing through the byte interface; it tells the kernel
+//! about its accesses with `touch`, which moves no bytes, and so it only *models* the
+//! copy of a `realloc`. The contract tells the two kinds apart by what the allocator did
+//! ([`Contract::keeps_bytes`]: it has written a byte through the interface during one
+//! of its calls). For an allocator that keeps no bytes it makes the copy itself,
+//! counted as the allocator's accesses ([`Contract::allocator_io`]), and rule 8 cannot
+//! be checked; rules 7 and 9 still catch memory given back under a live block.
+//!
+//! [`Contract::heap_check`] adds the allocator's own consistency check (15-213's
+//! `mm_checkheap`), run after every call, after rule 3 and before the rules that read
+//! the heap map (its message says best what is wrong): 10. **The heap checker agrees**
+//! ([`Rule::HeapCheck`]). A program that ends with [`Contract::free_all`] also checks
+//! that every block can be freed and that nothing is left handed out: after the last
+//! free, rules 5 and 6 leave no used block in the map and no more `allocated` than the
+//! allocator's own metadata.
+//!
 //! This file holds the program's side (the calls, the live blocks); `check.rs` the
-//! rules and the before-and-after comparison; `violation.rs` what is reported.
+//! rules and the before-and-after comparison; `contents.rs` the contents checks;
+//! `violation.rs` what is reported.
 //!
 //! The contract's kernel must serve this allocator alone: the checks count every
 //! mapping made after [`Contract::new`] as the allocator's. After a violation the
 //! state is whatever the allocator left; stop there.
 
 mod check;
+mod contents;
 mod violation;
 
+pub use contents::pattern;
 pub use violation::{Call, Rule, Violation};
 
 use crate::api::{AllocError, Allocator};
 use check::covered;
-use kernel::{Access, Addr, Kernel};
+use kernel::{Access, Addr, ByteStats, Kernel};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -182,6 +216,10 @@ pub enum Op {
 /// How many freed pointers are kept as candidates for double frees.
 const FREED_KEPT: usize = 64;
 
+/// An allocator's own heap checker (15-213's `mm_checkheap`): reads the heap (with
+/// [`Kernel::peek`], which costs nothing) and says what is wrong, if anything.
+pub type HeapCheck<A> = fn(&A, &Kernel) -> Result<(), String>;
+
 /// An allocator on its kernel, with the program's view of it; see the
 /// [module documentation](self).
 pub struct Contract<A: Allocator> {
@@ -200,6 +238,18 @@ pub struct Contract<A: Allocator> {
     calls: u64,
     /// Bytes the kernel had mapped before the contract began.
     mapped_before: u64,
+    /// Rules 7 to 9: the program writes patterns and checks them.
+    contents: bool,
+    /// Rule 10: the allocator's own checker.
+    heap_check: Option<HeapCheck<A>>,
+    /// The allocator has written through the byte interface.
+    keeps_bytes: bool,
+    /// The kernel's byte figures before the current allocator call.
+    io_before: ByteStats,
+    /// The allocator's byte accesses (and the copies made for it).
+    allocator_io: ByteStats,
+    /// The rules are checked (else the contract only plays the program).
+    checked: bool,
 }
 
 impl<A: Allocator> Contract<A> {
@@ -219,7 +269,39 @@ impl<A: Allocator> Contract<A> {
             next_id: 0,
             calls: 0,
             mapped_before,
+            contents: false,
+            heap_check: None,
+            keeps_bytes: false,
+            io_before: ByteStats::default(),
+            allocator_io: ByteStats::default(),
+            checked: true,
         }
+    }
+
+    /// Whether the rules are checked after every call (default yes). Off, the contract
+    /// only plays the program: the same calls, the same writes, the same copies, so the
+    /// kernel sees exactly what it sees with the checks, which only read (a grader's
+    /// reference run, whose correctness its own tests establish, runs so).
+    pub fn check_rules(mut self, on: bool) -> Contract<A> {
+        self.checked = on;
+        self
+    }
+
+    /// Turns the contents checks on (rules 7 to 9 of the [module documentation](self)):
+    /// the program writes a [`pattern`] into every block through the kernel's byte
+    /// interface (which this turns on, with the kernel's write log) instead of
+    /// touching it, and checks it at every `free` and `realloc`.
+    pub fn check_contents(mut self, on: bool) -> Contract<A> {
+        self.contents = on;
+        self.write |= on;
+        self.kernel.log_writes(on);
+        self
+    }
+
+    /// Runs `check` on the allocator and the kernel after every call (rule 10).
+    pub fn heap_check(mut self, check: HeapCheck<A>) -> Contract<A> {
+        self.heap_check = Some(check);
+        self
     }
 
     /// Expects pointers aligned to `align` bytes (a power of two).
@@ -236,9 +318,10 @@ impl<A: Allocator> Contract<A> {
     }
 
     /// Whether the program writes every byte it gets (default yes, as a real program
-    /// that uses its memory does; the kernel then sees the faults).
+    /// that uses its memory does; the kernel then sees the faults). The contents checks
+    /// always write.
     pub fn write_blocks(mut self, on: bool) -> Contract<A> {
-        self.write = on;
+        self.write = on || self.contents;
         self
     }
 
@@ -290,7 +373,11 @@ impl<A: Allocator> Contract<A> {
 
     /// Ends a call: the checks, then the count.
     fn end(&mut self, call: Call) -> Result<(), Violation> {
-        let r = self.check_as(call);
+        let r = if self.checked {
+            self.check_as(call)
+        } else {
+            Ok(())
+        };
         self.calls += 1;
         r
     }
@@ -308,16 +395,17 @@ impl<A: Allocator> Contract<A> {
             self.next_id - 1
         });
         let block = Live { id, ptr, size };
-        if let Some(old) = self.live.insert(ptr, block) {
+        if let Some(&old) = self.live.get(&ptr) {
             // The allocator handed out a live block again.
             return Err(self.violation(
                 call,
-                Rule::Overlap {
-                    first: old,
-                    second: block,
+                Rule::HandedOutTwice {
+                    live: old,
+                    again: block,
                 },
             ));
         }
+        self.live.insert(ptr, block);
         self.freed.retain(|&p| p != ptr);
         if self.write {
             self.write_range(call, block, 0)?;
@@ -334,9 +422,14 @@ impl<A: Allocator> Contract<A> {
         if !covered(&self.kernel.vmas(), block.ptr, block.end(), true) {
             return Err(self.violation(call, Rule::OutsideMemory { block }));
         }
-        self.kernel
-            .touch(block.ptr + from, block.size - from, Access::Write)
-            .map_err(|fault| self.violation(call, Rule::WriteFaulted { block, fault }))
+        let r = if self.contents {
+            let bytes = contents::pattern_range(block.id, from, block.size);
+            self.kernel.write(block.ptr + from, &bytes)
+        } else {
+            self.kernel
+                .touch(block.ptr + from, block.size - from, Access::Write)
+        };
+        r.map_err(|fault| self.violation(call, Rule::WriteFaulted { block, fault }))
     }
 
     fn remove(&mut self, ptr: Addr) {
@@ -359,15 +452,33 @@ impl<A: Allocator> Contract<A> {
         self.malloc_with(size, Some(lifetime))
     }
 
+    /// `malloc(size)` of a block the program names `id` (a trace's block id) instead
+    /// of numbering it: violations name the block by that id.
+    pub fn malloc_as(&mut self, size: u64, id: u64) -> Result<Option<Live>, Violation> {
+        self.malloc_inner(size, None, Some(id))
+    }
+
     fn malloc_with(&mut self, size: u64, lifetime: Option<u8>) -> Result<Option<Live>, Violation> {
+        self.malloc_inner(size, lifetime, None)
+    }
+
+    fn malloc_inner(
+        &mut self,
+        size: u64,
+        lifetime: Option<u8>,
+        id: Option<u64>,
+    ) -> Result<Option<Live>, Violation> {
         let call = Call::Malloc { size, lifetime };
+        self.begin_io();
         let r = match lifetime {
             Some(l) => self.allocator.malloc_hinted(&mut self.kernel, size, l),
             None => self.allocator.malloc(&mut self.kernel, size),
         };
+        let writes = self.end_io();
+        self.check_writes(call, &writes, None)?;
         let block = match r {
             Ok(ptr) => {
-                let b = self.add(call, ptr, size, None)?;
+                let b = self.add(call, ptr, size, id)?;
                 self.order.push(ptr);
                 Some(b)
             }
@@ -382,14 +493,22 @@ impl<A: Allocator> Contract<A> {
     /// refused and change nothing (`free(NULL)` may also be a no-op).
     pub fn free(&mut self, ptr: Addr) -> Result<(), Violation> {
         let call = Call::Free { ptr };
-        if self.live.contains_key(&ptr) {
-            if let Err(error) = self.allocator.free(&mut self.kernel, ptr) {
+        if let Some(block) = self.live_at(ptr) {
+            self.verify(call, block)?;
+            self.begin_io();
+            let r = self.allocator.free(&mut self.kernel, ptr);
+            let writes = self.end_io();
+            if let Err(error) = r {
                 return Err(self.violation(call, Rule::Failed { error }));
             }
+            self.check_writes(call, &writes, Some(ptr))?;
             self.remove(ptr);
         } else {
             let before = self.snapshot();
+            self.begin_io();
             let r = self.allocator.free(&mut self.kernel, ptr);
+            let writes = self.end_io();
+            self.check_no_writes(call, &writes)?;
             match r {
                 Err(AllocError::InvalidPointer { ptr: p }) if p == ptr => {}
                 Ok(()) if ptr == 0 => {}
@@ -409,7 +528,16 @@ impl<A: Allocator> Contract<A> {
         let Some(old) = self.live_at(ptr) else {
             return self.realloc_not_live(call, ptr, size);
         };
-        let outcome = match self.allocator.realloc(&mut self.kernel, ptr, size) {
+        self.verify(call, old)?;
+        self.begin_io();
+        let r = self.allocator.realloc(&mut self.kernel, ptr, size);
+        let writes = self.end_io();
+        let own = match r {
+            Err(AllocError::OutOfMemory { .. }) => None,
+            _ => Some(ptr),
+        };
+        self.check_writes(call, &writes, own)?;
+        let outcome = match r {
             Ok(0) if size == 0 => {
                 self.remove(ptr);
                 Resized::Freed
@@ -433,6 +561,7 @@ impl<A: Allocator> Contract<A> {
                 if let Some(i) = place {
                     self.order[i] = q;
                 }
+                self.check_kept(call, old, block)?;
                 if self.write {
                     // The copy kept the old bytes; the program writes the new ones.
                     self.write_range(call, block, old.size)?;
@@ -448,8 +577,12 @@ impl<A: Allocator> Contract<A> {
 
     fn realloc_not_live(&mut self, call: Call, ptr: Addr, size: u64) -> Result<Resized, Violation> {
         let before = self.snapshot();
-        let outcome = match self.allocator.realloc(&mut self.kernel, ptr, size) {
+        self.begin_io();
+        let r = self.allocator.realloc(&mut self.kernel, ptr, size);
+        let writes = self.end_io();
+        let outcome = match r {
             Err(AllocError::InvalidPointer { ptr: p }) if p == ptr => {
+                self.check_no_writes(call, &writes)?;
                 self.unchanged(call, &before)?;
                 Resized::Refused
             }
@@ -457,6 +590,7 @@ impl<A: Allocator> Contract<A> {
             Ok(0) if ptr == 0 && size == 0 => Resized::Freed,
             // realloc(NULL, n) is malloc(n).
             Ok(q) if ptr == 0 && q != 0 => {
+                self.check_writes(call, &writes, None)?;
                 let b = self.add(call, q, size, None)?;
                 self.order.push(q);
                 Resized::To(b)
@@ -472,10 +606,11 @@ impl<A: Allocator> Contract<A> {
     /// `malloc_trim(pad)`: true when memory went back.
     pub fn trim(&mut self, pad: u64) -> Result<bool, Violation> {
         let call = Call::Trim { pad };
-        let released = self
-            .allocator
-            .trim(&mut self.kernel, pad)
-            .map_err(|error| self.violation(call, Rule::Failed { error }))?;
+        self.begin_io();
+        let r = self.allocator.trim(&mut self.kernel, pad);
+        let writes = self.end_io();
+        let released = r.map_err(|error| self.violation(call, Rule::Failed { error }))?;
+        self.check_writes(call, &writes, None)?;
         self.end(call)?;
         Ok(released)
     }

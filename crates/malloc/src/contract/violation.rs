@@ -140,6 +140,59 @@ pub enum Rule {
         /// What changed.
         what: &'static str,
     },
+    /// `malloc` or `realloc` returned the pointer of a block that is still live.
+    HandedOutTwice {
+        /// The live block.
+        live: Live,
+        /// The block the call handed out at the same address.
+        again: Live,
+    },
+    /// Rule 7: a block no longer holds what the program wrote into it.
+    Corrupted {
+        /// The block.
+        block: Live,
+        /// The first byte that differs, from the block's start.
+        offset: u64,
+        /// What is there.
+        found: u8,
+        /// What the program wrote.
+        expected: u8,
+    },
+    /// Rule 8: `realloc` did not keep the old contents.
+    ReallocLost {
+        /// The block before the call.
+        old: Live,
+        /// The block after it.
+        new: Live,
+        /// The first byte that differs.
+        offset: u64,
+        /// What is there.
+        found: u8,
+        /// What the old block held.
+        expected: u8,
+    },
+    /// Rule 9: the allocator wrote into the payload of a live block during a call
+    /// about another block.
+    WroteIntoBlock {
+        /// The block written into.
+        block: Live,
+        /// The first byte written inside it.
+        addr: Addr,
+        /// Bytes written inside it.
+        len: u64,
+    },
+    /// Rule 9: a refused call wrote memory.
+    RefusalWrote {
+        /// Where.
+        addr: Addr,
+        /// Bytes written.
+        len: u64,
+    },
+    /// Rule 10: the allocator's own heap checker found a problem.
+    HeapCheck {
+        /// What it said.
+        message: String,
+    },
 }
 
 fn map_block(b: &Block) -> String {
@@ -190,6 +243,47 @@ impl fmt::Display for Rule {
             Rule::RefusalChanged { what } => {
                 write!(f, "the refused call changed the {what}")
             }
+            Rule::HandedOutTwice { live, again } => write!(
+                f,
+                "block #{} was handed out at {:#x}, the address of live {live} (a block handed out twice)",
+                again.id, again.ptr
+            ),
+            Rule::Corrupted {
+                block,
+                offset,
+                found,
+                expected,
+            } => write!(
+                f,
+                "{block} lost its contents: byte {offset} (at {:#x}) is {found:#04x}, the program wrote {expected:#04x}",
+                block.ptr + offset
+            ),
+            Rule::ReallocLost {
+                old,
+                new,
+                offset,
+                found,
+                expected,
+            } => write!(
+                f,
+                "realloc did not keep the contents of block #{} ({} bytes at {:#x}, now {} bytes at {:#x}): byte {offset} (at {:#x}) is {found:#04x}, was {expected:#04x}",
+                old.id,
+                old.size,
+                old.ptr,
+                new.size,
+                new.ptr,
+                new.ptr + offset
+            ),
+            Rule::WroteIntoBlock { block, addr, len } => write!(
+                f,
+                "the allocator wrote {len} bytes at {addr:#x}, inside the payload of live {block} (offset {})",
+                addr - block.ptr
+            ),
+            Rule::RefusalWrote { addr, len } => write!(
+                f,
+                "the refused call wrote {len} bytes of memory at {addr:#x}"
+            ),
+            Rule::HeapCheck { message } => write!(f, "check_heap: {message}"),
         }
     }
 }
