@@ -87,7 +87,7 @@ fn settings_reach_the_graded_allocator_and_bad_ones_are_refused() {
         "allocator student: option chunk_size: must be whole pages"
     );
     let e = grade::grade_registered(&Registry::builtin(), "nope", &[], &small).unwrap_err();
-    assert!(e.to_string().starts_with("unknown allocator 'nope'"), "{e}");
+    assert!(e.to_string().starts_with("unknown allocator `nope`"), "{e}");
 }
 
 #[test]

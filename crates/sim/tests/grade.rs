@@ -156,7 +156,7 @@ fn bad_input_is_refused_before_any_work() {
     let dir = scratch("bad");
     let out = dir.join("results.json");
     let o = sim(&["grade", "-a", "nope", "-o", out.to_str().unwrap()]);
-    assert_usage_error(&o, "unknown allocator 'nope'");
+    assert_usage_error(&o, "unknown allocator `nope`");
     assert!(!out.exists(), "nothing written");
     let o = sim(&["grade"]);
     assert_usage_error(&o, "--allocator");
