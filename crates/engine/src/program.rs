@@ -31,7 +31,7 @@ use crate::summary::Outcome;
 use kernel::{Access, Addr, Errno, Fault, Kernel};
 use malloc::{AllocError, Allocator};
 use std::collections::BTreeMap;
-use workload::{BlockId, Op, TouchPolicy, Workload};
+use workload::{AllocCall, BlockId, Op, TouchPolicy, Workload};
 
 /// What one op did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,9 +175,17 @@ pub fn execute(
                     id,
                 });
             }
-            let got = match workload.lifetimes.get(&id) {
-                Some(&class) => allocator.malloc_hinted(kernel, size, class),
-                None => allocator.malloc(kernel, size),
+            // The call the program made: a trace recorded from a real program says
+            // which blocks came from calloc or an aligned function.
+            let got = match (workload.calls.get(&id), workload.lifetimes.get(&id)) {
+                (Some(&AllocCall::Calloc { count, size }), _) => {
+                    allocator.calloc(kernel, count, size)
+                }
+                (Some(&AllocCall::Aligned { align, .. }), _) => {
+                    allocator.memalign(kernel, align, size)
+                }
+                (None, Some(&class)) => allocator.malloc_hinted(kernel, size, class),
+                (None, None) => allocator.malloc(kernel, size),
             };
             let ptr = match got {
                 Ok(p) => p,

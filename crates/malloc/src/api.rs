@@ -136,6 +136,27 @@ pub trait Allocator {
         self.malloc(kernel, size)
     }
 
+    /// `calloc(count, size)`: `count * size` zeroed bytes. The default is a `malloc`
+    /// of the product (an overflowing product fails as out of memory): the simulated
+    /// program writes every byte it allocates anyway, and only an allocator whose
+    /// calloc takes a different path (glibc's skips the tcache) needs its own.
+    fn calloc(&mut self, kernel: &mut Kernel, count: u64, size: u64) -> Result<Addr, AllocError> {
+        match count.checked_mul(size) {
+            Some(bytes) => self.malloc(kernel, bytes),
+            None => Err(AllocError::OutOfMemory { size: u64::MAX }),
+        }
+    }
+
+    /// `memalign(align, size)` (and `posix_memalign`, `aligned_alloc`): `size` bytes at
+    /// a multiple of `align`, a power of two. The default is a plain `malloc`, which
+    /// gives 16-byte alignment only: the textbook allocators and the mmap family model
+    /// no aligned path, and a trace's aligned blocks run through them as ordinary
+    /// blocks. glibc's model implements the real one.
+    fn memalign(&mut self, kernel: &mut Kernel, align: u64, size: u64) -> Result<Addr, AllocError> {
+        let _ = align;
+        self.malloc(kernel, size)
+    }
+
     /// Frees a block.
     fn free(&mut self, kernel: &mut Kernel, ptr: Addr) -> Result<(), AllocError>;
 
@@ -184,6 +205,14 @@ impl<A: Allocator + ?Sized> Allocator for Box<A> {
         lifetime: u8,
     ) -> Result<Addr, AllocError> {
         (**self).malloc_hinted(kernel, size, lifetime)
+    }
+
+    fn calloc(&mut self, kernel: &mut Kernel, count: u64, size: u64) -> Result<Addr, AllocError> {
+        (**self).calloc(kernel, count, size)
+    }
+
+    fn memalign(&mut self, kernel: &mut Kernel, align: u64, size: u64) -> Result<Addr, AllocError> {
+        (**self).memalign(kernel, align, size)
     }
 
     fn free(&mut self, kernel: &mut Kernel, ptr: Addr) -> Result<(), AllocError> {

@@ -244,3 +244,45 @@ fn metadata_writes_fault_in_only_the_pages_glibc_touches() {
     g.malloc(&mut k, 300000).unwrap();
     assert_eq!(k.mem().rss, 3 * 4096);
 }
+
+/// `calloc` and the aligned functions take glibc's own paths, as observed on the
+/// reference machine (`sim replay --real` of the same calls, glibc 2.36): calloc skips
+/// the tcache (a chunk freed into it goes to the next malloc instead), memalign carves
+/// an aligned chunk out of a larger one, and a calloc below a raised mmap threshold
+/// comes from the heap.
+#[test]
+fn calloc_skips_the_tcache_and_memalign_aligns() {
+    let (mut k, mut g) = fresh();
+    let heap = k.config().heap_start;
+    let a = g.malloc(&mut k, 24).unwrap();
+    assert_eq!(a - heap, 672);
+    g.free(&mut k, a).unwrap();
+    let c = g.calloc(&mut k, 1, 24).unwrap();
+    assert_eq!(c - heap, 704, "calloc does not take the tcache chunk");
+    let m = g.malloc(&mut k, 24).unwrap();
+    assert_eq!(m - heap, 672, "malloc does");
+    let al = g.memalign(&mut k, 256, 100).unwrap();
+    assert_eq!(al - heap, 768);
+    assert_eq!(al % 256, 0);
+    assert_eq!(g.mallinfo2().uordblks, 1136);
+    let big = g.malloc(&mut k, 200_000).unwrap();
+    g.free(&mut k, big).unwrap();
+    let pm = g.memalign(&mut k, 4096, 300_000).unwrap();
+    assert_eq!(pm % 4096, 0);
+    assert_eq!((g.mallinfo2().hblks, g.mallinfo2().hblkhd), (1, 307_200));
+    let z = g.calloc(&mut k, 1000, 200).unwrap();
+    assert_eq!(z - heap, 1152);
+    let mi = g.mallinfo2();
+    assert_eq!((mi.arena, mi.uordblks, mi.fordblks), (335_872, 201_152, 134_720));
+    // An overflowing product fails with ENOMEM and changes nothing.
+    let before = g.mallinfo2();
+    assert!(matches!(
+        g.calloc(&mut k, u64::MAX, 2),
+        Err(AllocError::OutOfMemory { .. })
+    ));
+    assert_eq!(g.mallinfo2(), before);
+    // Freed, the aligned blocks go back like any other.
+    for p in [c, m, al, pm, z] {
+        g.free(&mut k, p).unwrap();
+    }
+}

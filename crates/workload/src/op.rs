@@ -164,11 +164,11 @@ pub enum TouchPolicy {
 /// recorded from a real program (`sim record`) must not forget. The op stays a `Malloc`
 /// of the bytes requested, so every consumer that only knows `malloc` still replays the
 /// block, and [`Workload::calls`] says which call it really was:
-/// - the simulator runs it as a plain `malloc` of the same size (its allocators give
-///   16-byte alignment and have no calloc path);
-/// - a real replay calls the real function, so on glibc the two can differ: `calloc`
-///   skips the per-thread cache that `malloc` serves from, and an aligned request carves
-///   an aligned chunk out of a larger one.
+/// - the simulator calls the allocator's `calloc` or `memalign`: the glibc model takes
+///   glibc's own paths (`calloc` skips the per-thread cache that `malloc` serves from,
+///   an aligned request carves an aligned chunk out of a larger one and frees the
+///   rest), the other allocators serve both as a plain `malloc` of the same size;
+/// - a real replay calls the real function.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AllocCall {

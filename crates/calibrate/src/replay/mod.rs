@@ -287,10 +287,10 @@ pub fn default_cap() -> Result<u64, ReplayError> {
 ///
 /// Blocks that the workload says come from `calloc` or an aligned function
 /// ([`workload::Workload::calls`]) are allocated with that real call under the glibc
-/// strategy, so the replay is what the program did; the simulator's glibc model runs
-/// them as plain mallocs, so on such blocks the two may differ (glibc's `calloc` does
-/// not take chunks from the per-thread cache, and an aligned request splits a larger
-/// chunk). The mmap strategy maps every block the same way.
+/// strategy, so the replay is what the program did, and the simulator's glibc model
+/// takes the same paths (glibc's `calloc` does not take chunks from the per-thread
+/// cache, and an aligned request splits a larger chunk). The mmap strategy maps every
+/// block the same way.
 ///
 /// What the timeline holds, per sample (everything cumulative is counted from the first
 /// op; fields not listed are 0):

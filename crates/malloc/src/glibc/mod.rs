@@ -75,6 +75,7 @@
 //! process would have died there; the allocator's own state stays consistent.
 
 mod bins;
+mod calloc;
 mod chunks;
 mod describe;
 mod free;
@@ -207,6 +208,10 @@ pub struct Glibc {
     contiguous: bool,
     /// `av->system_mem`: mallinfo2 `arena`.
     system_mem: u64,
+    /// `av->max_system_mem`: the most `system_mem` has ever been. `calloc` counts only
+    /// memory above this high-water mark as known to be zero (glibc assumes that
+    /// `sbrk` clears memory the heap never had, and nothing about the rest).
+    max_system_mem: u64,
     sbrk_base: u64,
     n_mmaps: u64,
     mmapped_mem: u64,
@@ -285,6 +290,7 @@ impl Glibc {
             last_remainder: 0,
             contiguous: true,
             system_mem: 0,
+            max_system_mem: 0,
             sbrk_base: 0,
             n_mmaps: 0,
             mmapped_mem: 0,
@@ -367,6 +373,26 @@ impl Glibc {
         match self.fault.take() {
             Some(f) => Err(AllocError::Fault(f)),
             None => Ok(value),
+        }
+    }
+
+    /// Ends an allocating call: the chunk found (and its size) becomes the program's,
+    /// or the request of `size` bytes failed with ENOMEM.
+    fn hand_out(
+        &mut self,
+        k: &mut Kernel,
+        got: Option<(u64, u64)>,
+        size: u64,
+    ) -> Result<Addr, AllocError> {
+        match got {
+            Some((p, chunk_size)) => {
+                self.allocated = self.allocated.wrapping_add(chunk_size);
+                self.finish(k, p + CHUNK_HDR_SZ)
+            }
+            None => {
+                self.finish(k, ())?;
+                Err(AllocError::OutOfMemory { size })
+            }
         }
     }
 
@@ -465,16 +491,25 @@ impl Allocator for Glibc {
 
     fn malloc(&mut self, k: &mut Kernel, size: u64) -> Result<Addr, AllocError> {
         self.begin(k);
-        match self.libc_malloc(k, size) {
-            Some((p, chunk_size)) => {
-                self.allocated = self.allocated.wrapping_add(chunk_size);
-                self.finish(k, p + CHUNK_HDR_SZ)
-            }
-            None => {
-                self.finish(k, ())?;
-                Err(AllocError::OutOfMemory { size })
-            }
-        }
+        let got = self.libc_malloc(k, size);
+        self.hand_out(k, got, size)
+    }
+
+    /// `calloc(count, size)`: `_int_malloc` without the tcache, then the clearing
+    /// (see `calloc.rs`). A product that overflows fails with ENOMEM, as in glibc.
+    fn calloc(&mut self, k: &mut Kernel, count: u64, size: u64) -> Result<Addr, AllocError> {
+        self.begin(k);
+        let got = count
+            .checked_mul(size)
+            .and_then(|bytes| self.libc_calloc(k, bytes));
+        self.hand_out(k, got, count.saturating_mul(size))
+    }
+
+    /// `memalign`, `posix_memalign`, `aligned_alloc`: glibc 2.36's `_mid_memalign`.
+    fn memalign(&mut self, k: &mut Kernel, align: u64, size: u64) -> Result<Addr, AllocError> {
+        self.begin(k);
+        let got = self.libc_memalign(k, align, size);
+        self.hand_out(k, got, size)
     }
 
     fn free(&mut self, k: &mut Kernel, ptr: Addr) -> Result<(), AllocError> {

@@ -170,6 +170,10 @@ impl Glibc {
             }
         }
 
+        if self.system_mem > self.max_system_mem {
+            self.max_system_mem = self.system_mem;
+        }
+
         if self.top_size >= nb.wrapping_add(MINSIZE) && self.top != 0 {
             return Some(self.split_top(nb));
         }
