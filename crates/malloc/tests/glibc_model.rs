@@ -273,7 +273,10 @@ fn calloc_skips_the_tcache_and_memalign_aligns() {
     let z = g.calloc(&mut k, 1000, 200).unwrap();
     assert_eq!(z - heap, 1152);
     let mi = g.mallinfo2();
-    assert_eq!((mi.arena, mi.uordblks, mi.fordblks), (335_872, 201_152, 134_720));
+    assert_eq!(
+        (mi.arena, mi.uordblks, mi.fordblks),
+        (335_872, 201_152, 134_720)
+    );
     // An overflowing product fails with ENOMEM and changes nothing.
     let before = g.mallinfo2();
     assert!(matches!(

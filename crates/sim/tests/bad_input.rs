@@ -377,6 +377,22 @@ fn cases(dir: &Path) -> Vec<Case> {
             &["record", "--out", "/proc/x/t.trace", "--", "true"],
             "--out /proc/x/t.trace",
         ),
+        // grade.
+        c(&["grade", "-a", "nope"], "unknown allocator `nope`"),
+        c(&["grade"], "--allocator"),
+        c(
+            &["grade", "-a", "student", "--tunable", "chunk_size=5000"],
+            "option chunk_size",
+        ),
+        c(
+            &["grade", "-a", "student", "--traces", "/no/such/dir"],
+            "/no/such/dir",
+        ),
+        c(&["grade", "-a", "student", "--format", "xml"], "xml"),
+        c(
+            &["grade", "-a", "student", "-o", "/proc/x/results.json"],
+            "/proc/x/results.json",
+        ),
         // list.
         c(&["list", "extra"], "unexpected argument `extra`"),
     ]
