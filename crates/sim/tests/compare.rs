@@ -1,32 +1,11 @@
 //! `sim compare A B` end to end: two real runs written by `sim`, compared as a user
 //! would compare them.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .output()
-        .expect("sim runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("brkmap-compare-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Two runs, made once for all tests: churn seed 1 through glibc, best-fit and mmap
 /// (A) and churn seed 2 through glibc and first-fit (B).
@@ -77,16 +56,6 @@ fn summary(dir: &Path, allocator: &str) -> serde_json::Value {
         .find(|r| r["allocator"] == allocator)
         .unwrap()
         .clone()
-}
-
-/// Bad input: exit code 2, one line on stderr that names the problem, nothing on stdout.
-fn assert_usage_error(o: &Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line, got: {err}");
-    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(o.stdout.is_empty(), "nothing on stdout: {}", stdout(o));
 }
 
 #[test]

@@ -3,15 +3,11 @@
 //! The `--ostep` fixtures are malloc.py's own outputs (see data/ostep/README.md): the
 //! binary must print them byte for byte.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .output()
-        .expect("sim runs")
-}
 
 fn ostep_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ostep")

@@ -2,23 +2,11 @@
 //! size, whose data says what the run did (the peaks are the summary's peaks, the
 //! blocks carry the trace's ids). `report_browser.rs` opens it in Chromium.
 
+mod common;
+use common::*;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .output()
-        .expect("sim runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("brkmap-report-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn textbook() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -9,16 +9,12 @@
 //! found as `$BRKMAP_CHROMIUM`, else `chromium`, `chromium-browser` or
 //! `google-chrome` on the PATH; run explicitly without one, the test fails saying so.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("brkmap-browser-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The browser to run, if there is one.
 fn chromium() -> Option<PathBuf> {
