@@ -79,6 +79,8 @@ pub struct CostModel {
     /// one). Pointer chasing over 96 to 1024 pages (more than the 64 first-level
     /// entries, fewer than the second level's) versus the same cache lines packed in a
     /// few pages: 1.9 to 2.0 ns in the quietest runs (about 7 cycles), so 2.
+    /// `sim calibrate` chases one line in each of 512 pages against as many lines
+    /// packed 64 to a page (2.7 to 2.9 on the machine of Appendix B, under load).
     pub tlb_l2_hit_ns: f64,
     /// Tearing down the translations of mapped pages when a call removes them
     /// (`munmap`, a brk shrink, a shrinking or moving `mremap`, `MAP_FIXED` over a
@@ -116,6 +118,8 @@ pub struct CostModel {
     /// without the write, which leaves nothing to flush, differs by 200 ns at most.
     /// The reference machine is a virtual machine, where an IPI is a round trip
     /// through the hypervisor; on bare metal it is a few µs at most. So 11,500.
+    /// `sim calibrate` measures the same way (each cycle timed alone, kept when the
+    /// spinning thread's counter moved during it), where the process may use two CPUs.
     pub tlb_shootdown_ns: f64,
     /// Switching the CPU from one process to another (save/restore, scheduler, address
     /// space switch). Pipe ping-pong hop - same-process pipe round = 2084 - 494 ~ 1600.

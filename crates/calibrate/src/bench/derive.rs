@@ -120,6 +120,7 @@ pub fn derive_cost_model(
     let touched_1m = get(&keys::mmap_munmap_touched(1 << 20))?;
     let pt_page = get(keys::PAGE_TABLE_PAGE)?;
     let tlb = get(keys::TLB_MISS)?;
+    let l2_hit = get(keys::TLB_L2_HIT)?;
     let hop = get(keys::PIPE_HOP_PROCESSES)?;
     let pipe_same = get(keys::PIPE_SAME_PROCESS)?;
     let malloc_free = get(keys::MALLOC_FREE_TCACHE)?;
@@ -280,9 +281,11 @@ pub fn derive_cost_model(
     // reference machine's figure, said so in the report.
     let tlb_l2_hit_ns = set(
         "tlb_l2_hit_ns",
+        l2_hit,
         d.tlb_l2_hit_ns,
-        d.tlb_l2_hit_ns,
-        "not measured by sim calibrate: the reference machine's figure".to_string(),
+        "chase step with one line in each of a few hundred pages - the same count of \
+         lines packed 64 to a page"
+            .to_string(),
     );
     let unmap_teardown_ns = set(
         "unmap_teardown_ns",
@@ -298,14 +301,23 @@ pub fn derive_cost_model(
             ns(free_page_ns)
         ),
     );
-    // Not measured here yet (the touched cycle with a second thread of the process on
-    // another CPU): the reference machine's figure, said so in the report.
-    let tlb_shootdown_ns = set(
-        "tlb_shootdown_ns",
-        d.tlb_shootdown_ns,
-        d.tlb_shootdown_ns,
-        "not measured by sim calibrate: the reference machine's figure".to_string(),
-    );
+    // Measured only where the process may run on two CPUs (see shootdown.rs).
+    let tlb_shootdown_ns = match get(keys::TLB_SHOOTDOWN) {
+        Ok(shootdown) => set(
+            "tlb_shootdown_ns",
+            shootdown,
+            d.tlb_shootdown_ns,
+            "mmap + write + munmap with a second thread spinning on another CPU - the \
+             same cycle alone"
+                .to_string(),
+        ),
+        Err(_) => set(
+            "tlb_shootdown_ns",
+            d.tlb_shootdown_ns,
+            d.tlb_shootdown_ns,
+            "not measured (one CPU): the reference machine's figure".to_string(),
+        ),
+    };
     let context_switch_ns = set(
         "context_switch_ns",
         hop - pipe_same,
@@ -397,6 +409,7 @@ mod tests {
         v.push(m(keys::MREMAP_CALL, 1150.0));
         v.push(m(keys::PAGE_TABLE_PAGE, 300.0));
         v.push(m(keys::TLB_MISS, 30.0));
+        v.push(m(keys::TLB_L2_HIT, 2.0));
         v.push(m(keys::STEADY_MMAP, 1150.0));
         v.push(m(keys::STEADY_MUNMAP, 2140.0));
         v.push(m(keys::STEADY_TOUCHED_CYCLE, 6700.0));
@@ -484,6 +497,7 @@ mod tests {
         assert!(close(c.alloc_op_ns, def.alloc_op_ns, 1e-9));
         assert_eq!(c.page_table_page_ns, def.page_table_page_ns);
         assert_eq!(c.tlb_miss_ns, def.tlb_miss_ns);
+        assert_eq!(c.tlb_l2_hit_ns, def.tlb_l2_hit_ns);
         assert!(d.notes.is_empty());
         assert_eq!(d.derivations.len(), 19);
         let brk = d.derivations.iter().find(|x| x.field == "brk_ns").unwrap();

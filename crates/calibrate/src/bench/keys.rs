@@ -70,6 +70,19 @@ pub const CHASE_ONE_PAGE: &str = "chase.one-page";
 pub const CHASE_DENSE: &str = "chase.dense";
 /// The same lines chased with one line per page over many pages, ns per step.
 pub const CHASE_SPARSE: &str = "chase.sparse";
+/// Pointer chase over one line in each of a few hundred pages (past the first-level
+/// TLB, inside the second level), ns per step.
+pub const CHASE_SPREAD: &str = "chase.spread";
+/// As many lines packed 64 to a page (first-level TLB hits), ns per step.
+pub const CHASE_PACKED: &str = "chase.packed";
+/// Spread minus packed: a first-level TLB miss served by the second level, ns.
+pub const TLB_L2_HIT: &str = "tlb.l2-hit";
+/// `mmap` of a page, a write to it and `munmap`, the only thread running, ns per cycle.
+pub const CYCLE_ALONE: &str = "cycle.4KiB.alone";
+/// The same cycle with a second thread of the process spinning on another CPU, ns.
+pub const CYCLE_WITH_THREAD: &str = "cycle.4KiB.with-thread";
+/// The difference: one TLB shootdown, ns.
+pub const TLB_SHOOTDOWN: &str = "tlb.shootdown";
 /// Sparse minus dense: the cost of one TLB miss (a page walk), ns.
 pub const TLB_MISS: &str = "tlb.miss";
 /// The measurement harness's own loop with an empty body, ns per iteration.

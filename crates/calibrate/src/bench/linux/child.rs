@@ -62,6 +62,15 @@ impl Recorder {
         }
     }
 
+    /// Sample `i` of series `s` (`NaN` if it was not recorded).
+    pub(crate) fn value(&self, s: usize, i: usize) -> f64 {
+        self.series
+            .get(s)
+            .and_then(|v| v.get(i))
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+
     /// The median of what series `s` has recorded so far (`NaN` if nothing). It
     /// allocates, so it must not run inside a loop that forbids allocation.
     pub(crate) fn median_of(&self, s: usize) -> f64 {

@@ -10,6 +10,7 @@ pub(crate) mod machine;
 mod malloc;
 mod mapping;
 mod pagetable;
+mod shootdown;
 mod steady;
 mod switch;
 mod timing;
@@ -169,7 +170,7 @@ fn to_measurements(
         .collect()
 }
 
-fn setup_error(f: Failure) -> BenchError {
+pub(crate) fn setup_error(f: Failure) -> BenchError {
     match f {
         Failure::Os(SysError { call, errno }) => BenchError::Os {
             bench: "setup",
@@ -202,6 +203,7 @@ const GROUPS: &[(&str, Group)] = &[
     ("page zeroing", faults::run_zero),
     ("page-table pages", pagetable::run),
     ("TLB misses", tlb::run),
+    ("TLB shootdowns", shootdown::run),
     ("malloc and free", malloc::run),
     ("pipes and context switches", switch::run),
 ];

@@ -55,6 +55,22 @@ figure is slightly low), the dense chase pays first-level TLB refills (also slig
 low), the page-walk caches keep the upper levels, and under a hypervisor the walk is \
 two-dimensional (guest and host tables), which is much dearer than on bare metal.";
 
+const SPREAD_METHOD: &str = "A random cyclic chase over F nodes (512 in quick and full \
+mode), one cache line in each of the F pages of the memfd's single mapping: more pages \
+than the first-level data TLB holds (64 entries on current x86 cores), fewer than the \
+second level's, so a load misses the first level and the second level serves it. Time \
+per step.";
+
+const PACKED_METHOD: &str = "The same number of nodes, chased in a random cycle, packed \
+64 to a page into F / 64 pages (8 in quick and full mode): every translation stays in the \
+first-level TLB. The data is as large (F lines) and fits the same caches, but the lines \
+are other ones. Time per step.";
+
+const L2_METHOD: &str = "Per sample, the spread chase step minus the packed chase step: \
+what a first-level TLB miss that the second level serves adds to a load. Limits: the \
+two chases read different cache lines (the same amount of data), and the hardware may \
+prefetch translations.";
+
 /// Measures chase steps and derives the TLB miss.
 pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
     let page = ctx.page;
@@ -88,10 +104,28 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                 "ns per miss",
                 MISS_METHOD,
             ),
+            Desc::new(
+                keys::CHASE_SPREAD,
+                "pointer chase, one line in each of a few hundred pages",
+                "ns per step",
+                SPREAD_METHOD,
+            ),
+            Desc::new(
+                keys::CHASE_PACKED,
+                "pointer chase, as many lines packed 64 to a page",
+                "ns per step",
+                PACKED_METHOD,
+            ),
+            Desc::new(
+                keys::TLB_L2_HIT,
+                "second-level TLB hit (spread - packed step)",
+                "ns per hit",
+                L2_METHOD,
+            ),
         ],
         |rec| {
             let mem = Layout::build(page, frames, maps)?;
-            for s in 0..4 {
+            for s in 0..7 {
                 rec.set_inner(s, steps);
             }
             let pass = |base: *const u8, start: usize, word: usize| {
@@ -105,10 +139,14 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
             let sparse = || pass(mem.sparse.as_ptr(), mem.sparse_start, 0);
             let dense = || pass(mem.dense.as_ptr(), mem.dense_start, 1);
             let one = || pass(mem.dense.as_ptr(), mem.one_page_start, 2);
+            let spread = || pass(mem.dense.as_ptr(), mem.spread_start, 3);
+            let packed = || pass(mem.dense.as_ptr(), mem.packed_start, 4);
             // Warm-up: faults every sparse page in and fills the caches.
             sparse();
             dense();
             one();
+            spread();
+            packed();
             for _ in 0..rec.reps() {
                 let s = sparse();
                 let d = dense();
@@ -116,6 +154,10 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                 rec.push(1, d)?;
                 rec.push(2, one())?;
                 rec.push(3, s - d)?;
+                let (sp, pk) = (spread(), packed());
+                rec.push(4, sp)?;
+                rec.push(5, pk)?;
+                rec.push(6, sp - pk)?;
             }
             Ok(())
         },
@@ -144,6 +186,10 @@ struct Layout {
     sparse_start: usize,
     dense_start: usize,
     one_page_start: usize,
+    /// One node in each frame (word 3), for the second-level TLB chase.
+    spread_start: usize,
+    /// As many nodes packed 64 to a page into the first frames (word 4).
+    packed_start: usize,
 }
 
 impl Layout {
@@ -214,7 +260,21 @@ impl Layout {
         for i in 0..lines {
             put(ring[i] * LINE, 2, ring[(i + 1) % lines] * LINE);
         }
+        // The second-level TLB chases: node j in frame j at its rotated line, and the
+        // same count of nodes packed into the first frames, each in a cycle of its own.
+        let mut spread: Vec<usize> = (0..frames).map(|f| f * page + rot[f] * LINE).collect();
+        shuffle(&mut spread, &mut rng);
+        let mut packed: Vec<usize> = (0..frames)
+            .map(|j| (j / lines) * page + (j % lines) * LINE)
+            .collect();
+        shuffle(&mut packed, &mut rng);
+        for i in 0..frames {
+            put(spread[i], 3, spread[(i + 1) % frames]);
+            put(packed[i], 4, packed[(i + 1) % frames]);
+        }
         Ok(Layout {
+            spread_start: spread[0],
+            packed_start: packed[0],
             sparse_start: sparse_off(order[0]),
             dense_start: dense_off(order[0]),
             one_page_start: ring[0] * LINE,
