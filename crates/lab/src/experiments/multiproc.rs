@@ -236,7 +236,8 @@ fn multiproc_memory(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Exper
         if !kills.is_empty() {
             notes.push(format!(
                 "{}: the OOM killer killed {}, each time the process with the highest \
-                 badness (the most resident memory).",
+                 badness (resident plus page-table pages: nothing here swaps, and every \
+                 oom_score_adj is 0).",
                 spec.label,
                 kills.join(" and ")
             ));
@@ -252,8 +253,10 @@ fn multiproc_memory(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Exper
          1–{PROCS}: grow, keep one 32-byte block, free the rest, malloc_trim(0) except where \
          stated) and then staying alive; process i starts after {} scheduler rounds × i; round-robin slices of {SLICE} \
          ops with a context switch between processes; when a page fault finds no free frame, \
-         the OOM killer kills the process with the highest badness (resident and page-table \
-         pages), which need not be the one that faulted.",
+         the OOM killer kills the process with the highest badness (resident pages + swap \
+         entries + page-table pages, adjusted by oom_score_adj, as Linux's oom_badness; the \
+         model never swaps, and every adjustment is 0 here), which need not be the one that \
+         faulted, and the faulting process gets its page.",
         bytes(PHYS_BYTES),
         count(PROC_OPS),
         START_GAP
