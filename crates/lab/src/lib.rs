@@ -18,6 +18,7 @@
 //! `engine`, and describes charts for `plot`. Like the engine it is pure: no files, no
 //! clocks, no threads; `sim` does the I/O and the real-machine measurements.
 
+pub mod answers;
 pub mod experiments;
 pub mod quiz;
 pub mod registry;
