@@ -331,14 +331,14 @@ fn intro() -> R<Vec<String>> {
             "glibc"
         },
     );
-    check(w1.ops.len() == w2.ops.len(), "seed 2 has as many ops")?;
+    check(g.ops == g2.ops, "seed 2 has as many allocator calls")?;
     v.push(format!(
         "Seed 1: glibc made {} `brk` calls with a peak footprint of {}, first fit {} with \
          {}, so {more_brk} made more `brk` calls and {larger} has the larger footprint. A \
          second run gives byte-identical numbers (the simulation is deterministic). With \
          `--seed 2` the sizes and order of the requests change, and so do the numbers \
          (glibc: {} `brk`, {}; first fit: {} `brk`, {}); what stays is the workload's \
-         shape and length ({} ops with either seed).",
+         shape and length ({} allocator calls with either seed).",
         sc(&g, Syscall::Brk),
         bytes(g.peak_footprint),
         sc(&f, Syscall::Brk),
@@ -347,7 +347,7 @@ fn intro() -> R<Vec<String>> {
         bytes(g2.peak_footprint),
         sc(&f2, Syscall::Brk),
         bytes(f2.peak_footprint),
-        count(w1.ops.len() as u64)
+        count(g.ops)
     ));
     // 3
     let json = serde_json::to_value(&g).map_err(err)?;
