@@ -30,5 +30,7 @@ pub use oprow::{OpRow, Region};
 pub use program::{Blocks, Held, Program, Stepped, execute};
 pub use run::{HeapSnapshot, RunConfig, RunError, RunResult, Step, run, run_observed};
 pub use summary::{Outcome, Summary};
-pub use system::{ProcessResult, ProcessSpec, RoundSample, SystemRun, run_system, system_summary};
+pub use system::{
+    OomChoice, ProcessResult, ProcessSpec, RoundSample, SystemRun, run_system, system_summary,
+};
 pub use timeline::{Sample, Source, Timeline};

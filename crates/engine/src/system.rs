@@ -85,11 +85,27 @@ pub struct RoundSample {
     pub context_switches: u64,
 }
 
+/// One choice of the OOM killer during a system run, with processes named as in
+/// their [`ProcessSpec`]s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OomChoice {
+    /// The process it chose (and killed).
+    pub victim: String,
+    /// The process whose allocation found no free frame.
+    pub trigger: String,
+    /// The victim's resident bytes when it was chosen.
+    pub victim_rss: u64,
+    /// The round of the scheduler in which it happened (1-based, as in [`RoundSample`]).
+    pub round: u64,
+}
+
 /// Everything a system run produces.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SystemRun {
     /// Each process, in the order given.
     pub processes: Vec<ProcessResult>,
+    /// Every choice of the OOM killer, in order.
+    pub oom_kills: Vec<OomChoice>,
     /// The machine after every round.
     pub rounds: Vec<RoundSample>,
     /// Physical memory of the machine, bytes.
@@ -171,6 +187,7 @@ pub fn run_system(
         .collect();
     let slice = slice.max(1);
     let mut rounds = Vec::new();
+    let mut oom_rounds: Vec<u64> = Vec::new();
     let mut total_ops: u64 = 0;
     let mut first_used = false;
     let phys_bytes = kernel.phys().total_frames * kernel::PAGE_SIZE;
@@ -249,6 +266,7 @@ pub fn run_system(
                 }
             }
         }
+        oom_rounds.resize(kernel.oom_kills().len(), round + 1);
         let phys = kernel.phys();
         rounds.push(RoundSample {
             round: round + 1,
@@ -303,8 +321,25 @@ pub fn run_system(
             },
         })
         .collect();
+    let name_of = |pid: Pid| {
+        ps.iter()
+            .find(|p| p.pid == Some(pid))
+            .map_or_else(|| pid.to_string(), |p| p.name.clone())
+    };
+    let oom_kills = kernel
+        .oom_kills()
+        .iter()
+        .zip(oom_rounds)
+        .map(|(k, round)| OomChoice {
+            victim: name_of(k.victim),
+            trigger: name_of(k.trigger),
+            victim_rss: k.rss,
+            round,
+        })
+        .collect();
     Ok(SystemRun {
         processes,
+        oom_kills,
         rounds,
         phys_bytes,
     })

@@ -21,6 +21,7 @@
 //! `engine`, and describes charts for `plot`. Like the engine it is pure: no files, no
 //! clocks, no threads; `sim` does the I/O and the real-machine measurements.
 
+pub mod answers;
 pub mod experiments;
 pub mod grade;
 pub mod quiz;

@@ -129,10 +129,10 @@ pub struct GradeArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Print the instructors' answer key of the book's assignments (Markdown: the
-    /// book's Appendix C) instead of grading an allocator.
+    /// book's Appendix D) instead of grading an allocator.
     #[arg(long, conflicts_with_all = ["allocator", "traces", "answers", "tunables", "format"])]
     pub key: bool,
-    /// Check the answers in FILE (lines `NAME = VALUE`, the names of Appendix C's last
+    /// Check the answers in FILE (lines `NAME = VALUE`, the names of Appendix D's last
     /// table) instead of grading an allocator.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["allocator", "traces", "tunables"])]
     pub answers: Option<PathBuf>,

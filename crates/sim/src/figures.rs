@@ -7,7 +7,9 @@
 //!   includes and quotes;
 //! - `notebooks-data/<name>.csv`: the data behind the figure;
 //!
-//! and `notebooks-data/README.md`, whose part under a marker line is generated from the
+//! and, with every experiment, `book/src/generated/figure-commands.md` (appendix A) and
+//! `book/src/generated/answers.md` (appendix C, the exercises' answers from
+//! `lab::answers`), and `notebooks-data/README.md`, whose part under a marker line is generated from the
 //! registry (every file and column) while the hand-written introduction above it is
 //! kept.
 //!
@@ -37,6 +39,8 @@ const FIGURES_DIR: &str = "book/src/figures";
 const TABLES_DIR: &str = "book/src/generated";
 /// Appendix A's table of every figure's commands, in the tables folder.
 const COMMANDS_FILE: &str = "figure-commands.md";
+/// The instructor's appendix: every exercise's answer, computed by `lab::answers`.
+const ANSWERS_FILE: &str = "answers.md";
 /// Where the data go.
 const DATA_DIR: &str = "notebooks-data";
 /// The line that separates the README's hand-written introduction from its generated
@@ -100,6 +104,11 @@ pub fn run(args: &FiguresArgs) -> CliResult {
         files.push(Generated {
             path: format!("{TABLES_DIR}/{COMMANDS_FILE}"),
             text: experiments::commands_md(),
+        });
+        files.push(Generated {
+            path: format!("{TABLES_DIR}/{ANSWERS_FILE}"),
+            text: lab::answers::answers_md()
+                .map_err(|e| CliError::failed(format!("the exercise answers: {e}")))?,
         });
     }
     let readme_path = root.join(DATA_DIR).join("README.md");
@@ -237,6 +246,7 @@ fn strays(root: &Path) -> CliResult<Vec<String>> {
     }
     expected.insert(format!("{DATA_DIR}/README.md"));
     expected.insert(format!("{TABLES_DIR}/{COMMANDS_FILE}"));
+    expected.insert(format!("{TABLES_DIR}/{ANSWERS_FILE}"));
     let mut out = Vec::new();
     for dir in [FIGURES_DIR, TABLES_DIR, DATA_DIR] {
         let entries = match std::fs::read_dir(root.join(dir)) {

@@ -17,7 +17,8 @@ pub(crate) type Calls = BTreeMap<BlockId, AllocCall>;
 /// Bytes in a base page: the unit the estimates round to.
 const PAGE: u64 = 4096;
 
-/// glibc's default mmap threshold: chunks this large start in their own mapping.
+/// glibc's default mmap threshold: chunks this large get their own mapping when the heap
+/// cannot serve them.
 const GLIBC_MMAP_THRESHOLD: u64 = 128 * 1024;
 
 /// A checked, encoded replay request.
@@ -33,7 +34,8 @@ pub(crate) struct Plan {
 /// cap check needs to know.
 ///
 /// glibc: the chunk (`size + 8` rounded up to 16, at least 32), or, at or above the
-/// default mmap threshold, the chunk's own mapping rounded up to pages. mmap: the
+/// default mmap threshold, the chunk's own mapping rounded up to pages (an upper bound:
+/// such a chunk comes from the heap instead when a bin or the top can serve it). mmap: the
 /// mapping, `size` rounded up to pages (at least one page: `mmap` cannot map 0 bytes).
 pub fn real_block_bytes(strategy: Strategy, size: u64) -> u64 {
     match strategy {

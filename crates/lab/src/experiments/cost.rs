@@ -197,6 +197,26 @@ fn crossings(points: &[(u64, f64, f64)]) -> Vec<f64> {
         .collect()
 }
 
+/// The first size in `(lo, hi]` at which the first cycle of `mmap` costs no more than
+/// glibc's, by bisection over whole bytes (the model is exact, so the step the sampled
+/// sizes only bracket can be found).
+fn first_cycle_crossing(setup: &Setup, lo: u64, hi: u64) -> Result<u64, ExperimentError> {
+    let (glibc, mmap) = (&setup.allocators[0], &setup.allocators[1]);
+    let cheaper = |size: u64| -> Result<bool, ExperimentError> {
+        Ok(cycles(mmap, &setup.kernel, size)?[0].ns <= cycles(glibc, &setup.kernel, size)?[0].ns)
+    };
+    let (mut lo, mut hi) = (lo, hi);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if cheaper(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(hi)
+}
+
 fn crossover(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, ExperimentError> {
     let glibc = &setup.allocators[0];
     let mmap = &setup.allocators[1];
@@ -245,6 +265,18 @@ fn crossover(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, Experim
             format!("{} / {}", g[0].syscalls, m[0].syscalls),
         ]);
     }
+    // The first cycle's curves cross at a step (where glibc stops carving the block from
+    // the top chunk of its first heap growth and maps it); find it to the byte.
+    let step = first
+        .windows(2)
+        .find(|w| w[0].2 > w[0].1 && w[1].2 <= w[1].1)
+        .map(|w| first_cycle_crossing(setup, w[0].0, w[1].0))
+        .transpose()?;
+    // What glibc's first cycle pays beyond the mmap allocator's once both map the block:
+    // its heap setup (the whole first cycle of the smallest block) and the one page by
+    // which its mapping is longer.
+    let setup_ns = first.first().map_or(0.0, |p| p.1);
+    let beyond = step.and_then(|s| first.iter().find(|p| p.0 >= s).copied());
     let cross_first = crossings(&first);
     let cross_again = crossings(&again);
     let cross_real = measured
@@ -303,7 +335,14 @@ fn crossover(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, Experim
         &[
             vec![
                 "first cycle in a fresh process".to_string(),
-                words(&cross_first),
+                match step {
+                    Some(n) => format!(
+                        "{} ({} B, found by bisection between the sampled sizes)",
+                        bytes(n),
+                        count(n)
+                    ),
+                    None => words(&cross_first),
+                },
             ],
             vec![
                 "fourth cycle (steady state)".to_string(),
@@ -328,12 +367,43 @@ fn crossover(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, Experim
          pages; the fourth cycle is the steady state of a program that allocates the same \
          size again and again: glibc reuses memory that is already resident (a few ns, or a \
          few TLB misses for the largest blocks), while every mmap gets fresh zeroed pages and \
-         every munmap frees them. From 128 KiB on glibc maps the block itself, so on the \
-         first cycle both do mmap+munmap; its 16-byte chunk header makes its mapping one page \
-         longer, which is where the first-cycle curves cross. The model charges nothing for \
-         writing memory that is already resident, so its steady-state glibc cycles are cheaper \
-         than the measured ones, which include the memset.",
+         every munmap frees them. The model charges nothing for writing memory that is already \
+         resident, so its steady-state glibc cycles are cheaper than the measured ones, which \
+         include the memset.",
     );
+    if let (Some(n), Some(b)) = (step, beyond) {
+        let extra = b.1 - b.2;
+        let (g, m) = (
+            cycles(glibc, &setup.kernel, n)?[0],
+            cycles(mmap, &setup.kernel, n)?[0],
+        );
+        md.para(&format!(
+            "Why the first cycles cross where they do: glibc's first malloc sets up its heap \
+             before anything else (brk(0), a growth of 132 KiB and the fault of the tcache's \
+             page: {setup}, the whole first cycle of a 16-byte block). Up to {below} bytes the \
+             block is then carved from the top chunk of that growth: no munmap, no unmap \
+             teardown, and the heap is the cheaper. From {n} bytes the top cannot serve it and \
+             glibc maps the block too ({gs} syscalls against {ms}): its first cycle is then the \
+             same mmap+munmap plus the heap setup, and the setup alone makes it the dearer: at \
+             {n} bytes glibc's cycle costs {gn} against {mn}, with {gf} page faults against \
+             {mf} (the tcache's page). For a block of whole pages glibc's mapping is one page \
+             longer as well (its chunk header needs room in front of the block), which adds to \
+             the gap without causing it: at {at} glibc pays {extra} more, {setup} of heap setup \
+             and {page} for that page.",
+            setup = nanos(setup_ns),
+            below = count(n - 1),
+            n = count(n),
+            gs = g.syscalls,
+            ms = m.syscalls,
+            gn = nanos(g.ns),
+            mn = nanos(m.ns),
+            gf = g.faults,
+            mf = m.faults,
+            at = bytes(b.0),
+            extra = nanos(extra),
+            page = nanos(extra - setup_ns),
+        ));
+    }
     let measured_points = measured.as_ref().map(|(_, rows)| {
         rows.iter()
             .map(|r| (r.size, r.malloc_free_ns, r.mmap_munmap_ns))

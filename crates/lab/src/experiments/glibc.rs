@@ -97,7 +97,8 @@ pub const MMAP_THRESHOLD: Experiment = Experiment {
     columns: &[
         (
             "run",
-            "large (the large workload) or brk-limit (heap growth up to a mapping)",
+            "large (the large workload), fresh (128 KiB requests in a fresh process) or brk-limit \
+             (heap growth up to a mapping)",
         ),
         ("op", "index of the op in the workload"),
         ("kind", "malloc or realloc"),
@@ -128,6 +129,16 @@ pub const MMAP_THRESHOLD: Experiment = Experiment {
 /// throughout and would hide the large ones).
 const PLOT_MIN: u64 = 32 * 1024;
 
+/// glibc's mmap threshold at start (`DEFAULT_MMAP_THRESHOLD`).
+const DEFAULT_THRESHOLD: u64 = 128 * 1024;
+
+/// The chunk glibc carves for a request of `n` bytes (`request2size`: `n` plus the
+/// 8-byte size word, rounded up to 16, at least 32); glibc compares this, not `n`, with
+/// the mmap threshold.
+fn chunk_size(n: u64) -> u64 {
+    ((n + 8 + 15) & !15).max(32)
+}
+
 /// How far the heap of the brk-fallback run can grow: a mapping sits one guard page
 /// above that. (Not `RLIMIT_DATA`: since Linux 4.7 it limits private writable mappings
 /// too, so glibc's fallback mapping would be refused as well.)
@@ -149,7 +160,10 @@ fn mmap_threshold(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experim
     );
     let (mut heap_pts, mut mmap_pts, mut threshold) = (Vec::new(), Vec::new(), Vec::new());
     let mut rises: Vec<(usize, u64)> = Vec::new();
-    let (mut big_heap, mut big_mmap, mut over_default_heap) = (0u64, 0u64, 0u64);
+    // Requests whose chunk is at or above the threshold in force: given a mapping, or
+    // served from the heap (a free chunk or the top could take them); and requests of
+    // 128 KiB and more below a raised threshold.
+    let (mut at_mmap, mut at_heap, mut below_raised) = (0u64, 0u64, 0u64);
     threshold.push((0.0, g.mmap_threshold() as f64));
     loop {
         let before = g.mmap_threshold();
@@ -171,17 +185,21 @@ fn mmap_threshold(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experim
                 let Some(ptr) = ptr else { continue };
                 let in_heap = ptr >= start && ptr < k.program_break();
                 let region = if in_heap { "heap" } else { "mmap" };
+                if chunk_size(size) >= before {
+                    if in_heap {
+                        at_heap += 1;
+                    } else {
+                        at_mmap += 1;
+                    }
+                } else if size >= DEFAULT_THRESHOLD && in_heap {
+                    below_raised += 1;
+                }
                 if size >= PLOT_MIN {
                     let pt = (index as f64, size as f64);
                     if in_heap {
                         heap_pts.push(pt);
-                        big_heap += 1;
-                        if size >= 128 * 1024 {
-                            over_default_heap += 1;
-                        }
                     } else {
                         mmap_pts.push(pt);
-                        big_mmap += 1;
                     }
                     csv.row(&[
                         "large".to_string(),
@@ -204,6 +222,8 @@ fn mmap_threshold(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experim
     }
     threshold.push((w.ops.len() as f64, g.mmap_threshold() as f64));
 
+    // The rule itself, in a fresh process: at the threshold, the top decides.
+    let (fresh, first_top) = fresh_process(&mut csv)?;
     // Claim 1's second half: when brk fails, malloc carries on in a mapping.
     let fallback = brk_fallback(&mut csv)?;
 
@@ -218,18 +238,23 @@ fn mmap_threshold(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experim
     let mut md = Markdown::new(&caption);
     let mut rows = vec![
         vec![
-            format!("requests ≥ {} from the heap", bytes(PLOT_MIN)),
-            count(big_heap),
+            "requests at or above the threshold in force: given their own mapping".to_string(),
+            count(at_mmap),
         ],
         vec![
-            format!("requests ≥ {} given their own mapping", bytes(PLOT_MIN)),
-            count(big_mmap),
+            "requests at or above the threshold in force: served from the heap (a free \
+             chunk or the top could take them)"
+                .to_string(),
+            count(at_heap),
         ],
         vec![
-            "requests ≥ 128 KiB served from the heap (threshold raised)".to_string(),
-            count(over_default_heap),
+            "requests ≥ 128 KiB below a raised threshold: from the heap".to_string(),
+            count(below_raised),
         ],
-        vec!["mmap threshold at start".to_string(), bytes(128 * 1024)],
+        vec![
+            "mmap threshold at start".to_string(),
+            bytes(DEFAULT_THRESHOLD),
+        ],
     ];
     for (i, (op, t)) in rises.iter().enumerate() {
         rows.push(vec![
@@ -243,9 +268,32 @@ fn mmap_threshold(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experim
     ]);
     md.table(&["glibc on large", "value"], &rows);
     md.para(
-        "Freeing a mapped chunk bigger than the threshold (and at most 32 MiB) raises the \
-         threshold to that chunk's size, so later requests of that size come from the heap.",
+        "A request is at or above the threshold when its chunk (the request plus 8, rounded up \
+         to 16) is. Such a request gets its own mapping only when no free chunk in the bins \
+         and not the top chunk can serve it (sysmalloc). Freeing a mapped chunk bigger than \
+         the threshold (and at most 32 MiB) raises the threshold to that chunk's size, so \
+         later requests of that size come from the heap.",
     );
+    md.table(
+        &[
+            "a fresh process",
+            "chunk",
+            "mmap threshold",
+            "top chunk before",
+            "served from",
+            "syscalls it made",
+        ],
+        &fresh,
+    );
+    md.para(&format!(
+        "The first malloc of a process first sets up the heap (the tcache's 656-byte chunk, \
+         and a growth by what it needs plus the 128 KiB top pad), so its 128 KiB request finds \
+         a top chunk of {} bytes and is carved from it: at the threshold, and still from the \
+         heap. The second finds the top nearly empty and gets a mapping. Freeing the first \
+         merges it back into the top (freeing a heap chunk never moves the threshold), and the \
+         third is carved from the top again.",
+        count(first_top)
+    ));
     md.table(
         &["64 KiB malloc", "served from", "syscalls it made"],
         &fallback,
@@ -255,8 +303,8 @@ fn mmap_threshold(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experim
         title: "glibc's mmap threshold: which requests get their own mapping".to_string(),
         lines: vec![format!(
             "Each point is a malloc or realloc of at least {} (smaller ones always come from the \
-             heap). A request at or above the threshold gets its own mapping; freeing one raises \
-             the threshold to its size.",
+             heap). A request at or above the threshold gets its own mapping when no free chunk \
+             and not the top can serve it; freeing a mapped one raises the threshold to its size.",
             bytes(PLOT_MIN)
         )],
         panels: vec![XyPanel {
@@ -286,6 +334,97 @@ fn mmap_threshold(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experim
         table_md: md.finish(),
         figure,
     })
+}
+
+/// A fresh process's 128 KiB requests: malloc, malloc, free the first, malloc; returns
+/// the table rows (top chunk before each call, where the block came from, the syscalls)
+/// and writes the CSV rows of the mallocs.
+fn fresh_process(csv: &mut Csv) -> Result<(Vec<Vec<String>>, u64), ExperimentError> {
+    let mut k = Kernel::new(KernelConfig::default());
+    let start = k.program_break();
+    let mut g = Glibc::new();
+    g.record_syscalls(true);
+    let size = DEFAULT_THRESHOLD;
+    let mut w = Workload::new("fresh");
+    w.ops = vec![
+        Op::Malloc { id: 1, size },
+        Op::Malloc { id: 2, size },
+        Op::Free { id: 1 },
+        Op::Malloc { id: 3, size },
+    ];
+    let mut p = Program::new(w);
+    let mut rows = Vec::new();
+    // The top chunk the first request met: what is left of it after the call, plus the
+    // chunk carved from it.
+    let mut first_top = 0;
+    loop {
+        let t = g.mmap_threshold();
+        let top = g.mallinfo2().keepcost;
+        let op = p.workload().ops.get(p.position()).cloned();
+        match p.step(&mut k, &mut g)? {
+            Stepped::Finished => break,
+            Stepped::Ran { index, ptr } => {
+                let words: Vec<String> = g.take_syscalls().iter().map(event_words).collect();
+                let calls = if words.is_empty() {
+                    "none".to_string()
+                } else {
+                    words.join("; ")
+                };
+                if index == 0 {
+                    first_top = g.mallinfo2().keepcost + chunk_size(size);
+                }
+                let top = if index == 0 {
+                    "none yet (no heap)".to_string()
+                } else {
+                    format!("{} B", count(top))
+                };
+                match op {
+                    Some(Op::Malloc { id, size }) => {
+                        let ptr = ptr.unwrap_or(0);
+                        let in_heap = ptr >= start && ptr < k.program_break();
+                        csv.row(&[
+                            "fresh".to_string(),
+                            index.to_string(),
+                            "malloc".to_string(),
+                            size.to_string(),
+                            if in_heap { "heap" } else { "mmap" }.to_string(),
+                            t.to_string(),
+                            g.mmap_threshold().to_string(),
+                        ]);
+                        rows.push(vec![
+                            format!("malloc({size}) #{id}"),
+                            count(chunk_size(size)),
+                            bytes(t),
+                            top,
+                            if in_heap {
+                                "the heap (carved from the top)"
+                            } else {
+                                "its own mapping"
+                            }
+                            .to_string(),
+                            calls,
+                        ]);
+                    }
+                    Some(Op::Free { id }) => rows.push(vec![
+                        format!("free #{id}"),
+                        String::new(),
+                        bytes(t),
+                        top,
+                        "merged into the top".to_string(),
+                        calls,
+                    ]),
+                    _ => {}
+                }
+            }
+            other => {
+                return Err(ExperimentError::Driver {
+                    what: "glibc-mmap-threshold: a fresh process".to_string(),
+                    detail: format!("{other:?}"),
+                });
+            }
+        }
+    }
+    Ok((rows, first_top))
 }
 
 /// Mallocs of 64 KiB until the break runs into a mapping, one comes from a mapping and

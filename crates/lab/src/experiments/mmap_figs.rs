@@ -179,8 +179,11 @@ fn page_rounding(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experime
     );
     md.para(
         "Waste = bytes the block takes beyond the request: a whole number of 4 KiB pages for \
-         mmap; the 8-byte size header rounded up to 16 bytes (or a page-rounded mapping at \
-         and above 128 KiB) for glibc; the size class for segregated. overhead = peak \
+         mmap; the 8-byte size header rounded up to 16 bytes for glibc, or a page-rounded \
+         mapping when the block is mapped (a request at or above the 128 KiB threshold that \
+         the top cannot serve: here from 134,441 B, since malloc(131072) is still carved \
+         from the top left by the first malloc's heap growth); the size class for \
+         segregated. overhead = peak \
          allocated / peak live − 1.",
     );
     Ok(ExperimentOutput {

@@ -141,10 +141,28 @@ fn multiproc_memory(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Exper
     let mut notes = Vec::new();
     for ((spec, trim), a) in configs().into_iter().zip(&setup.allocators) {
         let mut procs = Vec::new();
+        let mut lengths = Vec::new();
+        let mut phases: Vec<Vec<String>> = Vec::new();
         for (i, w) in setup.workloads.iter().enumerate() {
+            let workload = long_running_ramp(w.seed, trim)?;
+            lengths.push(workload.ops.len() as u64);
+            // The phase each op lies in, for saying where a process was when it died.
+            let mut current = String::new();
+            phases.push(
+                workload
+                    .ops
+                    .iter()
+                    .map(|o| {
+                        if let Op::Phase { name } = o {
+                            current = name.clone();
+                        }
+                        current.clone()
+                    })
+                    .collect(),
+            );
             procs.push(ProcessSpec {
                 name: format!("p{}", i + 1),
-                workload: long_running_ramp(w.seed, trim)?,
+                workload,
                 allocator: a.build()?,
                 start_round: i as u64 * START_GAP,
             });
@@ -178,13 +196,31 @@ fn multiproc_memory(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Exper
             nanos(total),
             format!("{:.1}%", 100.0 * switch_ns / total.max(1.0)),
         ]);
-        for p in &run.processes {
+        for ((p, len), phase) in run.processes.iter().zip(&lengths).zip(&phases) {
             proc_rows.push(vec![
                 spec.label.clone(),
                 p.name.clone(),
                 match &p.outcome {
                     Outcome::Completed => "completed".to_string(),
-                    Outcome::OutOfMemory { op, .. } => format!("killed (OOM) at op {op}"),
+                    Outcome::OutOfMemory { op, .. } => {
+                        match run.oom_kills.iter().find(|k| k.victim == p.name) {
+                            Some(k) if k.trigger != p.name => format!(
+                                "killed by the OOM killer {} ({} resident: the highest \
+                                 badness), when {} faulted",
+                                if op == len {
+                                    "after its last op, idle".to_string()
+                                } else {
+                                    format!(
+                                        "at its op {op} of {len}, in phase {}",
+                                        phase.get(*op as usize).map_or("", String::as_str)
+                                    )
+                                },
+                                bytes(k.victim_rss),
+                                k.trigger
+                            ),
+                            _ => format!("out of memory at op {op}"),
+                        }
+                    }
                     Outcome::Segv { op, .. } => format!("SIGSEGV at op {op}"),
                 },
                 bytes(p.peak_rss),
@@ -192,18 +228,18 @@ fn multiproc_memory(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Exper
                 bytes(p.returned.brk + p.returned.munmap + p.returned.madvise),
             ]);
         }
-        let killed: Vec<&str> = run
-            .processes
+        let kills: Vec<String> = run
+            .oom_kills
             .iter()
-            .filter(|p| matches!(p.outcome, Outcome::OutOfMemory { .. }))
-            .map(|p| p.name.as_str())
+            .map(|k| format!("{} (at {}'s fault)", k.victim, k.trigger))
             .collect();
-        if !killed.is_empty() {
+        if !kills.is_empty() {
             notes.push(format!(
-                "{}: {} killed (out of memory) while the processes before them kept their \
-                 freed memory.",
+                "{}: the OOM killer killed {}, each time the process with the highest \
+                 badness (resident plus page-table pages: nothing here swaps, and every \
+                 oom_score_adj is 0).",
                 spec.label,
-                killed.join(" and ")
+                kills.join(" and ")
             ));
         }
         series.push(XySeries::new(spec.label.clone(), Mark::Line, pts));
@@ -216,8 +252,11 @@ fn multiproc_memory(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Exper
          physical memory, each running ramp ({} allocator calls of 2–16 KiB blocks, seeds \
          1–{PROCS}: grow, keep one 32-byte block, free the rest, malloc_trim(0) except where \
          stated) and then staying alive; process i starts after {} scheduler rounds × i; round-robin slices of {SLICE} \
-         ops with a context switch between processes; a process whose memory runs out is \
-         killed.",
+         ops with a context switch between processes; when a page fault finds no free frame, \
+         the OOM killer kills the process with the highest badness (resident pages + swap \
+         entries + page-table pages, adjusted by oom_score_adj, as Linux's oom_badness; the \
+         model never swaps, and every adjustment is 0 here), which need not be the one that \
+         faulted, and the faulting process gets its page.",
         bytes(PHYS_BYTES),
         count(PROC_OPS),
         START_GAP

@@ -108,8 +108,9 @@ fn by_mechanism(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experimen
     }
     let caption = format!(
         "Experiment returned-by-mechanism: ramp (3,000 allocator calls: grow, pin one block, \
-         free the rest, malloc_trim(0), unpin) and swiss-cheese (3,000 calls, with \
-         malloc_trim(0) after the frees), seed 1, through {}, each on a fresh simulated kernel.",
+         free the rest, malloc_trim(0), unpin) and swiss-cheese (3,000 calls: fill, \
+         free every other block, malloc_trim(0) while the others live, bigger requests, then a \
+         drain that frees every block, with no malloc_trim after it), seed 1, through {}, each on a fresh simulated kernel.",
         setup.labels().join(", ")
     );
     let mut md = Markdown::new(&caption);
@@ -128,7 +129,9 @@ fn by_mechanism(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experimen
     );
     md.para(
         "Returned bytes are address ranges given back (cumulative, so memory returned more than \
-         once counts each time). Every workload frees all its blocks by the end.",
+         once counts each time). Every workload frees all its blocks by the end; what an \
+         allocator still holds then (final footprint, final RSS) is what nothing gave back \
+         after the last frees.",
     );
     let refs: Vec<&Timeline> = timelines.iter().collect();
     Ok(ExperimentOutput {

@@ -292,7 +292,7 @@ pub fn compute() -> Result<Key, GradeError> {
 /// The answer key as the book's appendix (Markdown).
 pub fn markdown(k: &Key) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "# Appendix C: Answer keys for the assignments");
+    let _ = writeln!(s, "# Appendix D: Answer keys for the assignments");
     s.push('\n');
     s.push_str(
         "*For instructors.* Every number on this page is computed by the simulator: \

@@ -5,8 +5,8 @@
 //! to 1040-byte chunks), then the fastbins (chunks up to 128 bytes), then the bins
 //! (the unsorted bin, where freed chunks wait, then the sorted small and large bins),
 //! then the *top* chunk at the end of the heap, which grows with `brk` when it is too
-//! small. A request at or above the mmap threshold (128 KiB at first) gets a mapping
-//! of its own instead. `free` puts a chunk back in the first of these that takes it:
+//! small. A request at or above the mmap threshold (128 KiB at first) that no bin and
+//! not the top can serve gets a mapping of its own instead of a heap growth. `free` puts a chunk back in the first of these that takes it:
 //! the tcache if its bin has room, else a fastbin if it is small, else it merges with
 //! free neighbours and goes to the unsorted bin, or into top if it borders top. A
 //! mapped chunk is unmapped at once, and the threshold rises to its size (the
@@ -240,8 +240,9 @@ pub fn generate(seed: u64) -> Result<Quiz, QuizError> {
                 q.line(vec![t("syscalls: "), b("syscalls", syscalls_text(&events))]);
                 if chunk.mapped {
                     q.worked(format!(
-                        "{size} bytes >= the mmap threshold ({}): the chunk gets a mapping \
-                         of its own, rounded up to whole pages.",
+                        "{size} bytes >= the mmap threshold ({}), and no bin and not the top \
+                         can serve it: the chunk gets a mapping of its own, rounded up to whole \
+                         pages.",
                         exact_bytes(threshold_before)
                     ));
                 } else {
@@ -287,8 +288,9 @@ pub fn generate(seed: u64) -> Result<Quiz, QuizError> {
                     });
                     if size >= 128 * 1024 && size < threshold_before {
                         q.worked(format!(
-                            "{size} bytes would have been mapped at first, but the \
-                             threshold rose to {} when a mapped chunk was freed.",
+                            "{size} bytes is below the threshold, which rose to {} when a \
+                             mapped chunk was freed: glibc would not map it even if top were \
+                             too small.",
                             exact_bytes(threshold_before)
                         ));
                     }

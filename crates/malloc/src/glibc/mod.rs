@@ -23,8 +23,9 @@
 //!   each (32..1008); 63 *largebins* hold ranges of sizes sorted by size, with a
 //!   second "nextsize" list that skips over runs of equal sizes. A bitmap (`binmap`)
 //!   marks bins that may be non-empty so the best-fit search can skip empty ones.
-//! - **mmapped chunks**: requests at or above the mmap threshold get a mapping of
-//!   their own, released with `munmap` on free; freeing one raises the threshold
+//! - **mmapped chunks**: a request at or above the mmap threshold that no bin and not
+//!   the top can serve (the threshold is checked only in `sysmalloc`) gets a mapping of
+//!   its own, released with `munmap` on free; freeing one raises the threshold
 //!   (the *dynamic* threshold) so that a program that keeps allocating that size is
 //!   served from the heap next time.
 //!

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tunables {
-    /// Chunks at least this large (request + 8, rounded to 16) get their own mapping.
-    /// Default 128 KiB; at most 32 MiB.
+    /// A chunk at least this large (request + 8, rounded to 16) gets its own mapping
+    /// when no free chunk in the bins and not the top chunk can serve it (`sysmalloc`
+    /// checks the threshold only then). Default 128 KiB; at most 32 MiB.
     pub mmap_threshold: Option<u64>,
     /// Trim the heap when the top chunk reaches this size. Default 128 KiB.
     pub trim_threshold: Option<u64>,
@@ -48,7 +49,7 @@ impl Options for Tunables {
             Spec::new(
                 "mmap_threshold",
                 Kind::size_at_most(HEAP_MAX_SIZE / 2),
-                "requests at least this big get their own mapping",
+                "a chunk this big or bigger gets its own mapping when no bin and not the top can serve it",
             ),
             Spec::new(
                 "trim_threshold",
