@@ -48,7 +48,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
         return Ok(Vec::new());
     };
     let (target, page) = (ctx.plan.target_ns, ctx.page);
-    ctx.run(
+    let measured = ctx.run(
         "TLB shootdowns",
         vec![
             Desc::new(
@@ -129,14 +129,8 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
             let pinned = spinner.join().unwrap_or(false);
             measured?;
             if !pinned {
-                return Err(Failure::Unexpected(
-                    "the spinning thread could not be pinned",
-                ));
-            }
-            if samples == 0 {
-                return Err(Failure::Unexpected(
-                    "the spinning thread hardly ran on its CPU (a busy host)",
-                ));
+                // Leave the shootdown unmeasured (see below): no remote CPU to interrupt.
+                return Ok(());
             }
             for i in 0..samples {
                 let d = rec.value(1, i) - rec.median_of(0);
@@ -144,5 +138,19 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
             }
             Ok(())
         },
-    )
+    );
+    // On a busy host the spinning thread may hardly run on its CPU (or not be pinned
+    // there): then the series with it stays empty, and the figure is left out rather
+    // than made up. A calibration goes on without it.
+    match measured {
+        Err(BenchError::Child { detail, .. }) if detail.starts_with("no usable samples") => {
+            ctx.notes.push(
+                "TLB shootdowns not measured: the second thread hardly ran on its CPU \
+                 during the cycles (a busy host); tlb_shootdown_ns keeps its default"
+                    .to_string(),
+            );
+            Ok(Vec::new())
+        }
+        other => other,
+    }
 }
