@@ -13,6 +13,7 @@ Examples:
   sim replay --trace t.rep --real --emit-ops real.csv
   sim record -- ls -R /usr/share/doc         trace a real program's mallocs (ls.trace)
   sim calibrate --quick                      measure this machine's costs
+  sim bench --all                            simulator vs real glibc, ns per op
   sim validate --workload churn --allocator mmap
   sim figures                                regenerate the book's figures and data
   sim figures --check                        fail if a committed figure is stale";
@@ -49,6 +50,8 @@ pub enum Command {
     /// Run a program and record its malloc, calloc, realloc, free and aligned
     /// allocations as a trace.
     Record(crate::record::RecordArgs),
+    /// Time the simulator against the real glibc on the same ops (CPU time per op).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Where the ops come from.

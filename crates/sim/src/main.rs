@@ -14,6 +14,7 @@
 // Under `cargo test` the harness owns `main`, so `run` and what it calls look unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod bench;
 mod calibration;
 mod cli;
 mod error;
@@ -57,6 +58,7 @@ fn run() -> i32 {
         Some(Command::Calibrate(args)) => calibration::run(args),
         Some(Command::Figures(args)) => figures::run(args),
         Some(Command::Record(args)) => record::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
     };
     match result {
         Ok(()) => 0,

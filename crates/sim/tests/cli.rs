@@ -437,3 +437,43 @@ fn verbose_goes_to_stderr_when_stdout_carries_json() {
     assert_eq!(v["runs"][0]["allocator"], "first-fit");
     assert!(stderr(&o).contains("Free List"), "the log is on stderr");
 }
+
+#[test]
+fn bench_times_both_sides_on_the_same_ops() {
+    let o = sim(&[
+        "bench",
+        "--workload",
+        "churn",
+        "--ops",
+        "3000",
+        "--reps",
+        "2",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = &v["rows"][0];
+    assert_eq!(v["writes"], true);
+    assert_eq!(row["sim_cpu_ns"].as_array().unwrap().len(), 2);
+    assert_eq!(row["real_cpu_ns"].as_array().unwrap().len(), 2);
+    let ops = row["ops"].as_f64().unwrap();
+    assert!(ops >= 3000.0, "{row}");
+    let sim = row["sim_ns_per_op"].as_f64().unwrap();
+    let real = row["real_ns_per_op"].as_f64().unwrap();
+    assert!(sim > 0.0 && real > 0.0, "{row}");
+    let ratio = row["ratio"].as_f64().unwrap();
+    assert!((ratio - sim / real).abs() < 0.01 + ratio * 0.01, "{row}");
+}
+
+#[test]
+fn bench_refuses_what_it_cannot_compare() {
+    let o = sim(&["bench", "--allocator", "first-fit", "--ops", "100"]);
+    assert_usage_error(&o, "--no-real");
+    let o = sim(&["bench", "--tunable", "top_pad=0", "--ops", "100"]);
+    assert_usage_error(&o, "--no-real");
+    let o = sim(&["bench", "--all", "--trace", "x.rep"]);
+    assert_usage_error(&o, "--all");
+    let o = sim(&["bench", "--reps", "0"]);
+    assert_usage_error(&o, "--reps");
+}
