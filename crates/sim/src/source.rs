@@ -30,18 +30,26 @@ pub fn load(source: &Source) -> CliResult<Workload> {
             units::bytes(source.max_trace_size)
         )));
     }
-    let mut w = match (&source.workload, &source.trace) {
-        (Some(name), None) => workload::generate(name, source.seed, source.ops)
-            .map_err(|e| CliError::usage(e.to_string()))?,
+    // A trace is checked once, as it is parsed (the readers run the validator on every
+    // line, so their errors name the line); a generated workload is checked below.
+    let (w, checked) = match (&source.workload, &source.trace) {
+        (Some(name), None) => (
+            workload::generate(name, source.seed, source.ops)
+                .map_err(|e| CliError::usage(e.to_string()))?,
+            false,
+        ),
         (None, Some(path)) => {
             let mut w = workload::read_trace(path).map_err(|e| CliError::usage(e.to_string()))?;
             if let Some(n) = source.ops {
-                w.ops.truncate(n as usize);
+                cut(&mut w, n as usize);
             }
-            w
+            (w, true)
         }
-        (None, None) => workload::generate("churn", source.seed, source.ops)
-            .map_err(|e| CliError::usage(e.to_string()))?,
+        (None, None) => (
+            workload::generate("churn", source.seed, source.ops)
+                .map_err(|e| CliError::usage(e.to_string()))?,
+            false,
+        ),
         (Some(_), Some(_)) => {
             return Err(CliError::usage("give --workload or --trace, not both"));
         }
@@ -55,9 +63,33 @@ pub fn load(source: &Source) -> CliResult<Workload> {
             source.max_ops
         )));
     }
-    workload::validate(&w).map_err(|e| CliError::usage(format!("{}: {e}", w.name)))?;
-    w.name = w.name.clone();
+    if !checked {
+        workload::validate(&w).map_err(|e| CliError::usage(format!("{}: {e}", w.name)))?;
+    }
     Ok(w)
+}
+
+/// Cuts a valid workload to its first `n` ops. What is left is valid too (a prefix of a
+/// valid stream is valid), once the lifetime hints and allocation calls of blocks whose
+/// malloc was cut away are dropped.
+fn cut(w: &mut Workload, n: usize) {
+    if w.ops.len() <= n {
+        return;
+    }
+    w.ops.truncate(n);
+    if w.lifetimes.is_empty() && w.calls.is_empty() {
+        return;
+    }
+    let allocated: std::collections::BTreeSet<u64> = w
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            workload::Op::Malloc { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    w.lifetimes.retain(|id, _| allocated.contains(id));
+    w.calls.retain(|id, _| allocated.contains(id));
 }
 
 /// Parses `NAME=VALUE` settings.
@@ -136,5 +168,31 @@ pub fn leaf_name(w: &Workload) -> String {
     match w.seed {
         Some(s) => format!("{clean}-seed{s}"),
         None => clean,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workload::{AllocCall, Op};
+
+    #[test]
+    fn a_cut_trace_stays_valid_without_the_calls_of_blocks_cut_away() {
+        let mut w = Workload::new("t");
+        w.ops = vec![
+            Op::Malloc { id: 0, size: 8 },
+            Op::Malloc { id: 1, size: 8 },
+            Op::Free { id: 0 },
+        ];
+        let calloc = AllocCall::Calloc { count: 1, size: 8 };
+        w.calls.insert(0, calloc);
+        w.calls.insert(1, calloc);
+        w.lifetimes.insert(1, 2);
+        workload::validate(&w).unwrap();
+        cut(&mut w, 1);
+        assert_eq!(w.ops.len(), 1);
+        assert_eq!(w.calls.keys().copied().collect::<Vec<_>>(), [0]);
+        assert!(w.lifetimes.is_empty());
+        workload::validate(&w).unwrap();
     }
 }

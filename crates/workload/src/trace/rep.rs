@@ -123,20 +123,18 @@ fn parse_op(line: &str) -> Result<Op, String> {
     let mut tokens = line.split_ascii_whitespace();
     let kind = tokens.next().unwrap_or("");
     let (a, b, extra) = (tokens.next(), tokens.next(), tokens.next());
-    let usage_error = |usage: &str, got: usize| {
+    // Counting the fields is only needed for the message, so it waits for an error.
+    let usage_error = |usage: &str| {
         format!(
-            "`{kind}` takes {usage}, found {got} field(s) in `{}`",
+            "`{kind}` takes {usage}, found {} field(s) in `{}`",
+            line.split_ascii_whitespace().count(),
             shown(line.trim())
         )
     };
-    let fields = line.split_ascii_whitespace().count();
     match kind {
         "a" | "r" => {
             let (Some(id), Some(size), None) = (a, b, extra) else {
-                return Err(usage_error(
-                    &format!("an id and a size (`{kind} ID SIZE`)"),
-                    fields,
-                ));
+                return Err(usage_error(&format!("an id and a size (`{kind} ID SIZE`)")));
             };
             let id = number("id", id)?;
             let size = number("size", size)?;
@@ -148,7 +146,7 @@ fn parse_op(line: &str) -> Result<Op, String> {
         }
         "f" => {
             let (Some(id), None) = (a, b) else {
-                return Err(usage_error("an id (`f ID`)", fields));
+                return Err(usage_error("an id (`f ID`)"));
             };
             Ok(Op::Free {
                 id: number("id", id)?,
