@@ -70,12 +70,14 @@ pub struct Source {
     #[arg(long, value_name = "N")]
     pub ops: Option<u64>,
     /// The most ops a workload or trace may have (a limit that keeps the host's
-    /// memory bounded: every op is held in memory).
+    /// memory bounded: every op is held in memory). A simulation run streams a `.rep`
+    /// trace of 16 MiB or more instead (see --stream), and this limit does not apply.
     /// At most 200,000,000: held in memory, more would not fit a 24 GiB machine.
     #[arg(long, value_name = "N", default_value_t = 100_000_000,
           value_parser = clap::value_parser!(u64).range(1..=200_000_000))]
     pub max_ops: u64,
-    /// The largest trace file read (sizes such as 64M or 2G).
+    /// The largest trace file read whole (sizes such as 64M or 2G); a streamed `.rep`
+    /// trace may be larger.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size_arg)]
     pub max_trace_size: u64,
 }
@@ -131,6 +133,11 @@ pub struct RunArgs {
     /// to check homework answers by hand. Addresses are offsets from the heap start.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Read a `.rep` trace one op at a time as each allocator runs it, never holding it
+    /// whole (the default for .rep traces of 16 MiB or more): memory for the live
+    /// blocks, not for the ops. An invalid line then stops the run where it is met.
+    #[arg(long)]
+    pub stream: bool,
     /// Sample the metrics every N ops (default: about 1000 samples per run).
     #[arg(long, value_name = "N")]
     pub sample_every: Option<u64>,

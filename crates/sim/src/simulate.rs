@@ -40,7 +40,8 @@ pub fn run(args: &RunArgs) -> CliResult {
     {
         return Err(samples_error(ops, every, ops / every, args.max_samples, 0));
     }
-    let w = source::load(&args.source)?;
+    let loaded = source::load_for_run(&args.source, args.stream)?;
+    let w = &loaded.workload;
     let settings = source::settings(&args.tunables)?;
     let cost = source::cost_model(args.cost.as_deref())?;
     let names: Vec<String> = if args.allocator.is_empty() {
@@ -54,7 +55,7 @@ pub fn run(args: &RunArgs) -> CliResult {
     if args.sample_every == Some(0) {
         return Err(CliError::usage("--sample-every must be at least 1"));
     }
-    check_samples(&w, args.sample_every, args.max_samples)?;
+    check_samples(&loaded, args.sample_every, args.max_samples)?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     if let Some(key) = registry::unknown_keys(&refs, &settings).first() {
         return Err(CliError::usage(format!(
@@ -74,14 +75,14 @@ pub fn run(args: &RunArgs) -> CliResult {
         },
         sample_every: args.sample_every.unwrap_or(0),
         // Heap maps keep every block at every sample: only for small runs.
-        heap_maps: !args.no_svg && w.ops.len() <= HEAP_MAP_MAX_OPS,
+        heap_maps: !args.no_svg && loaded.ops() <= HEAP_MAP_MAX_OPS,
         ..RunConfig::default()
     };
     // Before any simulation: the output directory can be written (exit 2 if not).
     let run_dir = match named_out {
         Some(d) => d,
         // The default directory is sim's own (under target/brkmap): replaced freely.
-        None => RunDir::prepare(&source::default_out(&source::leaf_name(&w)), true, "--out")?,
+        None => RunDir::prepare(&source::default_out(&source::leaf_name(w)), true, "--out")?,
     };
     let cost_name = match &args.cost {
         Some(p) => p
@@ -91,8 +92,16 @@ pub fn run(args: &RunArgs) -> CliResult {
         None => "default costs".to_string(),
     };
 
+    // One run of the ops through an allocator: from memory, or streamed from the file.
+    let go = |a, observe: &mut dyn FnMut(&engine::Step)| -> CliResult<RunResult> {
+        let r = match loaded.stream()? {
+            None => engine::run_observed(w, a, &config, observe),
+            Some(ops) => engine::run_stream(w, loaded.ops(), ops, a, &config, observe),
+        };
+        r.map_err(source::run_error)
+    };
     let mut results: Vec<RunResult> = Vec::new();
-    let n = w.ops.len() as u64;
+    let n = loaded.ops();
     let bar = if args.verbose {
         None
     } else {
@@ -113,7 +122,7 @@ pub fn run(args: &RunArgs) -> CliResult {
             say(&format!("== {} ==\n", a.name()));
             let base = config.kernel.heap_start;
             let mut line = String::new();
-            let r = engine::run_observed(&w, a, &config, &mut |step| {
+            let r = go(a, &mut |step| {
                 line.clear();
                 verbose_line(step, base, &mut line);
                 say(&line);
@@ -122,7 +131,7 @@ pub fn run(args: &RunArgs) -> CliResult {
             r
         } else if let Some(b) = &bar {
             b.set_message(a.name().to_string());
-            let r = engine::run_observed(&w, a, &config, &mut |step| {
+            let r = go(a, &mut |step| {
                 // A tick per 4096 ops: the bar costs nothing measurable.
                 if step.index % 4096 == 4095 {
                     b.inc(4096);
@@ -131,15 +140,15 @@ pub fn run(args: &RunArgs) -> CliResult {
             b.set_position((k as u64 + 1) * n);
             r
         } else {
-            engine::run(&w, a, &config)
+            go(a, &mut |_| {})
         };
-        results.push(r.map_err(|e| CliError::failed(e.to_string()))?);
+        results.push(r?);
     }
 
     let summary = SummaryFile {
         workload: &w.name,
         seed: w.seed,
-        ops: w.ops.len(),
+        ops: loaded.ops() as usize,
         cost_model: &cost,
         runs: results.iter().map(|r| &r.summary).collect(),
     };
@@ -169,7 +178,7 @@ pub fn run(args: &RunArgs) -> CliResult {
 
     match args.format {
         Format::Table => {
-            let mut text = heading(&w);
+            let mut text = heading(&loaded);
             text.push_str(&table(&results));
             for note in notes(&results) {
                 text.push_str(&note);
@@ -200,9 +209,11 @@ pub fn run(args: &RunArgs) -> CliResult {
 /// Refuses, before any work, a run that would keep more than `max` samples: one
 /// every `every` ops (the engine's default keeps about 1000), one at every phase
 /// marker, the first and the last.
-fn check_samples(w: &workload::Workload, every: Option<u64>, max: u64) -> CliResult {
-    let ops = w.ops.len() as u64;
-    let phases = w
+fn check_samples(loaded: &source::Loaded, every: Option<u64>, max: u64) -> CliResult {
+    let ops = loaded.ops();
+    // A streamed trace is a .rep file: no phase markers.
+    let phases = loaded
+        .workload
         .ops
         .iter()
         .filter(|o| matches!(o, workload::Op::Phase { .. }))
@@ -268,7 +279,7 @@ fn verbose_line(step: &engine::Step, heap_start: u64, log: &mut String) {
 }
 
 /// Runs with at most this many ops also get a heap map per allocator.
-const HEAP_MAP_MAX_OPS: usize = 20_000;
+const HEAP_MAP_MAX_OPS: u64 = 20_000;
 
 /// The charts of a run: (file name, SVG).
 fn charts(results: &[RunResult], cost_name: &str) -> CliResult<Vec<(String, String)>> {
@@ -310,11 +321,16 @@ fn charts(results: &[RunResult], cost_name: &str) -> CliResult<Vec<(String, Stri
     Ok(out)
 }
 
-fn heading(w: &workload::Workload) -> String {
+fn heading(loaded: &source::Loaded) -> String {
+    let w = &loaded.workload;
     let what = match w.seed {
         Some(seed) => format!("workload {} (seed {seed})", w.name),
         None => format!("trace {}", w.name),
     };
+    if loaded.stream.is_some() {
+        // A .rep trace holds allocator calls only.
+        return format!("{what}: {} allocator calls (streamed)\n\n", loaded.ops());
+    }
     // The table counts allocator calls; say what the other ops of the stream are.
     let (mut calls, mut touches, mut phases) = (0, 0, 0);
     for op in &w.ops {

@@ -7,6 +7,78 @@ use lab::registry::Setting;
 use std::path::{Path, PathBuf};
 use workload::Workload;
 
+/// A `.rep` trace at least this large is streamed by a simulation run (read as it
+/// runs, never held whole): about 1.3 million ops.
+pub const STREAM_BYTES: u64 = 16 << 20;
+
+/// The ops of a simulation run: a workload held whole, or a large `.rep` trace read
+/// one op at a time as each allocator runs it (so a 10^8-op trace needs the memory of
+/// what it keeps live, not of its ops).
+pub struct Loaded {
+    /// The workload; with `stream`, without its ops (name and touch policy only).
+    pub workload: Workload,
+    /// The trace to stream, and how many of its ops to run.
+    pub stream: Option<(PathBuf, u64)>,
+}
+
+impl Loaded {
+    /// Ops the run executes.
+    pub fn ops(&self) -> u64 {
+        match &self.stream {
+            Some((_, n)) => *n,
+            None => self.workload.ops.len() as u64,
+        }
+    }
+
+    /// The streamed trace's ops, read and checked from the start (each item an op or
+    /// the error that stops the stream), or `None` for a workload held whole.
+    pub fn stream(
+        &self,
+    ) -> CliResult<Option<impl Iterator<Item = Result<workload::Op, workload::TraceError>> + use<>>>
+    {
+        let Some((path, n)) = &self.stream else {
+            return Ok(None);
+        };
+        let reader = workload::RepReader::open(path).map_err(|e| CliError::usage(e.to_string()))?;
+        Ok(Some(reader.take(*n as usize)))
+    }
+}
+
+/// A run's error as the command reports it: a streamed trace found invalid on the way
+/// is bad input (exit 2), as when it is read whole; anything else a failure.
+pub fn run_error(e: engine::RunError) -> CliError {
+    match e {
+        engine::RunError::Input { .. } => CliError::usage(e.to_string()),
+        other => CliError::failed(other.to_string()),
+    }
+}
+
+/// The ops a simulation run asks for: [`load`], except that a `.rep` trace of at least
+/// [`STREAM_BYTES`] (or any `.rep` trace with `force_stream`) is streamed (its header is read and checked now, its ops as they
+/// run; the `--max-ops` and `--max-trace-size` limits, which exist to bound the memory
+/// of ops held whole, do not apply to it).
+pub fn load_for_run(source: &Source, force_stream: bool) -> CliResult<Loaded> {
+    if let Some(path) = &source.trace
+        && workload::TraceFormat::from_path(path) == workload::TraceFormat::Rep
+        && (force_stream || std::fs::metadata(path).is_ok_and(|m| m.len() >= STREAM_BYTES))
+    {
+        if source.ops == Some(0) {
+            return Err(CliError::usage("--ops must be at least 1"));
+        }
+        let reader = workload::RepReader::open(path).map_err(|e| CliError::usage(e.to_string()))?;
+        let announced = reader.announced_ops();
+        let n = source.ops.map_or(announced, |n| n.min(announced));
+        return Ok(Loaded {
+            workload: reader.workload(),
+            stream: Some((path.clone(), n)),
+        });
+    }
+    Ok(Loaded {
+        workload: load(source)?,
+        stream: None,
+    })
+}
+
 /// Loads the ops the user asked for, validated, cut to `--ops` when given.
 pub fn load(source: &Source) -> CliResult<Workload> {
     if source.ops == Some(0) {

@@ -477,3 +477,39 @@ fn bench_refuses_what_it_cannot_compare() {
     let o = sim(&["bench", "--reps", "0"]);
     assert_usage_error(&o, "--reps");
 }
+
+/// A streamed .rep trace gives the run it gives when read whole, and an invalid line
+/// met on the way is bad input, with its file and line.
+#[test]
+fn a_streamed_trace_runs_as_when_read_whole() {
+    let dir = scratch("stream");
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workload/traces/small.rep");
+    let trace = trace.to_str().unwrap();
+    let whole = dir.join("whole");
+    let streamed = dir.join("streamed");
+    for (out, extra) in [(&whole, None), (&streamed, Some("--stream"))] {
+        let mut args = vec!["--trace", trace, "--no-svg", "-o", out.to_str().unwrap()];
+        args.extend(extra);
+        let o = sim(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    for file in ["summary.json", "timeline.csv"] {
+        assert_eq!(
+            std::fs::read(whole.join(file)).unwrap(),
+            std::fs::read(streamed.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    let bad = dir.join("bad.rep");
+    std::fs::write(&bad, "0\n2\n3\n1\na 0 8\nf 1\nf 0\n").unwrap();
+    let o = sim(&[
+        "--trace",
+        bad.to_str().unwrap(),
+        "--stream",
+        "--no-svg",
+        "-o",
+        dir.join("b").to_str().unwrap(),
+    ]);
+    assert_usage_error(&o, "bad.rep:6: free of unknown id 1");
+    let _ = std::fs::remove_dir_all(&dir);
+}
