@@ -43,6 +43,12 @@ pub struct HeapSnapshot {
     pub brk: Addr,
     /// Every block, in address order.
     pub blocks: Vec<Block>,
+    /// The program's block ids then: `(pointer, id)` for every block it held, in
+    /// pointer order. The allocator's [`Block`]s know addresses, not ids; a used block
+    /// holds the id whose pointer lies inside it (its header comes first). Empty in
+    /// snapshots written before ids were recorded.
+    #[serde(default)]
+    pub ids: Vec<(Addr, BlockId)>,
 }
 
 /// Everything a run produces.
@@ -159,6 +165,8 @@ pub struct Step<'a> {
     pub allocator: &'a dyn Allocator,
     /// The kernel after the op.
     pub kernel: &'a Kernel,
+    /// The program's blocks after the op: ids, pointers, requested sizes, live bytes.
+    pub blocks: &'a Blocks,
 }
 
 /// Like [`run`], calling `observe` after every op that ran (the verbose mode of `sim`
@@ -261,6 +269,7 @@ pub fn run_stream<E: fmt::Display>(
                 ptr,
                 allocator: allocator.as_ref(),
                 kernel: &kernel,
+                blocks: &blocks,
             });
         }
         let live = blocks.live();
@@ -280,7 +289,13 @@ pub fn run_stream<E: fmt::Display>(
                 &mut timeline,
             );
             if config.heap_maps {
-                heap_maps.push(snapshot(&kernel, allocator.as_ref(), i + 1, heap_start));
+                heap_maps.push(snapshot(
+                    &kernel,
+                    allocator.as_ref(),
+                    &blocks,
+                    i + 1,
+                    heap_start,
+                ));
             }
         }
         if stopped {
@@ -291,7 +306,13 @@ pub fn run_stream<E: fmt::Display>(
     if timeline.samples.last().is_none_or(|s| s.op != n) && outcome == Outcome::Completed {
         sample(&kernel, allocator.as_ref(), n, live, None, &mut timeline);
         if config.heap_maps {
-            heap_maps.push(snapshot(&kernel, allocator.as_ref(), n, heap_start));
+            heap_maps.push(snapshot(
+                &kernel,
+                allocator.as_ref(),
+                &blocks,
+                n,
+                heap_start,
+            ));
         }
     }
 
@@ -412,14 +433,23 @@ fn sample(
     });
 }
 
-fn snapshot(kernel: &Kernel, allocator: &dyn Allocator, op: u64, heap_start: Addr) -> HeapSnapshot {
+fn snapshot(
+    kernel: &Kernel,
+    allocator: &dyn Allocator,
+    held: &Blocks,
+    op: u64,
+    heap_start: Addr,
+) -> HeapSnapshot {
     let mut blocks = Vec::new();
     allocator.blocks(&mut blocks);
+    let mut ids: Vec<(Addr, BlockId)> = held.iter().map(|(id, h)| (h.ptr, id)).collect();
+    ids.sort_unstable();
     HeapSnapshot {
         op,
         heap_start,
         brk: kernel.program_break(),
         blocks,
+        ids,
     }
 }
 

@@ -265,3 +265,38 @@ fn a_free_refused_at_the_vma_limit_is_a_leak_and_the_run_goes_on() {
         "the held blocks and the refused ones stay mapped"
     );
 }
+
+#[test]
+fn heap_maps_name_the_block_each_pointer_belongs_to_and_observers_see_the_program() {
+    let w = workload(vec![m(7, 32), m(3, 100_000), m(9, 48), f(7)]);
+    let config = RunConfig {
+        sample_every: 1,
+        heap_maps: true,
+        ..RunConfig::default()
+    };
+    let mut live_seen = Vec::new();
+    let r = engine::run_observed(&w, Box::new(Bump::default()), &config, &mut |step| {
+        live_seen.push((step.blocks.len(), step.blocks.live()));
+    })
+    .unwrap();
+    // After op 3 (ops executed: 3) the program holds 7, 3 and 9; after the free, 3 and 9.
+    let at = |op: u64| r.heap_maps.iter().find(|s| s.op == op).unwrap();
+    let ids = |op: u64| at(op).ids.iter().map(|p| p.1).collect::<Vec<_>>();
+    // In pointer order: the two heap blocks (7 below 9), then the mapping far above.
+    assert_eq!(ids(3), [7, 9, 3]);
+    assert_eq!(ids(4), [9, 3]);
+    for s in &r.heap_maps {
+        for &(ptr, _) in &s.ids {
+            assert!(
+                s.blocks
+                    .iter()
+                    .any(|b| b.kind == BlockKind::Used && b.addr <= ptr && ptr < b.addr + b.size),
+                "pointer {ptr:#x} lies in a used block"
+            );
+        }
+    }
+    assert_eq!(
+        live_seen,
+        [(1, 32), (2, 100_032), (3, 100_080), (2, 100_048)]
+    );
+}

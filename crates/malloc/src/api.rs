@@ -114,7 +114,8 @@ pub struct Block {
 /// usable bytes inside memory the allocator got from `kernel`; live blocks never
 /// overlap; `free` and `realloc` of a pointer not handed out (or already freed) return
 /// [`AllocError::InvalidPointer`] and change nothing. An allocator charges its user-space
-/// work with [`Kernel::charge_user`].
+/// work with [`Kernel::charge_user`]. [`crate::contract`] states every rule precisely
+/// and checks them call by call.
 pub trait Allocator {
     /// The allocator's registry name (`glibc`, `first-fit`, `mmap`, ...).
     fn name(&self) -> &str;
@@ -164,3 +165,48 @@ pub trait Allocator {
     fn blocks(&self, out: &mut Vec<Block>);
 }
 // ANCHOR_END: allocator_trait
+
+/// A boxed allocator is an allocator: what the registry builds can go wherever an
+/// `Allocator` is wanted (a [`crate::contract::Contract`], say).
+impl<A: Allocator + ?Sized> Allocator for Box<A> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn malloc(&mut self, kernel: &mut Kernel, size: u64) -> Result<Addr, AllocError> {
+        (**self).malloc(kernel, size)
+    }
+
+    fn malloc_hinted(
+        &mut self,
+        kernel: &mut Kernel,
+        size: u64,
+        lifetime: u8,
+    ) -> Result<Addr, AllocError> {
+        (**self).malloc_hinted(kernel, size, lifetime)
+    }
+
+    fn free(&mut self, kernel: &mut Kernel, ptr: Addr) -> Result<(), AllocError> {
+        (**self).free(kernel, ptr)
+    }
+
+    fn realloc(&mut self, kernel: &mut Kernel, ptr: Addr, size: u64) -> Result<Addr, AllocError> {
+        (**self).realloc(kernel, ptr, size)
+    }
+
+    fn trim(&mut self, kernel: &mut Kernel, pad: u64) -> Result<bool, AllocError> {
+        (**self).trim(kernel, pad)
+    }
+
+    fn stats(&self) -> HeapStats {
+        (**self).stats()
+    }
+
+    fn describe(&self) -> Option<String> {
+        (**self).describe()
+    }
+
+    fn blocks(&self, out: &mut Vec<Block>) {
+        (**self).blocks(out)
+    }
+}

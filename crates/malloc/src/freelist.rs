@@ -42,46 +42,29 @@
 //! list order (an address for `address`, `(size, address)` for the size orders, an
 //! insertion counter for `lifo`/`fifo`). Walking the list is iterating that map.
 //!
+//! # Where to read on
+//! The allocator has two structures over the same blocks, and a file for each:
+//! `list.rs`, the free list (its order, linking and unlinking), and `heap.rs`, the
+//! heap in address order (block layout, growth by `sbrk`, coalescing, freeing,
+//! trimming). This file holds the allocator, its fit policies (`search`: which free
+//! block a request takes), `malloc`, `realloc` and the accounting; `config.rs` the
+//! options and presets.
+//!
 //! [`CostModel::alloc_op_ns`]: kernel::CostModel::alloc_op_ns
 
 pub(crate) mod config;
+mod heap;
+mod list;
 
-pub use config::{Coalesce, ConfigError, Fit, FreeListConfig, Order, PRESETS, parse_bytes};
+pub use config::{Coalesce, Fit, FreeListConfig, Order, PRESETS};
 
 use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
-use kernel::{Access, Addr, Kernel, PAGE_SIZE, page_align_up};
+use crate::options::{Configurable, OptionError, Options};
+use heap::Blk;
+use kernel::{Access, Addr, Kernel};
+use list::{Key, Place};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::ops::Bound;
-
-/// The allocator never asks for a break or a block beyond the 47-bit user address space
-/// of x86-64; larger requests fail as out of memory without a syscall.
-const ADDR_LIMIT: u64 = 1 << 47;
-
-/// A free block's place in the list: the key of the ordered map standing for the linked
-/// list. Comparing keys is comparing list positions.
-type Key = (u64, u64);
-
-/// What the simulator knows about one block of the heap (what its header says).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-struct Blk {
-    /// Bytes of the block, header and footer included.
-    size: u64,
-    /// `Some(list position)` when the block is free, `None` when it is in use.
-    key: Option<Key>,
-}
-
-/// Where a block being linked into the free list goes.
-#[derive(Copy, Clone, Debug)]
-enum Place {
-    /// Where the list order puts a newly freed block. `walked` says the position was
-    /// already found by a walk that was charged (so it is not charged twice).
-    New { walked: bool },
-    /// In the place of the node that had this key: the remainder of a split, a block
-    /// merged with its neighbour in an address-ordered list, a grown or trimmed top. A
-    /// size-ordered list cannot keep a place whose size changed, so there it means `New`.
-    Keep(Key),
-}
 
 /// A textbook free-list allocator over the program break.
 ///
@@ -135,9 +118,9 @@ pub struct FreeList {
 }
 
 impl FreeList {
-    /// An allocator with this configuration (checked with [`FreeListConfig::validate`]),
-    /// named `free-list` (see [`FreeList::with_name`]).
-    pub fn new(cfg: FreeListConfig) -> Result<FreeList, ConfigError> {
+    /// An allocator with this configuration (checked with [`Options::validate`]), named
+    /// `free-list` (see [`FreeList::with_name`]).
+    pub fn new(cfg: FreeListConfig) -> Result<FreeList, OptionError> {
         cfg.validate()?;
         let min_block = cfg.min_block();
         let split_min = cfg.split_threshold.max(min_block);
@@ -219,171 +202,6 @@ impl FreeList {
             let _ = write!(s, " [ addr:{} sz:{} ]", addr - base, size);
         }
         s
-    }
-
-    // ----- layout ---------------------------------------------------------------------
-
-    /// The block size serving a `size`-byte request: header, payload and footer rounded
-    /// up to the alignment, and at least the minimum block. `None` when absurdly large.
-    fn block_size(&self, size: u64) -> Option<u64> {
-        let raw = size.checked_add(self.cfg.header + self.cfg.footer)?;
-        if raw > ADDR_LIMIT {
-            return None;
-        }
-        Some(raw.next_multiple_of(self.cfg.align).max(self.min_block))
-    }
-
-    /// The highest block boundary (an address whose payload would be aligned) at or
-    /// below `x`. Only called with `x >= self.first`.
-    fn boundary_le(&self, x: Addr) -> Addr {
-        let h = self.cfg.header;
-        ((x + h) & !(self.cfg.align - 1)) - h
-    }
-
-    /// Records the heap start on first use: the current break.
-    fn init(&mut self, kernel: &Kernel) {
-        if self.heap_start.is_none() {
-            let b = kernel.program_break();
-            self.heap_start = Some(b);
-            self.brk = b;
-            self.first = (b + self.cfg.header).next_multiple_of(self.cfg.align) - self.cfg.header;
-            self.end = self.first;
-        }
-    }
-
-    /// The block at the end of the heap when it is free: (address, size, list key).
-    fn top(&self) -> Option<(Addr, u64, Key)> {
-        let (&a, b) = self.blocks.last_key_value()?;
-        b.key.map(|k| (a, b.size, k))
-    }
-
-    /// The used block whose payload starts at `ptr`: (block address, size).
-    fn lookup_used(&self, ptr: Addr) -> Option<(Addr, u64)> {
-        let addr = ptr.checked_sub(self.cfg.header)?;
-        match self.blocks.get(&addr) {
-            Some(&Blk { size, key: None }) => Some((addr, size)),
-            _ => None,
-        }
-    }
-
-    // ----- metadata writes --------------------------------------------------------------
-
-    fn write(kernel: &mut Kernel, addr: Addr, len: u64) -> Result<(), AllocError> {
-        if len == 0 {
-            return Ok(());
-        }
-        kernel.touch(addr, len, Access::Write)?;
-        Ok(())
-    }
-
-    /// Writes a block's boundary tags: its header, and its footer (the last bytes).
-    fn write_tags(&self, kernel: &mut Kernel, addr: Addr, size: u64) -> Result<(), AllocError> {
-        Self::write(kernel, addr, self.cfg.header)?;
-        Self::write(kernel, addr + size - self.cfg.footer, self.cfg.footer)
-    }
-
-    /// Writes the list links of the free-list neighbours of `key` (the node before it
-    /// gets a new `next`, the node after it a new `prev`): what linking or unlinking a
-    /// node of a doubly linked list stores.
-    fn write_neighbour_links(&self, kernel: &mut Kernel, key: Key) -> Result<(), AllocError> {
-        let h = self.cfg.header;
-        if let Some((_, &(a, _))) = self.list.range(..key).next_back() {
-            Self::write(kernel, a + h, 8)?;
-        }
-        if let Some((_, &(a, _))) = self
-            .list
-            .range((Bound::Excluded(key), Bound::Unbounded))
-            .next()
-        {
-            Self::write(kernel, a + h + 8, 8)?;
-        }
-        Ok(())
-    }
-
-    // ----- the free list ----------------------------------------------------------------
-
-    /// Links the free block `[addr, addr+size)` into the list and writes its tags and
-    /// links. Returns its key. A position found by walking the list is charged one node
-    /// per node passed.
-    fn list_insert(
-        &mut self,
-        kernel: &mut Kernel,
-        addr: Addr,
-        size: u64,
-        place: Place,
-    ) -> Result<Key, AllocError> {
-        let walked = match place {
-            Place::New { walked } => walked,
-            Place::Keep(_) => false,
-        };
-        let kept = match (place, self.cfg.order) {
-            (Place::Keep(old), Order::Lifo | Order::Fifo) => Some(old),
-            (Place::Keep(_), Order::Address) => Some((addr, 0)),
-            _ => None,
-        };
-        let key = match kept {
-            Some(k) => k,
-            None => {
-                let key = match self.cfg.order {
-                    // LIFO: in front of everything (keys count down).
-                    Order::Lifo => {
-                        self.seq += 1;
-                        (u64::MAX - self.seq, 0)
-                    }
-                    // FIFO: behind everything, through a tail pointer.
-                    Order::Fifo => {
-                        self.seq += 1;
-                        (self.seq, 0)
-                    }
-                    Order::Address => (addr, 0),
-                    Order::SizeAsc => (size, addr),
-                    Order::SizeDesc => (u64::MAX - size, addr),
-                };
-                // A sorted list is walked from its head to the insertion point.
-                if !walked && !matches!(self.cfg.order, Order::Lifo | Order::Fifo) {
-                    self.visits += self.list.range(..key).count() as u64;
-                }
-                key
-            }
-        };
-        self.list.insert(key, (addr, size));
-        self.by_size.insert((size, addr));
-        self.blocks.insert(
-            addr,
-            Blk {
-                size,
-                key: Some(key),
-            },
-        );
-        self.free += size;
-        self.write_tags(kernel, addr, size)?;
-        Self::write(kernel, addr + self.cfg.header, 16)?;
-        self.write_neighbour_links(kernel, key)?;
-        Ok(key)
-    }
-
-    /// Unlinks the free block at `addr` (of `size`, list key `key`) and forgets it; the
-    /// caller records what the bytes become.
-    fn list_remove(
-        &mut self,
-        kernel: &mut Kernel,
-        addr: Addr,
-        size: u64,
-        key: Key,
-    ) -> Result<(), AllocError> {
-        self.list.remove(&key);
-        self.by_size.remove(&(size, addr));
-        self.blocks.remove(&addr);
-        self.free -= size;
-        self.write_neighbour_links(kernel, key)
-    }
-
-    /// Records `[addr, addr+size)` as a block in use (books only).
-    fn set_used(&mut self, addr: Addr, size: u64) {
-        if let Some(old) = self.blocks.insert(addr, Blk { size, key: None }) {
-            self.used -= old.size;
-        }
-        self.used += size;
     }
 
     // ANCHOR: search
@@ -479,197 +297,6 @@ impl FreeList {
         Ok(addr + self.cfg.header)
     }
 
-    /// Grows the heap so that a block of `asize` fits at its end: extends the free top
-    /// block when there is one (and coalescing is on), else appends a new free block.
-    /// Returns the free block to place into.
-    fn grow(
-        &mut self,
-        kernel: &mut Kernel,
-        asize: u64,
-        size: u64,
-    ) -> Result<(Addr, u64, Key), AllocError> {
-        let oom = AllocError::OutOfMemory { size };
-        let top = match self.cfg.coalesce {
-            Coalesce::None => None,
-            _ => self.top(),
-        };
-        let t = top.map_or(self.end, |(a, _, _)| a);
-        let want = t
-            .checked_add(asize)
-            .ok_or_else(|| oom.clone())?
-            .max(self.brk.saturating_add(self.cfg.grow));
-        if want > ADDR_LIMIT {
-            return Err(oom);
-        }
-        // The heap must be contiguous: if something else moved the break, give up.
-        if kernel.program_break() != self.brk {
-            return Err(oom);
-        }
-        let new_brk = page_align_up(want);
-        kernel
-            .sbrk((new_brk - self.brk) as i64)
-            .map_err(|_| oom.clone())?;
-        self.brk = new_brk;
-        let old_end = self.end;
-        self.end = self.boundary_le(new_brk);
-        let key = match top {
-            Some((a, s, key)) => {
-                self.list_remove(kernel, a, s, key)?;
-                self.list_insert(kernel, a, self.end - a, Place::Keep(key))?
-            }
-            None => self.list_insert(
-                kernel,
-                old_end,
-                self.end - old_end,
-                Place::New { walked: false },
-            )?,
-        };
-        Ok((t, self.end - t, key))
-    }
-
-    /// Merges every run of adjacent free blocks (deferred coalescing). One pass over
-    /// the heap, charged one node per block. Returns true when anything merged.
-    fn coalesce_all(&mut self, kernel: &mut Kernel) -> Result<bool, AllocError> {
-        self.visits += self.blocks.len() as u64;
-        let mut runs: Vec<Vec<(Addr, u64, Key)>> = Vec::new();
-        let mut run: Vec<(Addr, u64, Key)> = Vec::new();
-        for (&a, b) in &self.blocks {
-            match b.key {
-                Some(key) => run.push((a, b.size, key)),
-                None => {
-                    if run.len() >= 2 {
-                        runs.push(std::mem::take(&mut run));
-                    }
-                    run.clear();
-                }
-            }
-        }
-        if run.len() >= 2 {
-            runs.push(run);
-        }
-        let merged = !runs.is_empty();
-        for run in runs {
-            let (start, _, first_key) = run[0];
-            let mut len = 0;
-            for &(a, s, key) in &run {
-                self.list_remove(kernel, a, s, key)?;
-                len += s;
-            }
-            let place = match self.cfg.order {
-                Order::Address => Place::Keep(first_key),
-                _ => Place::New { walked: false },
-            };
-            self.list_insert(kernel, start, len, place)?;
-        }
-        Ok(merged)
-    }
-
-    /// Frees the used block `[addr, addr+size)`: coalesces as configured, links it,
-    /// trims the heap when the top grew past the threshold.
-    /// `prev_used` says the caller knows the block before is in use (the tail cut off a
-    /// shrinking block), so no backward look is needed.
-    fn free_block(
-        &mut self,
-        kernel: &mut Kernel,
-        addr: Addr,
-        size: u64,
-        prev_used: bool,
-    ) -> Result<(), AllocError> {
-        self.blocks.remove(&addr);
-        self.used -= size;
-        let (mut start, mut len) = (addr, size);
-        let mut place = Place::New { walked: false };
-        if self.cfg.coalesce == Coalesce::Immediate {
-            let address_order = self.cfg.order == Order::Address;
-            // Forward: the next block's header says whether it is free (one read).
-            self.visits += 1;
-            if let Some(&Blk {
-                size: nsize,
-                key: Some(nkey),
-            }) = self.blocks.get(&(addr + size))
-            {
-                self.list_remove(kernel, addr + size, nsize, nkey)?;
-                len += nsize;
-                if address_order {
-                    place = Place::Keep(nkey);
-                }
-            }
-            // Backward: with a footer, the word below our header (one read); without,
-            // a walk of the address-ordered list to our place, or a scan of the heap.
-            let mut walked = false;
-            if prev_used {
-                // Nothing to look at.
-            } else if self.cfg.footer > 0 {
-                self.visits += 1;
-            } else if address_order {
-                self.visits += self.list.range(..(addr, 0)).count() as u64;
-                walked = true;
-            } else {
-                self.visits += self.blocks.range(..addr).count() as u64;
-            }
-            let prev = match prev_used {
-                true => None,
-                false => self.blocks.range(..addr).next_back().map(|(&a, &b)| (a, b)),
-            };
-            if let Some((
-                paddr,
-                Blk {
-                    size: psize,
-                    key: Some(pkey),
-                },
-            )) = prev
-            {
-                self.list_remove(kernel, paddr, psize, pkey)?;
-                start = paddr;
-                len += psize;
-                if address_order {
-                    place = Place::Keep(pkey);
-                }
-            }
-            if let Place::New { .. } = place {
-                place = Place::New { walked };
-            }
-        }
-        self.list_insert(kernel, start, len, place)?;
-        if let (Some(threshold), Some((_, top_size, _))) = (self.cfg.trim_threshold, self.top())
-            && top_size > threshold
-        {
-            self.release_top(kernel, 0)?;
-        }
-        Ok(())
-    }
-
-    /// Gives back the whole pages of the free top block beyond its first `keep` bytes by
-    /// lowering the break. The part kept stays a free block (at least a minimum block),
-    /// or vanishes when the top started on the new break. Returns true when the break
-    /// moved.
-    fn release_top(&mut self, kernel: &mut Kernel, keep: u64) -> Result<bool, AllocError> {
-        let Some((t, s, key)) = self.top() else {
-            return Ok(false);
-        };
-        let mut p = page_align_up(t.saturating_add(keep).min(ADDR_LIMIT));
-        loop {
-            let e = self.boundary_le(p);
-            if e == t || e - t >= self.min_block {
-                break;
-            }
-            p += PAGE_SIZE;
-        }
-        if p >= self.brk || kernel.program_break() != self.brk {
-            return Ok(false);
-        }
-        kernel
-            .sbrk(-((self.brk - p) as i64))
-            .map_err(AllocError::Syscall)?;
-        self.brk = p;
-        self.end = self.boundary_le(p);
-        self.list_remove(kernel, t, s, key)?;
-        if self.end > t {
-            self.list_insert(kernel, t, self.end - t, Place::Keep(key))?;
-        }
-        Ok(true)
-    }
-
     fn malloc_inner(&mut self, kernel: &mut Kernel, size: u64) -> Result<Addr, AllocError> {
         let asize = self
             .block_size(size)
@@ -751,6 +378,15 @@ impl FreeList {
         self.last_visits = self.visits;
         self.total_visits += self.visits;
         self.visits = 0;
+    }
+}
+
+/// Builds a free list named `free-list`; the registry's presets name theirs.
+impl Configurable for FreeList {
+    type Config = FreeListConfig;
+
+    fn from_config(cfg: FreeListConfig) -> Result<FreeList, OptionError> {
+        FreeList::new(cfg)
     }
 }
 

@@ -38,10 +38,10 @@
 
 mod config;
 
-pub use crate::freelist::ConfigError;
 pub use config::{ReturnMode, SegregatedConfig, SizeClass};
 
 use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
+use crate::options::{Configurable, OptionError, Options};
 use kernel::{Access, Addr, Advice, Kernel, MapFlags, Prot, page_align_up};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -181,8 +181,9 @@ pub struct Segregated {
 }
 
 impl Segregated {
-    /// An allocator with this configuration, named `segregated`.
-    pub fn new(cfg: SegregatedConfig) -> Result<Segregated, ConfigError> {
+    /// An allocator with this configuration (checked with [`Options::validate`]), named
+    /// `segregated`.
+    pub fn new(cfg: SegregatedConfig) -> Result<Segregated, OptionError> {
         cfg.validate()?;
         let classes = cfg.classes();
         let n = classes.len();
@@ -522,6 +523,14 @@ impl Segregated {
     fn charge(kernel: &mut Kernel, ops: f64) {
         let per = kernel.config().cost.alloc_op_ns;
         kernel.charge_user(per * ops);
+    }
+}
+
+impl Configurable for Segregated {
+    type Config = SegregatedConfig;
+
+    fn from_config(cfg: SegregatedConfig) -> Result<Segregated, OptionError> {
+        Segregated::new(cfg)
     }
 }
 

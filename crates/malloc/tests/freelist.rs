@@ -7,13 +7,18 @@
 //! 4088. Offsets below are from the heap start; pointers are block + 8.
 
 use kernel::{CostCategory, Kernel, KernelConfig, PAGE_SIZE, Syscall};
-use malloc::freelist::{Coalesce, ConfigError, Fit, FreeList, FreeListConfig, Order, PRESETS};
+use malloc::freelist::{Coalesce, Fit, FreeList, FreeListConfig, Order, PRESETS};
+use malloc::options::{OptionError, Options};
 use malloc::{AllocError, Allocator, BlockKind};
 
 /// A fresh kernel and a preset with `opts` (`key=value`) applied.
 fn setup(preset: &str, opts: &[&str]) -> (Kernel, FreeList, u64) {
-    let mut cfg = FreeListConfig::preset(preset).unwrap();
-    cfg.set_all(opts.iter().copied()).unwrap();
+    let pairs: Vec<(&str, &str)> = opts.iter().filter_map(|o| o.split_once('=')).collect();
+    let (cfg, notes) = FreeListConfig::preset(preset)
+        .unwrap()
+        .apply(&pairs)
+        .unwrap();
+    assert!(notes.is_empty(), "{notes:?}");
     let a = FreeList::new(cfg).unwrap();
     let k = Kernel::new(KernelConfig::default());
     let hs = k.program_break();
@@ -86,8 +91,8 @@ fn a_long_search_costs_simulated_time() {
 
 #[test]
 fn size_sorted_lists_turn_first_fit_into_best_and_worst_fit() {
-    // size-asc: [128] [224] [608] [3024]: first fit of 176 meets 224 second.
-    let (mut k, mut a, hs) = setup("first-fit", &["order=size-asc"]);
+    // size_asc: [128] [224] [608] [3024]: first fit of 176 meets 224 second.
+    let (mut k, mut a, hs) = setup("first-fit", &["order=size_asc"]);
     holes(&mut a, &mut k, &FIT_HOLES);
     assert_eq!(
         a.describe(),
@@ -96,12 +101,12 @@ fn size_sorted_lists_turn_first_fit_into_best_and_worst_fit() {
     assert_eq!(m(&mut a, &mut k, hs, 150), 3232);
     assert_eq!(a.last_search(), 2);
     // Best fit on a size-ascending list stops at the first fit, too.
-    let (mut k, mut a, hs) = setup("best-fit", &["order=size-asc"]);
+    let (mut k, mut a, hs) = setup("best-fit", &["order=size_asc"]);
     holes(&mut a, &mut k, &FIT_HOLES);
     assert_eq!(m(&mut a, &mut k, hs, 150), 3232);
     assert_eq!(a.last_search(), 2);
     // Worst fit on a size-descending list looks at the head only.
-    let (mut k, mut a, hs) = setup("worst-fit", &["order=size-desc"]);
+    let (mut k, mut a, hs) = setup("worst-fit", &["order=size_desc"]);
     holes(&mut a, &mut k, &FIT_HOLES);
     assert_eq!(m(&mut a, &mut k, hs, 150), 176);
     assert_eq!(a.last_search(), 1);
@@ -150,7 +155,7 @@ fn list_order_decides_which_free_block_is_reused() {
             16,
         ),
         (
-            "size-desc",
+            "size_desc",
             "Free List [ Size 3 ]: [ addr:328 sz:3760 ] [ addr:8 sz:128 ] [ addr:168 sz:128 ]",
             336,
         ),
@@ -449,20 +454,21 @@ fn presets_and_options_are_reachable_by_name() {
         Fit::Best
     );
     assert!(FreeList::preset("buddy").is_none());
-    let e = FreeListConfig::try_preset("buddy").unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "unknown preset `buddy` (known: first-fit, next-fit, best-fit, worst-fit)"
-    );
-    let mut cfg = FreeListConfig::default();
+    assert!(FreeListConfig::preset("buddy").is_none());
     assert!(matches!(
-        cfg.set_all(["fit=best", "bogus"]),
-        Err(ConfigError::BadValue { .. })
+        FreeListConfig::default().apply(&[("fit", "best"), ("fit", "bogus")]),
+        Err(OptionError::BadValue { option: "fit", .. })
     ));
-    cfg.set("align", "24").unwrap();
+    let cfg = FreeListConfig {
+        align: 24,
+        ..FreeListConfig::default()
+    };
     assert!(matches!(
         FreeList::new(cfg),
-        Err(ConfigError::Invalid { key: "align", .. })
+        Err(OptionError::Invalid {
+            option: "align",
+            ..
+        })
     ));
     let custom = FreeList::new(FreeListConfig::default())
         .unwrap()

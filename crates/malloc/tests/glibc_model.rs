@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use kernel::Kernel;
 use malloc::glibc::{Glibc, Mallinfo2, Tunables};
+use malloc::options::Options;
 use malloc::{AllocError, Allocator, Block, BlockKind};
 
 /// A fresh machine with a syscall-recording glibc.
@@ -108,8 +109,7 @@ fn the_mmap_threshold_boundary_and_explicit_tunables() {
     assert_eq!(calls(&k, &mut g), ["brk 0", "brk +135168", "mmap 135168"]);
 
     // An explicit mmap threshold switches the dynamic threshold off, as mallopt does.
-    let mut t = Tunables::default();
-    t.set("mmap_threshold", "131072").unwrap();
+    let (t, _) = Tunables::from_settings(&[("mmap_threshold", "131072")]).unwrap();
     let (mut k, g2) = setup(Glibc::with_tunables(t).unwrap(), None);
     let mut g2 = g2;
     let p = g2.malloc(&mut k, 200000).unwrap();

@@ -1,18 +1,24 @@
-//! Random op streams through the glibc model: heap-map invariants after every op,
-//! and (on request) model outputs for comparison with real glibc.
+//! Random op streams through the glibc model: the allocator contract
+//! ([`malloc::contract`]) and glibc's own heap-map invariants after every op, and (on
+//! request) model outputs for comparison with real glibc.
 
 mod common;
+mod strategies;
 
 use common::*;
-use malloc::glibc::{Glibc, Tunables};
+use malloc::contract::{Contract, Resized};
+use malloc::glibc::Glibc;
 use malloc::{Allocator, BlockKind};
+use proptest::prelude::*;
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Checks what must hold after any op: the heap map tiles the heap from its start
-/// to the break with top last, and the statistics agree with the map. With
-/// `contiguous` false (the heap continued in mappings), only the statistics.
-fn check_invariants(k: &kernel::Kernel, g: &Glibc, op: usize, contiguous: bool) {
+/// Checks what glibc promises beyond the contract after any op: the heap map tiles
+/// the heap from its start to the break with top last, no two free chunks touch, and
+/// `mallinfo2` is exactly what the map says. With `contiguous` false (the heap
+/// continued in mappings), only the statistics.
+fn check_invariants(k: &kernel::Kernel, g: &Glibc, op: u64, contiguous: bool) {
     let mut blocks = Vec::new();
     g.blocks(&mut blocks);
     let heap: Vec<_> = blocks.iter().filter(|b| !b.mapped).collect();
@@ -95,33 +101,41 @@ fn check_invariants(k: &kernel::Kernel, g: &Glibc, op: usize, contiguous: bool) 
     assert_eq!(s.largest_free, largest, "op {op}: largest free chunk");
 }
 
-/// Replays `ops` checking the invariants after every op.
+/// Replays `ops` through the contract, checking glibc's invariants after every op.
 fn run_checked(ops: &[Op], block: Option<u64>) {
-    let (mut k, mut g) = setup(Glibc::new(), block);
-    let mut ids = std::collections::HashMap::new();
-    for (n, op) in ops.iter().enumerate() {
+    let (k, g) = setup(Glibc::new(), block);
+    let mut c = Contract::new(g, k).overhang(8);
+    let mut ids: HashMap<u64, u64> = HashMap::new();
+    fn fail<T>(v: malloc::contract::Violation) -> T {
+        panic!("{v}")
+    }
+    for op in ops {
         match *op {
             Op::Malloc { id, size } => {
-                let p = g.malloc(&mut k, size).unwrap_or(0);
-                assert!(p % 16 == 0, "op {n}: payloads are 16-byte aligned");
+                let p = c.malloc(size).unwrap_or_else(fail).map_or(0, |b| b.ptr);
                 ids.insert(id, p);
             }
             Op::Realloc { id, size } => {
                 let old = ids.get(&id).copied().unwrap_or(0);
-                let p = g.realloc(&mut k, old, size).unwrap_or(0);
-                if p != 0 || size == 0 {
-                    ids.insert(id, p);
+                match c.realloc(old, size).unwrap_or_else(fail) {
+                    Resized::To(b) => {
+                        ids.insert(id, b.ptr);
+                    }
+                    Resized::Freed => {
+                        ids.insert(id, 0);
+                    }
+                    Resized::OutOfMemory | Resized::Refused => {}
                 }
             }
             Op::Free { id } => {
                 let old = ids.insert(id, 0).unwrap_or(0);
-                g.free(&mut k, old).unwrap();
+                c.free(old).unwrap_or_else(fail);
             }
             Op::Trim { pad } => {
-                g.trim(&mut k, pad).unwrap();
+                c.trim(pad).unwrap_or_else(fail);
             }
         }
-        check_invariants(&k, &g, n, block.is_none());
+        check_invariants(c.kernel(), c.allocator(), c.calls() - 1, block.is_none());
     }
 }
 
@@ -136,27 +150,6 @@ fn random_streams_keep_the_heap_map_consistent() {
     for seed in 0..streams / 2 {
         run_checked(&random_ops(2000 + seed, len), Some(150_000));
     }
-}
-
-/// Options of a stream are in its file name: `NAME[.block-BYTES][.tun-NAME=VALUE...]`.
-fn options(stem: &str) -> (Glibc, Option<u64>, u64) {
-    let mut tun = Tunables::default();
-    let mut block = None;
-    let mut shift = 0;
-    for part in stem.split('.').skip(1) {
-        if let Some(s) = part.strip_prefix("shift-") {
-            shift = s.parse().expect("shift-BYTES");
-        } else if let Some(b) = part.strip_prefix("block-") {
-            block = b.parse().ok();
-        } else if let Some(t) = part.strip_prefix("tun-") {
-            tun.apply(t).expect("tun-NAME=VALUE");
-        }
-    }
-    (
-        Glibc::with_tunables(tun).expect("valid tunables"),
-        block,
-        shift,
-    )
 }
 
 /// Writes model outputs for comparison with real glibc. With `BRKMAP_GLIBC_DUMP=DIR`
@@ -212,7 +205,7 @@ fn dump_model_outputs_for_comparison_with_real_glibc() {
     for rep in reps {
         let stem = rep.file_stem().unwrap().to_string_lossy().to_string();
         let ops = parse_rep(&fs::read_to_string(&rep).unwrap()).unwrap();
-        let (g, block, shift) = options(&stem);
+        let (g, block, shift) = stem_options(&stem);
         let (mut k, mut g) = setup_shifted(g, block, shift);
         g.record_syscalls(true);
         let csv = replay(&mut k, &mut g, &ops, true);
@@ -226,58 +219,46 @@ fn dump_model_outputs_for_comparison_with_real_glibc() {
     }
 }
 
-/// Request sizes for arbitrary call sequences: mostly ordinary, sometimes absurd.
-fn any_size() -> impl proptest::strategy::Strategy<Value = u64> {
-    use proptest::prelude::*;
-    prop_oneof![
-        6 => 0u64..2048,
-        3 => 2048u64..300_000,
-        1 => 300_000u64..(4 << 20),
-        1 => prop_oneof![Just(1u64 << 62), Just(i64::MAX as u64), Just(1u64 << 63), Just(u64::MAX)],
-    ]
-}
-
-proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
         if std::env::var("BRKMAP_LONG").is_ok() { 2000 } else { 48 }
     ))]
 
     /// Any sequence of calls, including frees of dangling pointers, double frees and
-    /// absurd sizes: no panic, errors only where glibc would fail or abort, and the
-    /// heap map stays consistent.
+    /// absurd sizes: the contract holds (errors only where glibc would fail or abort,
+    /// refused pointers change nothing) and glibc's heap map stays consistent.
     #[test]
     fn arbitrary_call_sequences_keep_the_model_consistent(
-        calls in proptest::collection::vec((0u8..6, 0usize..12, any_size()), 1..160)
+        calls in proptest::collection::vec((0u8..6, 0usize..12, strategies::any_sizes()), 1..160)
     ) {
-        let (mut k, mut g) = setup(Glibc::new(), None);
+        let (k, g) = setup(Glibc::new(), None);
+        let mut c = Contract::new(g, k).overhang(8);
         let mut slots = [0u64; 12];
-        for (n, (kind, slot, size)) in calls.into_iter().enumerate() {
+        for (kind, slot, size) in calls {
             match kind {
-                0 | 1 => match g.malloc(&mut k, size) {
-                    Ok(p) => slots[slot] = p,
-                    Err(e) => assert!(matches!(e, malloc::AllocError::OutOfMemory { .. })),
-                },
-                2 => {
-                    // A free that may be a double free or of a dangling pointer.
-                    match g.free(&mut k, slots[slot]) {
-                        Ok(()) => {}
-                        Err(e) => assert!(matches!(e, malloc::AllocError::InvalidPointer { .. })),
+                0 | 1 => {
+                    if let Some(b) = c.malloc(size).map_err(strategies::fail)? {
+                        slots[slot] = b.ptr;
                     }
                 }
+                // A free that may be a double free or of a dangling pointer.
+                2 => c.free(slots[slot]).map_err(strategies::fail)?,
                 3 => {
-                    if g.free(&mut k, slots[slot]).is_ok() {
-                        slots[slot] = 0;
+                    c.free(slots[slot]).map_err(strategies::fail)?;
+                    slots[slot] = 0;
+                }
+                4 => {
+                    if let Resized::To(b) =
+                        c.realloc(slots[slot], size % (1 << 21)).map_err(strategies::fail)?
+                    {
+                        slots[slot] = b.ptr;
                     }
                 }
-                4 => match g.realloc(&mut k, slots[slot], size % (1 << 21)) {
-                    Ok(p) => slots[slot] = p,
-                    Err(e) => assert!(!matches!(e, malloc::AllocError::Fault(_))),
-                },
                 _ => {
-                    g.trim(&mut k, size % (1 << 18)).unwrap();
+                    c.trim(size % (1 << 18)).map_err(strategies::fail)?;
                 }
             }
-            check_invariants(&k, &g, n, true);
+            check_invariants(c.kernel(), c.allocator(), c.calls() - 1, true);
         }
     }
 }

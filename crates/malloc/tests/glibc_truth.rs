@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use malloc::glibc::{Glibc, Tunables};
+use malloc::glibc::Glibc;
 use std::fs;
 
 fn check_trace(
@@ -65,28 +65,6 @@ fn real_program_traces_match_glibc_exactly() {
     }
 }
 
-/// Fixture options are in the file name:
-/// `NAME[.shift-BYTES][.block-BYTES][.tun-NAME=VALUE...].rep`.
-fn fixture_setup(stem: &str) -> (Glibc, Option<u64>, u64) {
-    let mut tun = Tunables::default();
-    let mut block = None;
-    let mut shift = 0;
-    for part in stem.split('.').skip(1) {
-        if let Some(s) = part.strip_prefix("shift-") {
-            shift = s.parse().expect("shift-BYTES");
-        } else if let Some(b) = part.strip_prefix("block-") {
-            block = Some(b.parse().expect("block-BYTES"));
-        } else if let Some(t) = part.strip_prefix("tun-") {
-            tun.apply(t).expect("tun-NAME=VALUE");
-        }
-    }
-    (
-        Glibc::with_tunables(tun).expect("valid tunables"),
-        block,
-        shift,
-    )
-}
-
 #[test]
 fn committed_fixtures_match_glibc_exactly() {
     let dir = data_dir();
@@ -105,7 +83,7 @@ fn committed_fixtures_match_glibc_exactly() {
         let truth = fs::read_to_string(&csv_path)
             .unwrap_or_else(|_| panic!("{} has no {}", rep_path.display(), csv_path.display()));
         let syscalls = fs::read_to_string(rep_path.with_extension("syscalls")).ok();
-        let (g, block, shift) = fixture_setup(&stem);
+        let (g, block, shift) = stem_options(&stem);
         let rows = check_trace(&stem, &rep, &truth, syscalls.as_deref(), g, block, shift);
         eprintln!("{stem}: {rows} ops, 0 mismatches");
     }

@@ -6,12 +6,14 @@
 //! later mapping below the previous one.
 
 use kernel::{Kernel, KernelConfig, PAGE_SIZE, Syscall};
+use malloc::options::Options;
 use malloc::segregated::{META_CHUNK_BYTES, ReturnMode, Segregated, SegregatedConfig};
 use malloc::{AllocError, Allocator, Block, BlockKind};
 
 fn setup(opts: &[&str]) -> (Kernel, Segregated) {
-    let mut cfg = SegregatedConfig::default();
-    cfg.set_all(opts.iter().copied()).unwrap();
+    let pairs: Vec<(&str, &str)> = opts.iter().filter_map(|o| o.split_once('=')).collect();
+    let (cfg, notes) = SegregatedConfig::from_settings(&pairs).unwrap();
+    assert!(notes.is_empty(), "{notes:?}");
     (
         Kernel::new(KernelConfig::default()),
         Segregated::new(cfg).unwrap(),
@@ -146,8 +148,8 @@ fn empty_slab_keep_makes_no_syscall_until_trim() {
 #[test]
 fn retain_empty_keeps_that_many_empty_slabs_per_class() {
     // Two slabs of the 16-byte class (257 objects), then everything freed: with
-    // retain-empty=1 the first slab to empty stays, the second is unmapped.
-    let (mut k, mut a) = setup(&["return=munmap", "retain-empty=1"]);
+    // retain_empty=1 the first slab to empty stays, the second is unmapped.
+    let (mut k, mut a) = setup(&["return=munmap", "retain_empty=1"]);
     let p: Vec<u64> = (0..257).map(|_| a.malloc(&mut k, 16).unwrap()).collect();
     for &q in &p {
         a.free(&mut k, q).unwrap();
@@ -276,13 +278,21 @@ fn heap_map_shows_every_slot_and_sums_to_the_footprint() {
 
 #[test]
 fn config_rejects_bad_options_by_name() {
-    let mut cfg = SegregatedConfig::default();
-    cfg.set("quantum", "8").unwrap();
+    let cfg = SegregatedConfig {
+        quantum: 8,
+        ..SegregatedConfig::default()
+    };
     let e = Segregated::new(cfg).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "invalid `quantum`: must be a power of two from 16 to 4096"
+        "option quantum: `8` is under the minimum of 16 bytes"
     );
+    let cfg = SegregatedConfig {
+        quantum: 48,
+        ..SegregatedConfig::default()
+    };
+    let e = Segregated::new(cfg).unwrap_err();
+    assert_eq!(e.to_string(), "option quantum: 48 is not a power of two");
     let a = Segregated::new(SegregatedConfig::default()).unwrap();
     assert_eq!(a.name(), "segregated");
     assert_eq!(a.config().return_mode, ReturnMode::Madvise);

@@ -32,6 +32,7 @@
 
 use crate::common::{LiveMappings, charge_call, pages_for, syscall_error};
 use kernel::{Addr, Advice, Kernel, MapFlags, PAGE_SIZE, Prot};
+use malloc::options::{Choice, Configurable, Kind, OptionError, Options, Spec, Table};
 use malloc::{AllocError, Allocator, Block, BlockKind, HeapStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -58,7 +59,7 @@ pub struct MmapCacheConfig {
     /// Most bytes of cached mappings (0 disables the cache). Default 4 MiB.
     pub max_bytes: u64,
     /// How much larger than a request (in percent of its page count) a cached mapping
-    /// may be and still be reused. Default 0: exact page counts only.
+    /// may be and still be reused, at most 1000. Default 0: exact page counts only.
     pub max_excess_percent: u32,
     /// What happens to cached pages. Default [`CachedPages::Keep`].
     pub pages: CachedPages,
@@ -73,6 +74,30 @@ impl Default for MmapCacheConfig {
             pages: CachedPages::Keep,
         }
     }
+}
+
+impl Options for MmapCacheConfig {
+    const TABLE: Table = Table {
+        prefix: "",
+        options: &[
+            Spec::new("max_count", Kind::COUNT, "most freed mappings kept"),
+            Spec::new("max_bytes", Kind::SIZE, "most bytes of freed mappings kept"),
+            Spec::new(
+                "max_excess_percent",
+                Kind::Percent { max: 1000 },
+                "reuse a cached mapping up to this much larger than the request",
+            ),
+            Spec::new(
+                "pages",
+                Kind::Choice(&[
+                    Choice::new("keep", &[]),
+                    Choice::new("dont_need", &["dontneed"]),
+                    Choice::new("free", &[]),
+                ]),
+                "what happens to cached pages: kept, MADV_DONTNEED or MADV_FREE",
+            ),
+        ],
+    };
 }
 
 /// How the cache has done so far.
@@ -183,6 +208,14 @@ impl MmapCacheAllocator {
             self.cached_bytes -= c.pages * PAGE_SIZE;
             self.counters.evictions += 1;
         }
+    }
+}
+
+impl Configurable for MmapCacheAllocator {
+    type Config = MmapCacheConfig;
+
+    fn from_config(config: MmapCacheConfig) -> Result<MmapCacheAllocator, OptionError> {
+        Ok(MmapCacheAllocator::new(config))
     }
 }
 

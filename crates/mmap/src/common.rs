@@ -4,7 +4,6 @@
 use kernel::{Access, Addr, Errno, Kernel, MremapFlags, PAGE_SIZE, page_align_up};
 use malloc::{AllocError, Block, BlockKind};
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// The alignment every pointer of this crate has: 16 bytes, like glibc's
 /// `MALLOC_ALIGNMENT` on x86-64 (the alignment of `max_align_t`, so any C type fits).
@@ -69,50 +68,6 @@ pub(crate) fn copy_bytes(
     kernel.touch(to, len, Access::Write)?;
     Ok(())
 }
-
-/// Why an allocator configuration (or a registry lookup) was rejected.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConfigError {
-    /// No allocator of this crate has that name.
-    UnknownAllocator {
-        /// The name asked for.
-        name: String,
-    },
-    /// A region size that is zero or not a whole number of pages.
-    RegionSize {
-        /// The allocator whose configuration it is.
-        allocator: &'static str,
-        /// The size given.
-        size: u64,
-    },
-    /// The JSON text of a configuration did not parse.
-    Json {
-        /// The allocator whose configuration it is.
-        allocator: &'static str,
-        /// The parser's message (it names the line and column).
-        message: String,
-    },
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::UnknownAllocator { name } => {
-                write!(f, "unknown allocator `{name}` in the mmap family")
-            }
-            ConfigError::RegionSize { allocator, size } => write!(
-                f,
-                "{allocator}: region_size {size} must be a non-zero multiple of the \
-                 {PAGE_SIZE}-byte page size (and at most 2^47)"
-            ),
-            ConfigError::Json { allocator, message } => {
-                write!(f, "{allocator}: bad configuration: {message}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// The side table of an allocator that gives each block its own mapping, keyed by the
 /// mapping's start (which is also the pointer handed out).

@@ -38,6 +38,7 @@
 
 use crate::common::{charge_call, copy_bytes, granules, pages_for, syscall_error};
 use kernel::{Addr, Kernel, MapFlags, PAGE_SIZE, Prot};
+use malloc::options::{Choice, Configurable, Kind, OptionError, Options, Spec, Table};
 use malloc::{AllocError, Allocator, Block, BlockKind, HeapStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -61,6 +62,17 @@ pub enum GuardPlacement {
 pub struct GuardConfig {
     /// Where a block sits in front of its guard page. Default [`GuardPlacement::End`].
     pub placement: GuardPlacement,
+}
+
+impl Options for GuardConfig {
+    const TABLE: Table = Table {
+        prefix: "",
+        options: &[Spec::new(
+            "placement",
+            Kind::Choice(&[Choice::new("end", &[]), Choice::new("start", &[])]),
+            "end: the block ends at the guard page; start: it starts the mapping",
+        )],
+    };
 }
 
 /// One guarded block.
@@ -157,6 +169,14 @@ impl GuardAllocator {
     fn insert(&mut self, ptr: Addr, g: Guarded) {
         self.data_bytes += g.data_pages * PAGE_SIZE;
         self.live.insert(ptr, g);
+    }
+}
+
+impl Configurable for GuardAllocator {
+    type Config = GuardConfig;
+
+    fn from_config(config: GuardConfig) -> Result<GuardAllocator, OptionError> {
+        Ok(GuardAllocator::new(config))
     }
 }
 

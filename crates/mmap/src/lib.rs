@@ -16,7 +16,11 @@
 //!   unmapped when all its blocks are freed.
 //! - [`LifetimeArenas`] (`lifetime-arenas`): regions kept apart by the program's
 //!   lifetime hints, so short-lived blocks never pin regions of long-lived ones.
-//! - [`ALLOCATORS`], [`by_name`], [`with_config`]: the registry `sim` uses.
+//!
+//! Each allocator has a config struct ([`MmapConfig`], [`GuardConfig`],
+//! [`MmapCacheConfig`], [`RegionConfig`], [`LifetimeConfig`]) that implements
+//! [`malloc::options::Options`], so the registry of every allocator (the `lab`
+//! crate's) sets them from `name=value` text the same way as any other family.
 //!
 //! # Example
 //!
@@ -25,7 +29,7 @@
 //! use malloc::Allocator;
 //!
 //! let mut kernel = Kernel::new(KernelConfig::default());
-//! let mut a = mmap::by_name("mmap").expect("registered");
+//! let mut a = mmap::MmapAllocator::default();
 //! let p = a.malloc(&mut kernel, 100).unwrap();
 //! // A 100-byte request holds a whole page: page rounding is internal fragmentation.
 //! assert_eq!(a.stats().allocated, 4096);
@@ -53,133 +57,62 @@ pub mod per_block;
 pub mod regions;
 
 pub use cache::{CacheCounters, CachedPages, MmapCacheAllocator, MmapCacheConfig};
-pub use common::{ALIGN, ConfigError, MAX_REQUEST};
+pub use common::{ALIGN, MAX_REQUEST};
 pub use guard::{GuardAllocator, GuardConfig, GuardPlacement};
 pub use lifetime::{LifetimeArenas, LifetimeConfig};
 pub use per_block::{MmapAllocator, MmapConfig};
-pub use regions::{DEFAULT_REGION_SIZE, RegionAllocator, RegionConfig, RegionInfo};
-
-use malloc::Allocator;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-/// This crate's allocators: registry name and a one-line description (for `sim list`).
-pub const ALLOCATORS: &[(&str, &str)] = &[
-    (
-        MmapAllocator::NAME,
-        "one anonymous mapping per block: munmap on free, mremap on realloc",
-    ),
-    (
-        GuardAllocator::NAME,
-        "one mapping per block ending at a PROT_NONE guard page: overflows fault",
-    ),
-    (
-        MmapCacheAllocator::NAME,
-        "one mapping per block, freed mappings cached for reuse (64 mappings, 4 MiB)",
-    ),
-    (
-        RegionAllocator::NAME,
-        "bump allocation in 1 MiB mapped regions, each unmapped when all its blocks are freed",
-    ),
-    (
-        LifetimeArenas::NAME,
-        "regions kept apart by lifetime class (the workload's hints), claim 11",
-    ),
-];
-
-/// The allocator registered as `name`, with its default options.
-pub fn by_name(name: &str) -> Option<Box<dyn Allocator>> {
-    with_config(name, "{}").ok()
-}
-
-/// The allocator registered as `name`, with options from a JSON object whose fields
-/// are those of its config struct ([`MmapConfig`], [`GuardConfig`],
-/// [`MmapCacheConfig`], [`RegionConfig`], [`LifetimeConfig`]). Missing fields keep their
-/// defaults; unknown fields are an error, so a typo is not silently ignored.
-pub fn with_config(name: &str, json: &str) -> Result<Box<dyn Allocator>, ConfigError> {
-    Ok(match name {
-        MmapAllocator::NAME => Box::new(MmapAllocator::new(parse(MmapAllocator::NAME, json)?)),
-        GuardAllocator::NAME => Box::new(GuardAllocator::new(parse(GuardAllocator::NAME, json)?)),
-        MmapCacheAllocator::NAME => Box::new(MmapCacheAllocator::new(parse(
-            MmapCacheAllocator::NAME,
-            json,
-        )?)),
-        RegionAllocator::NAME => {
-            Box::new(RegionAllocator::new(parse(RegionAllocator::NAME, json)?)?)
-        }
-        LifetimeArenas::NAME => Box::new(LifetimeArenas::new(parse(LifetimeArenas::NAME, json)?)?),
-        _ => {
-            return Err(ConfigError::UnknownAllocator {
-                name: name.to_string(),
-            });
-        }
-    })
-}
-
-/// The default options of the allocator registered as `name`, as pretty JSON (what
-/// [`with_config`] accepts), or `None` for an unknown name.
-pub fn default_config_json(name: &str) -> Option<String> {
-    fn json<T: Serialize>(value: &T) -> Option<String> {
-        serde_json::to_string_pretty(value).ok()
-    }
-    match name {
-        MmapAllocator::NAME => json(&MmapConfig::default()),
-        GuardAllocator::NAME => json(&GuardConfig::default()),
-        MmapCacheAllocator::NAME => json(&MmapCacheConfig::default()),
-        RegionAllocator::NAME => json(&RegionConfig::default()),
-        LifetimeArenas::NAME => json(&LifetimeConfig::default()),
-        _ => None,
-    }
-}
-
-fn parse<T: DeserializeOwned>(allocator: &'static str, json: &str) -> Result<T, ConfigError> {
-    serde_json::from_str(json).map_err(|e| ConfigError::Json {
-        allocator,
-        message: e.to_string(),
-    })
-}
+pub use regions::{
+    DEFAULT_REGION_SIZE, MAX_REGION_SIZE, RegionAllocator, RegionConfig, RegionInfo,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use malloc::options::{Options, check_table};
 
     #[test]
-    fn every_registered_name_builds_and_reports_its_name() {
-        for &(name, description) in ALLOCATORS {
-            let a = by_name(name).unwrap_or_else(|| panic!("{name} builds"));
-            assert_eq!(a.name(), name);
-            assert!(!description.is_empty());
-            let defaults = default_config_json(name).unwrap();
-            assert!(with_config(name, &defaults).is_ok(), "{name}: {defaults}");
-        }
-        assert!(by_name("glibc").is_none());
-        assert!(default_config_json("glibc").is_none());
+    fn every_config_table_describes_its_struct() {
+        check_table(&MmapConfig::default()).unwrap();
+        check_table(&MmapConfig { populate: true }).unwrap();
+        check_table(&GuardConfig::default()).unwrap();
+        check_table(&GuardConfig {
+            placement: GuardPlacement::Start,
+        })
+        .unwrap();
+        check_table(&MmapCacheConfig::default()).unwrap();
+        check_table(&MmapCacheConfig {
+            pages: CachedPages::DontNeed,
+            max_excess_percent: 25,
+            ..MmapCacheConfig::default()
+        })
+        .unwrap();
+        check_table(&RegionConfig::default()).unwrap();
+        check_table(&LifetimeConfig::default()).unwrap();
     }
 
     #[test]
-    fn configs_parse_with_defaults_and_reject_typos() {
-        assert!(with_config("regions", r#"{"region_size": 65536}"#).is_ok());
-        assert!(with_config("mmap-cache", r#"{"pages": "dont_need", "max_count": 8}"#).is_ok());
-        assert!(with_config("mmap-guard", r#"{"placement": "start"}"#).is_ok());
-        match with_config("mmap-cache", r#"{"max_cont": 8}"#) {
-            Err(ConfigError::Json { allocator, message }) => {
-                assert_eq!(allocator, "mmap-cache");
-                assert!(message.contains("max_cont"), "{message}");
-            }
-            other => panic!("expected a JSON error, got {:?}", other.err()),
-        }
+    fn settings_reach_the_configs_with_typed_errors() {
+        let (c, _) =
+            MmapCacheConfig::from_settings(&[("pages", "dont_need"), ("max_count", "8")]).unwrap();
+        assert_eq!((c.pages, c.max_count), (CachedPages::DontNeed, 8));
+        let (c, _) = GuardConfig::from_settings(&[("placement", "start")]).unwrap();
+        assert_eq!(c.placement, GuardPlacement::Start);
+        let (c, _) = LifetimeConfig::from_settings(&[("default_class", "3")]).unwrap();
+        assert_eq!(c.default_class, 3);
+        let e = MmapCacheConfig::from_settings(&[("max_cont", "8")]).unwrap_err();
         assert_eq!(
-            with_config("regions", r#"{"region_size": 1000}"#).err(),
-            Some(ConfigError::RegionSize {
-                allocator: "regions",
-                size: 1000
-            })
+            e.to_string(),
+            "unknown option `max_cont` (did you mean `max_count`? known: max_count, max_bytes, max_excess_percent, pages)"
         );
+        let e = RegionConfig::from_settings(&[("region_size", "1T")]).unwrap_err();
         assert_eq!(
-            with_config("nope", "{}").err(),
-            Some(ConfigError::UnknownAllocator {
-                name: "nope".into()
-            })
+            e.to_string(),
+            "option region_size: `1T` is over the limit of 1 GiB"
+        );
+        let e = LifetimeConfig::from_settings(&[("default_class", "256")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "option default_class: `256` is over the limit of 255"
         );
     }
 }

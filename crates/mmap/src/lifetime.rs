@@ -18,9 +18,12 @@
 //! first block; each class has its own current region, so `n` classes in use hold up
 //! to `n` partly used regions: the cost of segregation.
 
-use crate::common::{ConfigError, charge_call};
-use crate::regions::{DEFAULT_REGION_SIZE, RegionInfo, RegionSet, check_region_size};
+use crate::common::charge_call;
+use crate::regions::{
+    DEFAULT_REGION_SIZE, KEEP_EMPTY_CURRENT, REGION_SIZE, RegionInfo, RegionSet, check_region_size,
+};
 use kernel::{Addr, Kernel};
+use malloc::options::{Configurable, Kind, OptionError, Options, Spec, Table};
 use malloc::{AllocError, Allocator, Block, HeapStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,6 +52,25 @@ impl Default for LifetimeConfig {
     }
 }
 
+impl Options for LifetimeConfig {
+    const TABLE: Table = Table {
+        prefix: "",
+        options: &[
+            REGION_SIZE,
+            KEEP_EMPTY_CURRENT,
+            Spec::new(
+                "default_class",
+                Kind::count_at_most(u8::MAX as u64),
+                "lifetime class of blocks allocated without a hint",
+            ),
+        ],
+    };
+
+    fn check(&self) -> Result<(), OptionError> {
+        check_region_size(self.region_size)
+    }
+}
+
 /// Regions segregated by lifetime class; see the [module docs](self).
 #[derive(Clone, Debug)]
 pub struct LifetimeArenas {
@@ -69,10 +91,10 @@ impl LifetimeArenas {
     /// The registry name.
     pub const NAME: &'static str = "lifetime-arenas";
 
-    /// An allocator with these options; fails when `region_size` is not a non-zero
-    /// multiple of the page size.
-    pub fn new(config: LifetimeConfig) -> Result<LifetimeArenas, ConfigError> {
-        check_region_size(Self::NAME, config.region_size)?;
+    /// An allocator with these options; fails when `region_size` is not a whole number
+    /// of pages from one page to [`MAX_REGION_SIZE`](crate::MAX_REGION_SIZE).
+    pub fn new(config: LifetimeConfig) -> Result<LifetimeArenas, OptionError> {
+        config.validate()?;
         Ok(LifetimeArenas {
             config,
             sets: BTreeMap::new(),
@@ -130,6 +152,14 @@ impl LifetimeArenas {
             .expect("a live block's class has a set");
         debug_assert!(set.owns(ptr));
         Ok((class, set))
+    }
+}
+
+impl Configurable for LifetimeArenas {
+    type Config = LifetimeConfig;
+
+    fn from_config(config: LifetimeConfig) -> Result<LifetimeArenas, OptionError> {
+        LifetimeArenas::new(config)
     }
 }
 

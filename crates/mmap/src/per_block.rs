@@ -13,6 +13,7 @@
 
 use crate::common::{LiveMappings, charge_call, pages_for, syscall_error};
 use kernel::{Addr, Kernel, MapFlags, PAGE_SIZE, Prot};
+use malloc::options::{Configurable, Kind, OptionError, Options, Spec, Table};
 use malloc::{AllocError, Allocator, Block, HeapStats};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,17 @@ pub struct MmapConfig {
     /// trap per page (cheaper per page than demand faults, but pages the program never
     /// touches become resident too). Default `false`: pages arrive on first touch.
     pub populate: bool,
+}
+
+impl Options for MmapConfig {
+    const TABLE: Table = Table {
+        prefix: "",
+        options: &[Spec::new(
+            "populate",
+            Kind::Bool,
+            "map with MAP_POPULATE: every page faulted in by the mmap",
+        )],
+    };
 }
 
 /// One anonymous mapping per block; see the [module docs](self).
@@ -57,6 +69,14 @@ impl MmapAllocator {
         } else {
             MapFlags::NONE
         }
+    }
+}
+
+impl Configurable for MmapAllocator {
+    type Config = MmapConfig;
+
+    fn from_config(config: MmapConfig) -> Result<MmapAllocator, OptionError> {
+        Ok(MmapAllocator::new(config))
     }
 }
 

@@ -41,11 +41,9 @@
 //! instead, so no block shares a page with metadata and region bytes are all usable;
 //! it writes nothing in-band.
 
-use crate::common::{
-    ConfigError, LiveMappings, MAX_REQUEST, charge_call, copy_bytes, granules, pages_for,
-    syscall_error,
-};
-use kernel::{Addr, Kernel, MapFlags, MremapFlags, PAGE_SIZE, Prot, page_align_down};
+use crate::common::{LiveMappings, charge_call, copy_bytes, granules, pages_for, syscall_error};
+use kernel::{Addr, Kernel, MapFlags, MremapFlags, PAGE_SIZE, Prot};
+use malloc::options::{Configurable, Kind, OptionError, Options, Spec, Table};
 use malloc::{AllocError, Allocator, Block, BlockKind, HeapStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -53,15 +51,49 @@ use std::collections::BTreeMap;
 /// Default region size: 1 MiB, 256 pages.
 pub const DEFAULT_REGION_SIZE: u64 = 1 << 20;
 
+/// The largest region: 1 GiB. A region is mapped whole, so a larger one would only
+/// make the first small block cost a huge mapping.
+pub const MAX_REGION_SIZE: u64 = 1 << 30;
+
 /// Options of [`RegionAllocator`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegionConfig {
-    /// Bytes of each region: a non-zero multiple of the page size. Default 1 MiB.
+    /// Bytes of each region: a whole number of pages, at most [`MAX_REGION_SIZE`].
+    /// Default 1 MiB.
     pub region_size: u64,
     /// Keep the current region mapped (and reset it) when its last block is freed,
     /// instead of unmapping it. Default `true`.
     pub keep_empty_current: bool,
+}
+
+/// The option `region_size`, shared with [`LifetimeConfig`](crate::LifetimeConfig).
+pub(crate) const REGION_SIZE: Spec = Spec::new(
+    "region_size",
+    Kind::Size {
+        min: PAGE_SIZE,
+        max: MAX_REGION_SIZE,
+        off: &[],
+    },
+    "bytes per region (whole pages)",
+);
+
+/// The option `keep_empty_current`, shared with [`LifetimeConfig`](crate::LifetimeConfig).
+pub(crate) const KEEP_EMPTY_CURRENT: Spec = Spec::new(
+    "keep_empty_current",
+    Kind::Bool,
+    "keep the current region mapped when its last block is freed",
+);
+
+impl Options for RegionConfig {
+    const TABLE: Table = Table {
+        prefix: "",
+        options: &[REGION_SIZE, KEEP_EMPTY_CURRENT],
+    };
+
+    fn check(&self) -> Result<(), OptionError> {
+        check_region_size(self.region_size)
+    }
 }
 
 impl Default for RegionConfig {
@@ -73,10 +105,13 @@ impl Default for RegionConfig {
     }
 }
 
-/// Checks a region size: a whole, non-zero number of pages that can be mapped.
-pub(crate) fn check_region_size(allocator: &'static str, size: u64) -> Result<(), ConfigError> {
-    if size == 0 || size > MAX_REQUEST || page_align_down(size) != size {
-        return Err(ConfigError::RegionSize { allocator, size });
+/// Checks a region size beyond its limits: a whole number of pages.
+pub(crate) fn check_region_size(size: u64) -> Result<(), OptionError> {
+    if !size.is_multiple_of(PAGE_SIZE) {
+        return Err(OptionError::invalid(
+            "region_size",
+            format!("{size} is not a whole number of {PAGE_SIZE}-byte pages"),
+        ));
     }
     Ok(())
 }
@@ -137,7 +172,7 @@ pub(crate) struct RegionSet {
 }
 
 impl RegionSet {
-    /// An empty set; `region_size` must have passed [`check_region_size`].
+    /// An empty set; `region_size` must be a valid `region_size` option.
     pub fn new(region_size: u64, keep_empty_current: bool) -> RegionSet {
         RegionSet {
             region_size,
@@ -440,10 +475,10 @@ impl RegionAllocator {
     /// The registry name.
     pub const NAME: &'static str = "regions";
 
-    /// An allocator with these options; fails when `region_size` is not a non-zero
-    /// multiple of the page size.
-    pub fn new(config: RegionConfig) -> Result<RegionAllocator, ConfigError> {
-        check_region_size(Self::NAME, config.region_size)?;
+    /// An allocator with these options; fails when `region_size` is not a whole number
+    /// of pages from one page to [`MAX_REGION_SIZE`].
+    pub fn new(config: RegionConfig) -> Result<RegionAllocator, OptionError> {
+        config.validate()?;
         let set = RegionSet::new(config.region_size, config.keep_empty_current);
         Ok(RegionAllocator { config, set })
     }
@@ -456,6 +491,14 @@ impl RegionAllocator {
     /// Every region now, in address order.
     pub fn regions(&self) -> Vec<RegionInfo> {
         self.set.regions().collect()
+    }
+}
+
+impl Configurable for RegionAllocator {
+    type Config = RegionConfig;
+
+    fn from_config(config: RegionConfig) -> Result<RegionAllocator, OptionError> {
+        RegionAllocator::new(config)
     }
 }
 
@@ -673,19 +716,31 @@ mod tests {
             a.free(&mut k, p),
             Err(AllocError::InvalidPointer { ptr: p })
         );
-        for size in [0, 100, PAGE_SIZE + 1, u64::MAX] {
-            assert_eq!(
-                RegionAllocator::new(RegionConfig {
-                    region_size: size,
-                    keep_empty_current: true
-                })
-                .err(),
-                Some(ConfigError::RegionSize {
-                    allocator: "regions",
-                    size
-                })
-            );
+        for (size, message) in [
+            (0, "option region_size: `0` is under the minimum of 4 KiB"),
+            (
+                100,
+                "option region_size: `100` is under the minimum of 4 KiB",
+            ),
+            (
+                PAGE_SIZE + 1,
+                "option region_size: 4097 is not a whole number of 4096-byte pages",
+            ),
+            (
+                u64::MAX,
+                "option region_size: `18446744073709551615` is over the limit of 1 GiB",
+            ),
+        ] {
+            let e = RegionAllocator::new(RegionConfig {
+                region_size: size,
+                keep_empty_current: true,
+            })
+            .unwrap_err();
+            assert_eq!(e.to_string(), message);
         }
+        let (c, _) = RegionConfig::from_settings(&[("region_size", "64K")]).unwrap();
+        assert_eq!(c.region_size, 65536);
+        malloc::options::check_table(&RegionConfig::default()).unwrap();
     }
 
     #[test]

@@ -81,7 +81,7 @@ const MARGIN_Y: i32 = 14;
 /// Height of the title line.
 const TITLE_LINE: i32 = 22;
 /// Height of a setup or definition line.
-const SUBTITLE_LINE: i32 = 16;
+const SUBTITLE_LINE: i32 = 17;
 /// Height of a legend row.
 const LEGEND_ROW: i32 = 18;
 /// Width of a legend swatch.
@@ -91,11 +91,11 @@ const PANEL_TITLE: i32 = 18;
 /// Height of the tick-label area under a plot.
 const X_LABELS: i32 = 22;
 /// Height of an axis description line under the tick labels.
-const X_DESC: i32 = 16;
+const X_DESC: i32 = 17;
 /// Space after a panel.
 const PANEL_GAP: i32 = 14;
 /// Height of a note line.
-const NOTE_LINE: i32 = 14;
+const NOTE_LINE: i32 = 15;
 /// Space a y tick label needs besides its text: tick mark and gaps.
 const Y_LABEL_PAD: i32 = 16;
 /// Space between the plotting area's right edge and the page margin, where the last
@@ -172,6 +172,7 @@ struct PanelBox {
 }
 
 /// A page under construction.
+#[derive(Clone)]
 pub(crate) struct Doc<'s> {
     chart: &'static str,
     style: &'s Style,

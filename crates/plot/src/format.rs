@@ -63,7 +63,7 @@ impl Axis {
                 units::byte_unit(if max > 0.0 { max } else { 4096.0 })
             }
             Unit::Nanos => units::time_unit(if max > 0.0 { max } else { 1.0 }),
-            Unit::Count => (1.0, ""),
+            Unit::Count | Unit::Ratio => (1.0, ""),
             Unit::Percent => (0.01, "%"),
         };
         let top_in_units = if max > 0.0 {
@@ -88,6 +88,7 @@ impl Axis {
                     Unit::Count => units::count(v.round() as u64),
                     Unit::Percent => format!("{v:.decimals$}%"),
                     _ if k == 0 => "0".to_string(),
+                    Unit::Ratio => format!("{v:.decimals$}"),
                     _ => format!("{v:.decimals$} {name}"),
                 };
                 (v * scale, label)
@@ -192,6 +193,61 @@ impl Axis {
     }
 }
 
+/// Panels share one y-axis only while their ranges differ by at most this factor;
+/// beyond it the smallest panel's data would be a flat line at the bottom (176 KiB on a
+/// 0–100 MiB axis), so each panel gets its own.
+pub(crate) const SHARED_AXIS_MAX_RATIO: f64 = 20.0;
+
+/// The y-axes of a chart whose panels show the same measures for different runs, and
+/// the sentence that tells the reader which choice was made.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PanelScales {
+    /// One axis per panel, in panel order (all equal when `shared`).
+    pub axes: Vec<Axis>,
+    /// Whether every panel has the same axis.
+    pub shared: bool,
+    /// The choice in words, for a line under the chart's title (`None` for one panel).
+    pub statement: Option<String>,
+}
+
+/// Chooses between one y-axis for all panels and one per panel, from each panel's
+/// largest value: shared (heights compare across panels) unless the largest and the
+/// smallest non-zero panel peaks differ by more than [`SHARED_AXIS_MAX_RATIO`].
+/// Panels whose peak is zero do not count (they say so with an empty-plot message).
+pub(crate) fn panel_scales(peaks: &[f64], unit: Unit, label: fn(f64) -> String) -> PanelScales {
+    let nonzero: Vec<f64> = peaks
+        .iter()
+        .copied()
+        .filter(|p| p.is_finite() && *p > 0.0)
+        .collect();
+    let hi = nonzero.iter().copied().fold(0.0, f64::max);
+    let lo = nonzero.iter().copied().fold(f64::INFINITY, f64::min);
+    let separate = nonzero.len() > 1 && hi > SHARED_AXIS_MAX_RATIO * lo;
+    if separate {
+        PanelScales {
+            axes: peaks.iter().map(|&p| Axis::linear(p, unit)).collect(),
+            shared: false,
+            statement: Some(format!(
+                "Each panel has its own y-axis: their largest values differ more than {}× \
+                 (from {} to {}), so a shared axis would flatten the smaller ones. Read the \
+                 tick labels before comparing heights.",
+                SHARED_AXIS_MAX_RATIO,
+                label(lo),
+                label(hi)
+            )),
+        }
+    } else {
+        let axis = Axis::linear(hi, unit);
+        PanelScales {
+            axes: vec![axis; peaks.len()],
+            shared: true,
+            statement: (peaks.len() > 1).then(|| {
+                "All panels share one y-axis, so heights compare across panels.".to_string()
+            }),
+        }
+    }
+}
+
 /// Whole exponents around `lo..hi` (in log space), at least one apart.
 fn log_span(lo: f64, hi: f64) -> (f64, f64) {
     let (lo, hi) = if lo.is_finite() && hi.is_finite() {
@@ -224,7 +280,13 @@ mod tests {
 
     #[test]
     fn degenerate_axes_still_have_an_interval() {
-        for unit in [Unit::Bytes, Unit::Nanos, Unit::Count, Unit::Percent] {
+        for unit in [
+            Unit::Bytes,
+            Unit::Nanos,
+            Unit::Count,
+            Unit::Percent,
+            Unit::Ratio,
+        ] {
             for max in [0.0, f64::NAN, -3.0, f64::INFINITY] {
                 let a = Axis::linear(max, unit);
                 assert!(a.max > a.min, "{unit:?} {max}");
@@ -245,11 +307,44 @@ mod tests {
     }
 
     #[test]
+    fn ratio_axes_print_plain_numbers() {
+        let a = Axis::linear(4.868, Unit::Ratio);
+        let labels: Vec<_> = a.ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(labels, ["0", "1", "2", "3", "4", "5"]);
+        let a = Axis::linear(0.127, Unit::Ratio);
+        let labels: Vec<_> = a.ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(labels, ["0", "0.05", "0.10", "0.15"]);
+    }
+
+    #[test]
     fn count_axes_never_have_fractional_ticks() {
         let a = Axis::linear(3.0, Unit::Count);
         assert!(a.ticks.iter().all(|t| t.0 == t.0.round()));
         let a = Axis::linear(1_000_000.0, Unit::Count);
         assert_eq!(a.ticks[1].1, "200,000");
+    }
+
+    #[test]
+    fn panels_share_an_axis_unless_their_ranges_differ_more_than_20_times() {
+        let label = units::bytes_label;
+        let mib = 1024.0 * 1024.0;
+        let close = panel_scales(&[3.4 * mib, 17.7 * mib, 0.0], Unit::Bytes, label);
+        assert!(close.shared);
+        assert!(close.axes.iter().all(|a| a == &close.axes[0]));
+        assert!(close.statement.unwrap().contains("share one y-axis"));
+        let far = panel_scales(&[176.0 * 1024.0, 83.2 * mib], Unit::Bytes, label);
+        assert!(!far.shared);
+        assert_eq!(far.axes[0].max, 200.0 * 1024.0);
+        assert_eq!(far.axes[1].max, 100.0 * mib);
+        let text = far.statement.unwrap();
+        assert!(
+            text.contains("own y-axis") && text.contains("176 KiB"),
+            "{text}"
+        );
+        // Exactly 20x still shares; one panel needs no statement.
+        assert!(panel_scales(&[1.0, 20.0], Unit::Count, label).shared);
+        assert!(!panel_scales(&[1.0, 20.5], Unit::Count, label).shared);
+        assert_eq!(panel_scales(&[5.0], Unit::Count, label).statement, None);
     }
 
     #[test]

@@ -17,7 +17,12 @@ const CHART: &str = "fragmentation";
 struct Measure {
     title: &'static str,
     value: fn(&Sample) -> f64,
-    /// Whether the measure is a fraction of something, so never above 100 %.
+    /// The axis unit: a percentage, or (for Johnstone & Wilson's measure, whose value
+    /// at the peaks is `frag_max`) a plain ratio, as `frag_max` is written everywhere
+    /// in the workspace.
+    unit: Unit,
+    /// Whether the measure is a fraction of something, so never above 100 % (drawn
+    /// on a 0–100 % axis).
     bounded: bool,
 }
 
@@ -35,6 +40,7 @@ const MEASURES: [Measure; 3] = [
     Measure {
         title: "Internal fragmentation = (allocated − live) / live",
         value: |s| over_live(s.allocated, s.live),
+        unit: Unit::Percent,
         bounded: false,
     },
     Measure {
@@ -47,17 +53,20 @@ const MEASURES: [Measure; 3] = [
                 (1.0 - s.largest_free as f64 / s.free_in_heap as f64).clamp(0.0, 1.0)
             }
         },
+        unit: Unit::Percent,
         bounded: true,
     },
     Measure {
-        title: "Johnstone & Wilson = (footprint − live) / live",
+        title: "Johnstone & Wilson = (footprint − live) / live, a ratio (frag_max is its value \
+                at the peaks)",
         value: |s| over_live(s.footprint, s.live),
+        unit: Unit::Ratio,
         bounded: false,
     },
 ];
 
 /// The top of a ratio axis: the largest value, unless a few spikes (a heap of 132 KiB
-/// holding 16 live bytes is 800 000 % overhead) are more than three times the bulk of
+/// holding 16 live bytes is an overhead of 8000) are more than three times the bulk of
 /// the values and would flatten everything else; then 1.25 times the 95th percentile,
 /// with the spikes drawn on the axis's top edge. Returns the top and whether anything
 /// is clipped.
@@ -77,7 +86,10 @@ fn robust_top(values: &mut [f64]) -> (f64, bool) {
 }
 
 /// Draws the three fragmentation measures over ops, one panel per measure and one
-/// line per allocator, each panel titled with its definition.
+/// line per allocator, each panel titled with its definition. Internal and external
+/// fragmentation are drawn in percent; Johnstone & Wilson's measure, whose value at the
+/// peaks is `frag_max`, as a plain ratio (0.5: half as much again as live), the unit
+/// `frag_max` has in the tables and `summary.json`.
 ///
 /// The measures are taken at every sample. Internal fragmentation and Johnstone &
 /// Wilson's measure divide by live bytes, so they are undefined while nothing is live:
@@ -116,7 +128,11 @@ pub fn fragmentation_chart(
         } else {
             robust_top(&mut values)
         };
-        let axis = Axis::linear(top, Unit::Percent);
+        let axis = Axis::linear(top, measure.unit);
+        let label = |v: f64| match measure.unit {
+            Unit::Percent => units::percent_label(v),
+            _ => units::ratio_label(v),
+        };
         if clipped {
             let worst = timelines
                 .iter()
@@ -128,8 +144,8 @@ pub fn fragmentation_chart(
                     "{}: values above {} are drawn on the top edge (largest: {} for {} at op {}, \
                      with {} live).",
                     measure.title.split(" =").next().unwrap_or(measure.title),
-                    units::percent_label(axis.max),
-                    units::percent_label(v),
+                    label(axis.max),
+                    label(v),
                     t.allocator,
                     units::count(s.op),
                     units::bytes_label(s.live as f64),

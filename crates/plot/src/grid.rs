@@ -15,8 +15,12 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 const CHART: &str = "grid";
 
-/// Height of one row.
+/// Height of a row of one-line cells.
 const ROW: i32 = 26;
+/// Height of a row when some cell or description needs two lines.
+const ROW_TWO_LINES: i32 = 40;
+/// Distance between the two lines of a cell.
+const LINE: i32 = 14;
 /// Width of the description column relative to one outcome column.
 const DETAIL_WEIGHT: f64 = 2.2;
 
@@ -42,7 +46,8 @@ fn check(chart: &GridChart) -> Result<(), PlotError> {
 
 /// Draws a [`GridChart`]: row labels on the left, then each row's description, then
 /// one cell per column, filled by its tone and labelled with its text. Column headings
-/// sit above the grid; the legend says what each colour means.
+/// sit above the grid; the legend says what each colour means. A text too long for
+/// its cell takes two lines (every row then gets the height of two).
 pub fn grid_chart(
     title: &ChartTitle,
     chart: &GridChart,
@@ -67,10 +72,41 @@ pub fn grid_chart(
         max: DETAIL_WEIGHT + cols,
         ticks: Vec::new(),
     };
+    // A cell or description too long for one line takes two (more is cut short).
+    let (px0, px1) = doc.plot_x_span();
+    let unit_px = f64::from(px1 - px0) / (DETAIL_WEIGHT + cols);
+    let cell_room = unit_px - 12.0;
+    let detail_room = DETAIL_WEIGHT * unit_px - 12.0;
+    let lines = |text: &str, room: f64| -> Vec<String> {
+        let mut l = style::wrap(text, size::NOTE, false, room);
+        if l.len() > 2 {
+            let rest = l[1..].join(" ");
+            l = vec![l[0].clone(), style::shorten(&rest, size::NOTE, room)];
+        }
+        l
+    };
+    let row_lines: Vec<(Vec<String>, Vec<Vec<String>>)> = chart
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                lines(&r.detail, detail_room),
+                r.cells
+                    .iter()
+                    .take(chart.columns.len())
+                    .map(|c| lines(&c.text, cell_room))
+                    .collect(),
+            )
+        })
+        .collect();
+    let two = row_lines
+        .iter()
+        .any(|(d, cells)| d.len() > 1 || cells.iter().any(|c| c.len() > 1));
+    let row_px = if two { ROW_TWO_LINES } else { ROW };
     doc.panel(Panel {
         title: String::new(),
         band: 20,
-        plot_height: ROW * chart.rows.len() as i32,
+        plot_height: row_px * chart.rows.len() as i32,
         x_labels: false,
         ..Panel::default()
     });
@@ -83,7 +119,6 @@ pub fn grid_chart(
         let c = page.chart(0, &x, &y)?;
         let (_, band_y, _, band_bottom) = page.band(0);
         let col_px = |u: f64| c.backend_coord(&(u, y.min)).0;
-        let detail_room = f64::from(col_px(DETAIL_WEIGHT) - col_px(0.0) - 12);
         page.text(
             "what the program does",
             (col_px(0.0) + 6, band_bottom - 2),
@@ -117,15 +152,19 @@ pub fn grid_chart(
                     ShapeStyle::from(&GRID).stroke_width(1),
                 ))
                 .or_backend(CHART)?;
-            let detail = style::shorten(&row.detail, size::NOTE, detail_room);
-            page.text(
-                &detail,
-                (dx0 + 6, (ry0 + ry1) / 2),
-                size::NOTE,
-                false,
-                &MUTED,
-                Pos::new(HPos::Left, VPos::Center),
-            )?;
+            let (detail, cell_lines) = &row_lines[i];
+            let mid = (ry0 + ry1) / 2;
+            let line_y = |n: usize, j: usize| mid + (2 * j as i32 + 1 - n as i32) * LINE / 2;
+            for (j, l) in detail.iter().enumerate() {
+                page.text(
+                    l,
+                    (dx0 + 6, line_y(detail.len(), j)),
+                    size::NOTE,
+                    false,
+                    &MUTED,
+                    Pos::new(HPos::Left, VPos::Center),
+                )?;
+            }
             for (k, cell) in row.cells.iter().enumerate().take(chart.columns.len()) {
                 let u = DETAIL_WEIGHT + k as f64;
                 let (x0, y0) = c.backend_coord(&(u, cy + 0.44));
@@ -134,17 +173,18 @@ pub fn grid_chart(
                 page.root()
                     .draw(&Rectangle::new([(x0 + 2, y0), (x1 - 2, y1)], f.filled()))
                     .or_backend(CHART)?;
-                let room = f64::from(x1 - x0 - 8);
-                let text = style::shorten(&cell.text, size::NOTE, room);
                 let ink: &'static RGBColor = if text_on(f) == INK { &INK } else { &WHITE };
-                page.text(
-                    &text,
-                    ((x0 + x1) / 2, (y0 + y1) / 2),
-                    size::NOTE,
-                    false,
-                    ink,
-                    Pos::new(HPos::Center, VPos::Center),
-                )?;
+                let text = &cell_lines[k];
+                for (j, l) in text.iter().enumerate() {
+                    page.text(
+                        l,
+                        ((x0 + x1) / 2, line_y(text.len(), j)),
+                        size::NOTE,
+                        false,
+                        ink,
+                        Pos::new(HPos::Center, VPos::Center),
+                    )?;
+                }
             }
         }
         Ok(())
@@ -184,7 +224,11 @@ mod tests {
     #[test]
     fn cells_say_their_outcome_in_words() {
         let svg = grid_chart(&ChartTitle::new("w"), &grid(), &Style::default()).unwrap();
-        assert!(svg.contains("\nSIGSEGV (SEGV_MAPERR)\n"));
+        // Too long for one line at the default width: two lines, nothing cut.
+        assert!(
+            svg.contains("\nSIGSEGV\n") && svg.contains("\n(SEGV_MAPERR)\n"),
+            "{svg}"
+        );
         assert!(svg.contains("\npast-end\n"));
         assert!(svg.contains("\nsimulated\n"));
         assert_eq!(

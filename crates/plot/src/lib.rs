@@ -14,6 +14,7 @@
 //! | [`heap_map_chart`] | which addresses held used, free, cached, top, meta, mapped blocks over ops | `&[HeapSnapshot]` |
 //! | [`crossover_chart`] | ns per malloc+free and per mmap+munmap against block size, log–log | `&[CostPoint]` |
 //! | [`model_vs_real_chart`] | a simulated and a real timeline overlaid: RSS, footprint/mapped, faults | two `Timeline`s |
+//! | [`compare_timelines_chart`] | two runs overlaid, A solid and B dashed: live, footprint, RSS, returned, time | two `Timeline`s |
 //! | [`xy_chart`] | any line, staircase or point series on linear or log axes, with limits and event markers | `&XyChart` ([`spec`]) |
 //! | [`bar_chart`] | horizontal bars, plain or stacked, one panel per measure | `&BarChart` |
 //! | [`grid_chart`] | a table of outcome cells coloured by what happened (faults, no fault) | `&GridChart` |
@@ -55,8 +56,9 @@
 //! The same data and style give the same bytes: no clocks, no hash-map iteration, every
 //! number formatted by a fixed rule (the `units` crate), pixel coordinates rounded to integers
 //! by plotters. Long series are reduced to what the plot can show (per pixel column, the
-//! first, lowest, highest and last value), and heap maps are rasterised to the plot's
-//! pixels, so the SVG stays small however long the run.
+//! first, lowest, highest and last value), and heap maps with more blocks than can be
+//! drawn one by one are rasterised to the plot's pixels, so the SVG stays small however
+//! long the run.
 //!
 //! # Visual style
 //!
@@ -65,6 +67,13 @@
 //! legends in a band of their own, never over data; the Okabe–Ito colour-blind-safe
 //! palette, with a marker shape per series as a second cue (and dashes with hollow
 //! markers for measurements against the model's solid lines); axis labels with units.
+//!
+//! Charts are made to be read where they are shown: the default width is the book's
+//! 750-px column, so no text is smaller than 11 px there ([`Style::MIN_FONT`]). Panels
+//! that show the same measures for several runs share one y-axis, so heights compare,
+//! unless their ranges differ by more than 20×; then each gets its own, and a line under
+//! the title says which it is. `frag_max` and the measure it is the peak value of
+//! (Johnstone & Wilson's) are plain ratios, as in every table of the workspace.
 
 mod bars;
 mod canvas;
@@ -85,7 +94,7 @@ mod title;
 mod xy;
 
 pub use bars::bar_chart;
-pub use compare::model_vs_real_chart;
+pub use compare::{compare_timelines_chart, model_vs_real_chart};
 pub use cost::cost_chart;
 pub use crossover::{CostPoint, crossover_chart};
 pub use error::PlotError;

@@ -3,7 +3,7 @@
 use crate::canvas::{Doc, Entry, Panel, Swatch};
 use crate::draw;
 use crate::error::PlotError;
-use crate::format::{Axis, Unit};
+use crate::format::{Unit, panel_scales};
 use crate::style::Style;
 use crate::timeline::{MECHANISMS, check_timelines, op_axis, panel_name};
 use crate::title::ChartTitle;
@@ -14,8 +14,9 @@ const CHART: &str = "returned";
 /// Draws the cumulative bytes of address range each allocator gave back to the OS,
 /// split by mechanism: lowering the program break (brk shrink), unmapping (munmap), and
 /// telling the kernel the pages' contents are no longer needed (madvise, the range stays
-/// mapped). One panel per allocator, all on the same byte scale; a panel whose allocator
-/// returned nothing says so.
+/// mapped). One panel per allocator, on one byte scale unless the panels' ranges differ
+/// by more than 20× (then each has its own; a line under the title says which); a panel
+/// whose allocator returned nothing says so.
 pub fn returned_chart(
     title: &ChartTitle,
     timelines: &[Timeline],
@@ -24,13 +25,17 @@ pub fn returned_chart(
     check_timelines(CHART, timelines)?;
     let names: Vec<&str> = timelines.iter().map(|t| t.allocator.as_str()).collect();
     let x = op_axis(timelines);
-    let peak = timelines
+    let peaks: Vec<f64> = timelines
         .iter()
-        .flat_map(|t| &t.samples)
-        .flat_map(|s| MECHANISMS.iter().map(move |m| (m.measure.value)(s)))
-        .max()
-        .unwrap_or(0);
-    let y = Axis::linear(peak as f64, Unit::Bytes);
+        .map(|t| {
+            t.samples
+                .iter()
+                .flat_map(|s| MECHANISMS.iter().map(move |m| (m.measure.value)(s)))
+                .max()
+                .unwrap_or(0) as f64
+        })
+        .collect();
+    let scales = panel_scales(&peaks, Unit::Bytes, units::bytes_label);
 
     let mut doc = Doc::new(CHART, style, "Memory returned to the OS");
     doc.line(title.setup_line(&names));
@@ -39,10 +44,13 @@ pub fn returned_chart(
          down · munmap: a mapping was removed · madvise: pages released, the range stays \
          mapped.",
     );
+    if let Some(line) = &scales.statement {
+        doc.line(line.clone());
+    }
     for m in &MECHANISMS {
         doc.legend(Entry::new(Swatch::Line(m.measure.cue()), m.label));
     }
-    doc.fit_y_labels([&y]);
+    doc.fit_y_labels(&scales.axes);
     for (i, t) in timelines.iter().enumerate() {
         let last = t.samples.last();
         let totals: Vec<String> = MECHANISMS
@@ -76,8 +84,8 @@ pub fn returned_chart(
 
     let mut out = String::new();
     doc.render(&mut out, |page| {
-        for (i, t) in timelines.iter().enumerate() {
-            let chart = page.chart(i, &x, &y)?;
+        for (i, (t, y)) in timelines.iter().zip(&scales.axes).enumerate() {
+            let chart = page.chart(i, &x, y)?;
             for (k, m) in MECHANISMS.iter().enumerate() {
                 let cue = m.measure.cue();
                 draw::line(

@@ -16,8 +16,13 @@ pub enum Unit {
     Count,
     /// Simulated nanoseconds.
     Nanos,
-    /// A ratio shown in percent (0.25 is 25%).
+    /// A ratio shown in percent (0.25 is 25%): for fractions of a whole (external
+    /// fragmentation, a hit rate).
     Percent,
+    /// A ratio shown as a plain number (0.25, 1.5): the workspace writes `frag_max`
+    /// (and Johnstone & Wilson's measure, of which it is the peak value) as such a
+    /// ratio everywhere.
+    Ratio,
 }
 
 /// An axis of an [`XyChart`] panel.

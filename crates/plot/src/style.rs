@@ -11,8 +11,12 @@ use plotters::style::RGBColor;
 
 /// Page size and font of the charts.
 ///
-/// The default suits a browser window and the book's column; every chart computes its
-/// height from the number of panels it draws.
+/// The default width is the book's content column ([`Style::BOOK_COLUMN`], 750 px in
+/// mdBook's default theme), so a figure shows there at its own size and every text keeps
+/// the size it was drawn at: never below [`Style::MIN_FONT`] (11 px). A wider chart is
+/// scaled down to fit the column, and its text with it (a 960-px chart shows 11-px text
+/// at 8.6 px); a narrower one is shown as drawn. Every chart computes its height from
+/// the number of panels it draws.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Style {
     /// Width of the SVG in pixels.
@@ -27,7 +31,7 @@ pub struct Style {
 impl Default for Style {
     fn default() -> Self {
         Style {
-            width: 960,
+            width: Style::BOOK_COLUMN,
             panel_height: 200,
             font_family: "DejaVu Sans, Verdana, Arial, Helvetica, sans-serif".to_string(),
         }
@@ -35,6 +39,11 @@ impl Default for Style {
 }
 
 impl Style {
+    /// The width of the book's content column in CSS pixels (mdBook's default theme sets
+    /// `--content-max-width: 750px`; an image wider than the column is scaled to fit).
+    pub const BOOK_COLUMN: u32 = 750;
+    /// The smallest font size any chart text is drawn at, in pixels.
+    pub const MIN_FONT: f64 = size::NOTE;
     /// The supported range of [`Style::width`].
     pub const WIDTH_RANGE: (u32, u32) = (480, 4000);
     /// The supported range of [`Style::panel_height`].
@@ -183,18 +192,20 @@ impl Cue {
 }
 
 /// Font sizes in pixels, chosen so that plotters' SVG output (which writes the size it
-/// is given divided by 1.24) prints them exactly.
+/// is given divided by 1.24) prints them exactly. The smallest, [`NOTE`], is the
+/// legibility floor of [`Style::MIN_FONT`]: 11 px where the chart is shown at its own
+/// size (the book's column, at the default width).
 pub(crate) mod size {
     /// The chart's title.
     pub const TITLE: f64 = 16.0;
     /// The setup line and definitions under the title.
     pub const SUBTITLE: f64 = 12.0;
     /// A panel's title.
-    pub const PANEL: f64 = 12.0;
+    pub const PANEL: f64 = 12.5;
     /// Tick labels and legend entries.
-    pub const LABEL: f64 = 11.0;
-    /// Notes under the chart and labels inside bars.
-    pub const NOTE: f64 = 10.5;
+    pub const LABEL: f64 = 11.5;
+    /// Notes under the chart, labels inside bars and blocks.
+    pub const NOTE: f64 = 11.0;
 }
 
 /// The width, in pixels, a browser will probably give `text` at `font_size` pixels.

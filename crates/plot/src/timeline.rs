@@ -4,7 +4,7 @@
 use crate::canvas::{Doc, Entry, Panel, Swatch};
 use crate::draw;
 use crate::error::PlotError;
-use crate::format::{Axis, Unit};
+use crate::format::{Axis, Unit, panel_scales};
 use crate::style::{Cue, GREY, INK, Marker, Style, okabe_ito, size, text_width};
 use crate::title::ChartTitle;
 use engine::{Sample, Source, Timeline};
@@ -180,7 +180,9 @@ fn phases(timelines: &[Timeline]) -> Vec<(u64, String)> {
 }
 
 /// Draws memory over time: one panel per allocator with live, allocated, footprint,
-/// mapped and RSS (same byte scale in every panel, so heights compare), a rug of lanes
+/// mapped and RSS (one byte scale for every panel, so heights compare, unless the
+/// panels' ranges differ by more than 20×: then each panel has its own, and a line
+/// under the title says which it is), a rug of lanes
 /// under each panel marking the samples at which memory went back to the OS (one lane
 /// per mechanism: brk shrink, munmap, madvise), and the workload's phase boundaries as
 /// dashed rules with the phase names above the first panel.
@@ -196,13 +198,17 @@ pub fn timeline_chart(
     check_timelines(CHART, timelines)?;
     let names: Vec<&str> = timelines.iter().map(|t| t.allocator.as_str()).collect();
     let x = op_axis(timelines);
-    let peak = timelines
+    let peaks: Vec<f64> = timelines
         .iter()
-        .flat_map(|t| &t.samples)
-        .flat_map(|s| MEASURES.iter().map(move |m| (m.value)(s)))
-        .max()
-        .unwrap_or(0);
-    let y = Axis::linear(peak as f64, Unit::Bytes);
+        .map(|t| {
+            t.samples
+                .iter()
+                .flat_map(|s| MEASURES.iter().map(move |m| (m.value)(s)))
+                .max()
+                .unwrap_or(0) as f64
+        })
+        .collect();
+    let scales = panel_scales(&peaks, Unit::Bytes, units::bytes_label);
     let lanes = Axis::categories(
         &MECHANISMS
             .iter()
@@ -218,6 +224,9 @@ pub fn timeline_chart(
          headers and padding included · footprint: bytes the allocator holds from the OS · \
          mapped: the process's anonymous virtual memory · RSS: pages resident in RAM",
     );
+    if let Some(line) = &scales.statement {
+        doc.line(line.clone());
+    }
     for m in MEASURES.iter().rev() {
         doc.legend(Entry::new(Swatch::Line(m.cue()), m.name));
     }
@@ -230,7 +239,7 @@ pub fn timeline_chart(
             format!("returned by {}", m.label),
         ));
     }
-    doc.fit_y_labels([&y, &lanes]);
+    doc.fit_y_labels(scales.axes.iter().chain([&lanes]));
     let phase_band = if phases.is_empty() { 0 } else { 30 };
     let mut panels = Vec::new();
     for (i, t) in timelines.iter().enumerate() {
@@ -263,8 +272,8 @@ pub fn timeline_chart(
 
     let mut out = String::new();
     doc.render(&mut out, |page| {
-        for (t, &(main, rug)) in timelines.iter().zip(&panels) {
-            let chart = page.chart(main, &x, &y)?;
+        for ((t, &(main, rug)), y) in timelines.iter().zip(&panels).zip(&scales.axes) {
+            let chart = page.chart(main, &x, y)?;
             for (op, _) in &phases {
                 draw::vrule(page, &chart, *op as f64, GREY)?;
             }

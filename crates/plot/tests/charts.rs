@@ -31,7 +31,48 @@ fn check(render: impl Fn() -> Result<String, PlotError>) -> xml::Doc {
         !svg.contains("NaN") && !svg.contains("inf"),
         "non-finite value in SVG"
     );
+    assert_legible(&doc, width);
     doc
+}
+
+/// The size, in pixels, of the smallest text of `doc` where the book's column shows
+/// it: a wider SVG is scaled down to the column's width.
+fn smallest_text_in_book(doc: &xml::Doc, width: u32) -> (f64, String) {
+    let scale = (f64::from(plot::Style::BOOK_COLUMN) / f64::from(width)).min(1.0);
+    doc.texts
+        .iter()
+        .zip(&doc.text_attrs)
+        .map(|(text, attrs)| {
+            let px: f64 = attrs["font-size"].parse().unwrap();
+            (px * scale, text.clone())
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap_or((f64::INFINITY, String::new()))
+}
+
+/// Every text shows at least `Style::MIN_FONT` (11) pixels tall in the book's column.
+fn assert_legible(doc: &xml::Doc, width: u32) {
+    let (px, text) = smallest_text_in_book(doc, width);
+    assert!(
+        px >= plot::Style::MIN_FONT && px >= 11.0,
+        "{text:?} shows at {px:.1} px in the book's column"
+    );
+}
+
+#[test]
+fn the_default_style_fits_the_books_column_and_a_wider_one_would_not() {
+    assert_eq!(Style::default().width, Style::BOOK_COLUMN);
+    let wide = Style {
+        width: 960,
+        ..Style::default()
+    };
+    let svg = plot::timeline_chart(&title(), &common::three(50), &wide).unwrap();
+    let doc = xml::check(&svg).unwrap();
+    let (px, _) = smallest_text_in_book(&doc, 960);
+    assert!(
+        px < 11.0,
+        "a 960-px chart shows its 11-px notes at {px:.1} px"
+    );
 }
 
 fn title() -> ChartTitle {
@@ -180,6 +221,124 @@ fn heap_map_shows_both_regions_and_every_kind() {
     assert!(!doc.has_text("Mappings"));
 }
 
+/// A textbook trace on glibc: a 592-byte tcache header, a few small blocks, and the
+/// 132 KiB top chunk of the first sbrk above them.
+fn textbook_heap() -> Vec<HeapSnapshot> {
+    use malloc::{Block, BlockKind};
+    let base = common::HEAP_START;
+    let brk = base + 132 * 1024;
+    // (size, program id or None for a free hole) in address order, per step.
+    let steps: [&[(u64, Option<u64>)]; 4] = [
+        &[(48, Some(1)), (80, Some(2)), (144, Some(3))],
+        &[(48, None), (80, Some(2)), (144, Some(3)), (64, Some(4))],
+        &[(48, Some(7)), (80, Some(2)), (144, Some(3)), (64, Some(4))],
+        &[
+            (48, Some(7)),
+            (80, None),
+            (144, Some(3)),
+            (64, Some(4)),
+            (112, Some(2)),
+        ],
+    ];
+    steps
+        .iter()
+        .enumerate()
+        .map(|(k, chunks)| {
+            let mut blocks = vec![Block {
+                addr: base,
+                size: 592,
+                kind: BlockKind::Meta,
+                mapped: false,
+            }];
+            let mut ids = Vec::new();
+            let mut addr = base + 592;
+            for &(size, id) in chunks.iter() {
+                let kind = if id.is_some() {
+                    BlockKind::Used
+                } else {
+                    BlockKind::Cached
+                };
+                blocks.push(Block {
+                    addr,
+                    size,
+                    kind,
+                    mapped: false,
+                });
+                if let Some(id) = id {
+                    ids.push((addr + 16, id));
+                }
+                addr += size;
+            }
+            blocks.push(Block {
+                addr,
+                size: brk - addr,
+                kind: BlockKind::Top,
+                mapped: false,
+            });
+            HeapSnapshot {
+                op: 2 * k as u64 + 2,
+                heap_start: base,
+                brk,
+                blocks,
+                ids,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_small_heap_is_zoomed_past_the_top_chunk_and_its_blocks_carry_their_ids() {
+    let snaps = textbook_heap();
+    let svg = plot::heap_map_chart(&title(), "glibc", &snaps, &Style::default()).unwrap();
+    let doc = check(|| plot::heap_map_chart(&title(), "glibc", &snaps, &Style::default()));
+    assert!(
+        doc.has_text("zoomed to the blocks in use"),
+        "{:?}",
+        doc.texts
+    );
+    assert!(
+        doc.has_text("the break reaches 132 KiB at most"),
+        "{:?}",
+        doc.texts
+    );
+    assert!(doc.has_text("block ids"), "{:?}", doc.texts);
+    // The address axis ends near the blocks (1040 bytes), not at 132 KiB.
+    assert!(
+        doc.has_text("1.25 KiB") && !doc.has_text("100 KiB"),
+        "{:?}",
+        doc.texts
+    );
+    // Every id of a block that lives long enough is written on it: 1, 2, 3, 4 and 7.
+    for id in ["1", "2", "3", "4", "7"] {
+        assert!(
+            doc.texts.iter().any(|t| t == id),
+            "no id {id} in {:?}",
+            doc.texts
+        );
+    }
+    // Block by block: one rectangle per block piece, not a raster.
+    assert!(doc.count("rect") < 100, "{} rects", doc.count("rect"));
+    assert!(
+        svg.contains("stroke=\"#FFFFFF\""),
+        "blocks have white edges"
+    );
+}
+
+#[test]
+fn without_ids_or_with_many_live_blocks_no_ids_are_written() {
+    let mut snaps = textbook_heap();
+    for s in &mut snaps {
+        s.ids.clear();
+    }
+    let doc = check(|| plot::heap_map_chart(&title(), "glibc", &snaps, &Style::default()));
+    assert!(!doc.has_text("block ids"), "{:?}", doc.texts);
+    assert!(!doc.texts.iter().any(|t| t == "7"));
+    // A busy heap (more than 64 live blocks) is not labelled either.
+    let busy = common::snapshots(120, false);
+    let doc = check(|| plot::heap_map_chart(&title(), "first-fit", &busy, &Style::default()));
+    assert!(!doc.has_text("block ids"), "{:?}", doc.texts);
+}
+
 #[test]
 fn heap_map_stays_small_for_long_runs() {
     let snaps = common::snapshots(2000, true);
@@ -219,6 +378,48 @@ fn crossover_chart_marks_where_the_curves_cross() {
         "{:?}",
         doc.texts
     );
+}
+
+#[test]
+fn two_runs_are_overlaid_solid_and_dashed_on_shared_axes() {
+    let a = common::timeline("glibc", 200, 2);
+    let mut b = common::timeline("mmap", 300, 1);
+    for s in &mut b.samples {
+        s.time_ns *= 3.0;
+    }
+    let labels = ("A: glibc (run one)", "B: mmap (run two)");
+    let doc = check(|| plot::compare_timelines_chart(&title(), &a, &b, labels, &Style::default()));
+    for label in [
+        "Two runs compared",
+        "allocators glibc, mmap",
+        "A: glibc (run one)",
+        "B: mmap (run two)",
+        "Run A is the solid line, run B the dashed one",
+        "Live bytes",
+        "Footprint",
+        "Resident set (RSS)",
+        "Memory returned to the OS",
+        "Time (cumulative",
+        "1.25 ms",
+        "operations executed",
+    ] {
+        assert!(doc.has_text(label), "no {label:?} in {:?}", doc.texts);
+    }
+    // The op axis spans the longer run (B: 300 samples, 100 ops apart, to op 29,900).
+    assert!(doc.has_text("20,000"), "{:?}", doc.texts);
+    // B (mapping and unmapping) returns memory: the returned panel is drawn.
+    assert!(!doc.has_text("zero throughout both runs"));
+    // Two runs that return nothing say so rather than drawing flat lines.
+    let never = common::timeline("glibc", 50, 2);
+    let doc = check(|| {
+        plot::compare_timelines_chart(&title(), &never, &never, ("A", "B"), &Style::default())
+    });
+    assert!(doc.has_text("zero throughout both runs"), "{:?}", doc.texts);
+    let empty = engine::Timeline::default();
+    assert!(matches!(
+        plot::compare_timelines_chart(&title(), &a, &empty, labels, &Style::default()),
+        Err(PlotError::EmptyTimeline { .. })
+    ));
 }
 
 #[test]
@@ -308,6 +509,7 @@ fn degenerate_inputs_draw_or_fail_with_a_typed_error() {
         heap_start: common::HEAP_START,
         brk: common::HEAP_START,
         blocks: Vec::new(),
+        ids: Vec::new(),
     };
     let doc = check(|| plot::heap_map_chart(&t, "glibc", std::slice::from_ref(&snap), &style));
     assert!(doc.has_text("the brk heap was never used"));

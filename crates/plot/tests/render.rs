@@ -91,5 +91,17 @@ fn every_chart_renders_to_a_file_a_browser_can_open() {
         "compare.svg",
         plot::model_vs_real_chart(&title, &timelines[0], &real_t, &style).unwrap(),
     );
-    assert_eq!(written, 9, "every chart kind was written");
+    let other = common::timeline("mmap", 250, 1);
+    write(
+        "compare-runs.svg",
+        plot::compare_timelines_chart(
+            &title,
+            &timelines[0],
+            &other,
+            ("A: glibc", "B: mmap"),
+            &style,
+        )
+        .unwrap(),
+    );
+    assert_eq!(written, 10, "every chart kind was written");
 }

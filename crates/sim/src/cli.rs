@@ -10,6 +10,9 @@ Examples:
   sim --trace my.rep --allocator glibc       replay a CS:APP trace
   sim --workload churn --format json         the summary as JSON on stdout
   sim list                                   every workload and allocator
+  sim compare target/brkmap/churn-seed1 target/brkmap/churn-seed2
+                                             two runs, metric by metric
+  sim compare run/summary.json:glibc run/summary.json:mmap --out cmp
   sim replay --trace t.rep --real --emit-ops real.csv
   sim record -- ls -R /usr/share/doc         trace a real program's mallocs (ls.trace)
   sim calibrate --quick                      measure this machine's costs
@@ -22,7 +25,8 @@ Examples:
 ///
 /// Without a subcommand, `sim` simulates a workload or a trace through one or more
 /// allocators on a simulated Linux-like kernel, prints a comparison table and writes
-/// summary.json, timeline.csv and charts to the output directory.
+/// summary.json, timeline.csv, charts and report.html (the heap op by op) to the output
+/// directory.
 #[derive(Debug, Parser)]
 #[command(name = "sim", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -52,6 +56,17 @@ pub enum Command {
     Record(crate::record::RecordArgs),
     /// Time the simulator against the real glibc on the same ops (CPU time per op).
     Bench(crate::bench::BenchArgs),
+    /// Compare two runs metric by metric (A, B, B - A, B / A), and overlay their
+    /// timelines.
+    ///
+    /// A and B are each a run directory (what `sim` wrote: summary.json, timeline.csv)
+    /// or a summary.json, optionally followed by `:ALLOCATOR` to pick one of the
+    /// allocators it holds. Both sides naming one compares those two (`run:glibc
+    /// run:mmap` compares two allocators of one run); one side naming one compares that
+    /// allocator on both sides; otherwise every allocator the two have in common is
+    /// compared with the same-named one. Metrics that are 0 in both runs are left out
+    /// of the table (JSON and CSV list every metric).
+    Compare(CompareArgs),
 }
 
 /// Where the ops come from.
@@ -203,6 +218,35 @@ pub struct ValidateArgs {
     /// Replace the output directory even when it holds files sim did not write.
     #[arg(long)]
     pub force: bool,
+}
+
+/// Output formats of `sim compare`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// An aligned table per pair of allocators: metric, A, B, B - A, B / A.
+    Table,
+    /// Every metric of every pair as JSON (ratio null where A is 0).
+    Json,
+    /// One CSV row per pair and metric.
+    Csv,
+}
+
+/// Arguments of `sim compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run A: DIR, DIR/summary.json, or either followed by :ALLOCATOR.
+    #[arg(value_name = "A")]
+    pub a: String,
+    /// Run B, the same way; differences and ratios are B's against A's.
+    #[arg(value_name = "B")]
+    pub b: String,
+    /// What to print on stdout.
+    #[arg(long, short = 'f', value_enum, default_value_t = CompareFormat::Table)]
+    pub format: CompareFormat,
+    /// Also draw each pair's timelines overlaid (A solid, B dashed) into DIR, as
+    /// compare-NAME.svg; needs the timeline.csv beside each summary.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Arguments of `sim figures`.

@@ -398,7 +398,10 @@ fn measure_real(root: &Path, e: &Experiment) -> CliResult {
             experiments::encode_segv_real(&comment, &rows)
         }
         RealSource::CostBySize => {
-            let sizes: Vec<usize> = calibrate::bench::DEFAULT_SIZES.to_vec();
+            let sizes: Vec<usize> = experiments::CROSSOVER_SIZES
+                .iter()
+                .map(|&s| s as usize)
+                .collect();
             let costs = calibrate::bench::cost_by_size(
                 &calibrate::bench::BenchOptions::quick(),
                 &sizes,

@@ -17,12 +17,14 @@
 mod bench;
 mod calibration;
 mod cli;
+mod compare;
 mod error;
 mod figures;
 mod list;
 mod output;
 mod record;
 mod replay;
+mod report;
 mod simulate;
 mod source;
 mod validate;
@@ -59,6 +61,7 @@ fn run() -> i32 {
         Some(Command::Figures(args)) => figures::run(args),
         Some(Command::Record(args)) => record::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Compare(args)) => compare::run(args),
     };
     match result {
         Ok(()) => 0,

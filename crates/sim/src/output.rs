@@ -305,6 +305,11 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// The number of rows so far (the header not counted).
+    pub fn row_count(&self) -> usize {
+        self.rows.len()
+    }
+
     /// Renders the table with two spaces between columns and a rule under the header.
     pub fn render(&self) -> String {
         let cols = self.header.len();

@@ -63,11 +63,7 @@ pub fn run(args: &ReplayArgs) -> CliResult {
                 "sim replay needs --real or --allocator NAME",
             ));
         };
-        if let Some(key) = registry::unknown_keys(&[name.as_str()], &settings).first() {
-            return Err(CliError::usage(format!(
-                "--tunable {key}: allocator {name} takes no such option"
-            )));
-        }
+        source::check_settings(&[name.as_str()], &settings)?;
         let a = registry::build(name, &settings).map_err(|e| CliError::usage(e.to_string()))?;
         let config = RunConfig {
             rows: true,

@@ -3,6 +3,7 @@
 use crate::cli::{Format, RunArgs};
 use crate::error::{CliError, CliResult};
 use crate::output::{RunDir, Table, bytes, emit, nanos, progress};
+use crate::report;
 use crate::source;
 use engine::{Outcome, RunConfig, RunResult, Summary, Timeline};
 use kernel::{KernelConfig, Syscall};
@@ -57,12 +58,7 @@ pub fn run(args: &RunArgs) -> CliResult {
     }
     check_samples(&loaded, args.sample_every, args.max_samples)?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    if let Some(key) = registry::unknown_keys(&refs, &settings).first() {
-        return Err(CliError::usage(format!(
-            "--tunable {key}: none of the allocators {} takes this option (see `sim list`)",
-            names.join(",")
-        )));
-    }
+    source::check_settings(&refs, &settings)?;
     let mut allocators = Vec::new();
     for name in &names {
         let a = registry::build(name, &settings).map_err(|e| CliError::usage(e.to_string()))?;
@@ -107,42 +103,59 @@ pub fn run(args: &RunArgs) -> CliResult {
     } else {
         progress(n * allocators.len() as u64, "simulating")
     };
-    for (k, a) in allocators.into_iter().enumerate() {
-        let r = if args.verbose {
-            // One op at a time, as it runs: on stdout under a table, on stderr when
-            // stdout carries JSON or CSV (so that stays machine-readable).
-            let to_stderr = args.format != Format::Table;
-            let say = |text: &str| {
-                if to_stderr {
-                    eprint!("{text}");
-                } else {
-                    emit(text);
-                }
-            };
+    let mut recorded = Vec::new();
+    let base = config.kernel.heap_start;
+    // The verbose log goes out op by op, as the run goes: on stdout under a table, on
+    // stderr when stdout carries JSON or CSV (so that stays machine-readable).
+    let to_stderr = args.format != Format::Table;
+    let say = |text: &str| {
+        if to_stderr {
+            eprint!("{text}");
+        } else {
+            emit(text);
+        }
+    };
+    for (k, (name, a)) in names.iter().zip(allocators).enumerate() {
+        if args.verbose {
             say(&format!("== {} ==\n", a.name()));
-            let base = config.kernel.heap_start;
-            let mut line = String::new();
-            let r = go(a, &mut |step| {
+        }
+        if let Some(b) = &bar {
+            b.set_message(a.name().to_string());
+        }
+        // report.html's states are recorded as the run goes.
+        let mut recorder = report::Recorder::for_ops(n, base);
+        let mut line = String::new();
+        let r = go(a, &mut |step| {
+            if args.verbose {
                 line.clear();
                 verbose_line(step, base, &mut line);
                 say(&line);
-            });
+            }
+            // A tick per 4096 ops: the bar costs nothing measurable.
+            if let Some(b) = &bar
+                && step.index % 4096 == 4095
+            {
+                b.inc(4096);
+            }
+            recorder.observe(step);
+        });
+        if args.verbose {
             say("\n");
-            r
-        } else if let Some(b) = &bar {
-            b.set_message(a.name().to_string());
-            let r = go(a, &mut |step| {
-                // A tick per 4096 ops: the bar costs nothing measurable.
-                if step.index % 4096 == 4095 {
-                    b.inc(4096);
-                }
-            });
+        }
+        if let Some(b) = &bar {
             b.set_position((k as u64 + 1) * n);
-            r
-        } else {
-            go(a, &mut |_| {})
-        };
-        results.push(r?);
+        }
+        let r = r?;
+        // The peaks' states come from a second run over the ops in memory; a streamed
+        // trace's report shows the evenly spaced states only.
+        if loaded.stream.is_none() {
+            let build = || registry::build(name, &settings).map_err(|e| e.to_string());
+            recorder
+                .capture_peaks(w, build, &config)
+                .map_err(CliError::failed)?;
+        }
+        recorded.push(recorder.finish(&r.summary.allocator));
+        results.push(r);
     }
 
     let summary = SummaryFile {
@@ -163,6 +176,14 @@ pub fn run(args: &RunArgs) -> CliResult {
     } else {
         charts(&results, &cost_name)?
     };
+    let page = report::Page {
+        title: heading(&loaded).trim().to_string(),
+        setup: format!("allocators {} · cost model {cost_name}", names.join(", ")),
+        table: table_cells(&results),
+        notes: notes(&results),
+        charts: &charts,
+    };
+    let report_html = report::html(&page, recorded).map_err(CliError::failed)?;
     // Every file into the staging directory, then the whole run into place.
     run_dir.write("summary.json", json.as_bytes())?;
     run_dir.write("timeline.csv", timeline_csv(&results).as_bytes())?;
@@ -170,10 +191,12 @@ pub fn run(args: &RunArgs) -> CliResult {
         run_dir.final_path("summary.json"),
         run_dir.final_path("timeline.csv"),
     ];
-    for (name, svg) in charts {
-        run_dir.write(&name, svg.as_bytes())?;
-        written.push(run_dir.final_path(&name));
+    for (name, svg) in &charts {
+        run_dir.write(name, svg.as_bytes())?;
+        written.push(run_dir.final_path(name));
     }
+    run_dir.write("report.html", report_html.as_bytes())?;
+    written.push(run_dir.final_path("report.html"));
     run_dir.commit()?;
 
     match args.format {
@@ -359,7 +382,17 @@ fn heading(loaded: &source::Loaded) -> String {
 }
 
 fn table(results: &[RunResult]) -> String {
-    let mut t = Table::new(&[
+    let (header, rows) = table_cells(results);
+    let mut t = Table::new(&header);
+    for row in rows {
+        t.row(row);
+    }
+    t.render()
+}
+
+/// The comparison table's header and cells (the terminal and report.html show them).
+fn table_cells(results: &[RunResult]) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = vec![
         "allocator",
         "calls",
         "peak live",
@@ -373,16 +406,17 @@ fn table(results: &[RunResult]) -> String {
         "faults",
         "returned",
         "time/op",
-    ]);
+    ];
+    let mut rows = Vec::new();
     for r in results {
         let s = &r.summary;
-        t.row(vec![
+        rows.push(vec![
             s.allocator.clone(),
             s.ops.to_string(),
             bytes(s.peak_live),
             bytes(s.peak_footprint),
             bytes(s.peak_rss),
-            format!("{:.3}", s.frag_max),
+            units::ratio(s.frag_max),
             s.syscall(Syscall::Brk).to_string(),
             s.syscall(Syscall::Mmap).to_string(),
             s.syscall(Syscall::Munmap).to_string(),
@@ -392,7 +426,7 @@ fn table(results: &[RunResult]) -> String {
             nanos(s.ns_per_op),
         ]);
     }
-    t.render()
+    (header, rows)
 }
 
 /// Lines under the table: runs that stopped early, and what the columns mean.

@@ -3,7 +3,7 @@
 use crate::cli::Source;
 use crate::error::{CliError, CliResult};
 use kernel::CostModel;
-use lab::registry::Setting;
+use lab::registry::{self, Setting};
 use std::path::{Path, PathBuf};
 use workload::Workload;
 
@@ -164,7 +164,8 @@ fn cut(w: &mut Workload, n: usize) {
     w.calls.retain(|id, _| allocated.contains(id));
 }
 
-/// Parses `NAME=VALUE` settings.
+/// Parses `NAME=VALUE` settings (`--tunable`); the names and values are checked by the
+/// allocators that take them ([`check_settings`], then the registry's build).
 pub fn settings(raw: &[String]) -> CliResult<Vec<Setting>> {
     raw.iter()
         .map(|s| match s.split_once('=') {
@@ -176,6 +177,32 @@ pub fn settings(raw: &[String]) -> CliResult<Vec<Setting>> {
             ))),
         })
         .collect()
+}
+
+/// Checks `settings` against the allocators `names` of a run before any work: every
+/// option must be taken by at least one of them (else a usage error with the nearest
+/// option name), and each old spelling gets a note on stderr.
+pub fn check_settings(names: &[&str], settings: &[Setting]) -> CliResult {
+    if let Some(key) = registry::unknown_keys(names, settings).first() {
+        let hint = match registry::nearest_option(names, key) {
+            Some(n) => format!("did you mean `{n}`? "),
+            None => String::new(),
+        };
+        let who = match names {
+            [one] => format!("allocator {one} takes no such option"),
+            _ => format!(
+                "none of the allocators {} takes this option",
+                names.join(",")
+            ),
+        };
+        return Err(CliError::usage(format!(
+            "--tunable {key}: {who} ({hint}see `sim list`)"
+        )));
+    }
+    for note in registry::notes(names, settings) {
+        eprintln!("sim: note: {note}");
+    }
+    Ok(())
 }
 
 /// Reads a cost model file, or the defaults.

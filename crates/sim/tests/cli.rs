@@ -202,23 +202,12 @@ fn help_shows_examples() {
 }
 
 /// A real program's trace from the shared folder, when it is there.
-fn shared_trace(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/traces")
-        .join(name);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} is absent", p.display());
-        None
-    }
-}
-
 #[test]
 fn a_real_programs_trace_replays() {
-    let Some(trace) = shared_trace("make-database.rep") else {
-        return;
-    };
+    // Recorded by `sim record -- ls -R /usr/share/zoneinfo` and shipped with the project.
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workload/traces/ls-zoneinfo.trace");
+    let w = workload::read_trace(&trace).unwrap();
+    let calls = w.allocator_calls();
     let dir = scratch("trace");
     let o = sim(&[
         "--trace",
@@ -226,12 +215,37 @@ fn a_real_programs_trace_replays() {
         "--allocator",
         "first-fit,mmap",
         "--out",
-        dir.to_str().unwrap(),
+        dir.join("out").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
-    assert!(text.contains("trace make-database"), "{text}");
-    assert!(text.contains("3515"), "every op of the trace ran: {text}");
+    assert!(text.contains("trace ls"), "{text}");
+    assert!(
+        text.contains(&format!("{calls} allocator calls")),
+        "every op of the trace ran: {text}"
+    );
+}
+
+#[test]
+#[ignore = "needs ../shared/traces"]
+fn a_shared_real_programs_trace_replays() {
+    let trace =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces/make-database.rep");
+    let dir = scratch("shared-trace");
+    let o = sim(&[
+        "--trace",
+        trace.to_str().unwrap(),
+        "--allocator",
+        "first-fit,mmap",
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("3515 allocator calls"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 /// The README shows the output of its main command; it must stay what the command
@@ -512,4 +526,104 @@ fn a_streamed_trace_runs_as_when_read_whole() {
     ]);
     assert_usage_error(&o, "bad.rep:6: free of unknown id 1");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A small `churn` run in a scratch directory with `extra` arguments (`--tunable`
+/// checks: one mechanism for every allocator's options, its messages and its notes
+/// about old spellings).
+fn run_with(name: &str, extra: &[&str]) -> Output {
+    let dir = scratch(name);
+    let mut args = vec![
+        "--workload",
+        "churn",
+        "--ops",
+        "300",
+        "--no-svg",
+        "--out",
+        dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = sim(&args);
+    let _ = std::fs::remove_dir_all(&dir);
+    o
+}
+
+#[test]
+fn an_old_spelling_runs_with_a_note() {
+    let o = run_with(
+        "note",
+        &[
+            "--allocator",
+            "segregated,first-fit",
+            "--tunable",
+            "linear-max=64",
+            "--tunable",
+            "order=size-asc",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).lines().collect::<Vec<_>>(),
+        [
+            "sim: note: option `linear-max` is now spelled `linear_max`",
+            "sim: note: option order: `size-asc` is now spelled `size_asc`"
+        ]
+    );
+}
+
+#[test]
+fn the_readme_tunables_run_without_a_note() {
+    let o = run_with(
+        "readme",
+        &[
+            "--allocator",
+            "glibc,first-fit",
+            "--tunable",
+            "mmap_threshold=64K",
+            "--tunable",
+            "order=lifo",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn a_bad_value_names_the_allocator_the_option_and_the_limit() {
+    let o = run_with(
+        "limit",
+        &["--allocator", "regions", "--tunable", "region_size=1T"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "sim: error: allocator regions: option region_size: `1T` is over the limit of 1 GiB\n"
+    );
+}
+
+#[test]
+fn a_misspelt_option_gets_the_nearest_name() {
+    let o = run_with(
+        "typo",
+        &["--allocator", "glibc", "--tunable", "mmap_treshold=1"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("did you mean `mmap_threshold`?"), "{err}");
+}
+
+#[test]
+fn the_listing_shows_kinds_and_defaults() {
+    let o = sim(&["list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("region_size"))
+        .expect("region_size is listed");
+    assert!(
+        line.contains("size 4 KiB to 1 GiB") && line.contains("1M"),
+        "{line}"
+    );
 }

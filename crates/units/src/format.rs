@@ -53,6 +53,26 @@ pub fn percent(ratio: f64) -> String {
     }
 }
 
+/// A ratio with three decimals, as tables print `frag_max` and `frag_peak`: `0.127`,
+/// `4.868`. `n/a` when not finite. (The workspace writes fragmentation as a ratio of
+/// overhead to live bytes everywhere: tables, JSON, CSV and chart axes.)
+pub fn ratio(r: f64) -> String {
+    if r.is_finite() {
+        format!("{r:.3}")
+    } else {
+        "n/a".to_string()
+    }
+}
+
+/// A ratio for a chart label, with about three significant digits: `0.13`, `4.87`,
+/// `8000`.
+pub fn ratio_label(r: f64) -> String {
+    if !r.is_finite() {
+        return "n/a".to_string();
+    }
+    sig3(r)
+}
+
 /// An integer with a comma every three digits: `1,234,567`.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();
@@ -165,6 +185,9 @@ mod tests {
         assert_eq!(nanos(f64::INFINITY), "n/a");
         assert_eq!(percent(0.125), "12.5%");
         assert_eq!(percent(f64::NAN), "n/a");
+        assert_eq!(ratio(0.12734), "0.127");
+        assert_eq!(ratio(4.8676), "4.868");
+        assert_eq!(ratio(f64::NAN), "n/a");
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(count(999), "999");
         assert_eq!(count(0), "0");
@@ -200,5 +223,9 @@ mod tests {
         assert_eq!(percent_label(0.125), "12.5%");
         assert_eq!(percent_label(0.0), "0%");
         assert_eq!(percent_label(2.5), "250%");
+        assert_eq!(ratio_label(0.1268), "0.13");
+        assert_eq!(ratio_label(4.868), "4.87");
+        assert_eq!(ratio_label(8000.0), "8000");
+        assert_eq!(ratio_label(0.0), "0");
     }
 }

@@ -5,9 +5,9 @@
 //!   `4K`, `4KiB`, `1M`, `1.5M` (when exact), `2G`, `1T`. Every option, tunable, trace
 //!   header and kernel-script size goes through it, so a spelling that works in one
 //!   place works in all of them. Errors are a [`SizeError`].
-//! - [`bytes`], [`bytes_delta`], [`nanos`], [`percent`], [`count`]: the one formatter of
+//! - [`bytes`], [`bytes_delta`], [`nanos`], [`percent`], [`ratio`], [`count`]: the one formatter of
 //!   numbers for tables, terminal output and messages (`132.0 KiB`, `950 ns`, `3.40 µs`).
-//! - [`bytes_label`], [`nanos_label`]: the same quantities with about three significant
+//! - [`bytes_label`], [`nanos_label`], [`ratio_label`]: the same quantities with about three significant
 //!   digits and no trailing zeros, for chart ticks and labels (`1.5 KiB`, `12 µs`);
 //!   [`byte_unit`] and [`time_unit`] pick the unit an axis labels all its ticks in.
 //!
@@ -26,6 +26,6 @@ mod parse;
 
 pub use format::{
     byte_unit, bytes, bytes_delta, bytes_label, count, nanos, nanos_label, percent, percent_label,
-    time_unit,
+    ratio, ratio_label, time_unit,
 };
 pub use parse::{SizeError, parse_size};

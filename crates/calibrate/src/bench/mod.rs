@@ -265,32 +265,6 @@ pub struct SizeCost {
     pub mmap_munmap_spread: Spread,
 }
 
-/// Block sizes [`cost_by_size`] measures by default: powers of two from 16 B to 4 MiB,
-/// plus sizes around glibc's 128 KiB mmap threshold.
-pub const DEFAULT_SIZES: &[usize] = &[
-    16,
-    32,
-    64,
-    128,
-    256,
-    512,
-    1 << 10,
-    2 << 10,
-    4 << 10,
-    8 << 10,
-    16 << 10,
-    32 << 10,
-    64 << 10,
-    96 << 10,
-    128 << 10,
-    192 << 10,
-    256 << 10,
-    512 << 10,
-    1 << 20,
-    2 << 20,
-    4 << 20,
-];
-
 /// The largest block [`cost_by_size`] accepts (each sample maps and writes it).
 pub const MAX_SIZE: usize = 256 << 20;
 
@@ -384,7 +358,7 @@ pub fn calibrate(
 }
 
 /// Measures `malloc`+`free` against `mmap`+`munmap` for each size in `sizes` (use
-/// [`DEFAULT_SIZES`]), writing every byte of the block in both cases so that the
+/// the caller's list; `sim figures --real` passes the crossover experiment's), writing every byte of the block in both cases so that the
 /// comparison includes the page faults a real program pays.
 ///
 /// `progress(done, total, name)` is called before each size and once at the end.

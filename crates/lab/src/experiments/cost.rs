@@ -13,8 +13,9 @@ use kernel::{Access, CostCategory, Kernel, KernelConfig, Syscall};
 use workload::{ChurnParams, GeneratorParams};
 
 /// Block sizes of the crossover: powers of two from 16 B to 4 MiB, and sizes around
-/// glibc's 128 KiB mmap threshold (the same as `calibrate`'s real benchmark).
-const SIZES: &[u64] = &[
+/// glibc's 128 KiB mmap threshold. `sim figures --real` measures the real machine at
+/// the same sizes.
+pub const CROSSOVER_SIZES: &[u64] = &[
     16,
     32,
     64,
@@ -214,7 +215,7 @@ fn crossover(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, Experim
     let mut first = Vec::new();
     let mut again = Vec::new();
     let mut rows = Vec::new();
-    for &size in SIZES {
+    for &size in CROSSOVER_SIZES {
         let g = cycles(glibc, &setup.kernel, size)?;
         let m = cycles(mmap, &setup.kernel, size)?;
         csv.row(&[
@@ -272,7 +273,7 @@ fn crossover(setup: &Setup, inputs: &Inputs) -> Result<ExperimentOutput, Experim
          simulated process does malloc, writes every byte and frees, four times, with the glibc \
          model and with the mmap allocator (one mapping per block); the figure shows the fourth \
          cycle (steady state, as the real benchmark measures it); default cost model{}.",
-        SIZES.len(),
+        CROSSOVER_SIZES.len(),
         match &measured {
             Some((c, rows)) if !c.is_empty() => format!(
                 "; measured points from cost-crossover.real.csv ({} sizes, {})",

@@ -158,10 +158,10 @@ fn fit_compare(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experiment
             },
             BarPanel {
                 title: "frag_max = (max footprint − max live) / max live".to_string(),
-                unit: Unit::Percent,
-                axis: "frag_max".to_string(),
+                unit: Unit::Ratio,
+                axis: "frag_max (a ratio, as in the table)".to_string(),
                 segments: vec!["frag_max".to_string()],
-                bars: bars(|s| s.frag_max, |s| percent(s.frag_max)),
+                bars: bars(|s| s.frag_max, |s| fixed(s.frag_max, 3)),
             },
         ],
         notes: Vec::new(),

@@ -46,7 +46,7 @@ pub use figure::Figure;
 pub use common::{
     AllocatorSpec, Setup, TIMELINE_COLUMNS, WorkloadSpec, parse_timeline_csv, timelines_csv,
 };
-pub use cost::{COST_REAL_COLUMNS, CostRealRow, encode_cost_real};
+pub use cost::{COST_REAL_COLUMNS, CROSSOVER_SIZES, CostRealRow, encode_cost_real};
 use plot::{
     AxisSpec, Bar, BarChart, BarPanel, Cell, ChartTitle, GridChart, GridRow, Level, Mark, Marker,
     Tone, Unit, XyChart, XyPanel, XySeries,

@@ -6,18 +6,19 @@
 //!
 //! # The pieces of ptmalloc
 //!
-//! - **Chunks** (`layout.rs`): the heap is a sequence of chunks, each with a size
-//!   word in front of the payload; free chunks hold list links in their payload.
+//! - **Chunks** (`chunks.rs`, their sizes in `layout.rs`): the heap is a sequence of
+//!   chunks, each with a size word in front of the payload; free chunks hold list
+//!   links in their payload.
 //! - **Top**: the last chunk of the heap, bordering the program break. It is in no
 //!   list; malloc splits it when nothing else fits and grows it with `sbrk`
 //!   (`sysmalloc`, in `sys.rs`), free merges into it and may shrink it (`systrim`).
-//! - **tcache**: a per-thread cache of 64 singly linked stacks, one per chunk size
+//! - **tcache** (`tcache.rs`): a per-thread cache of 64 singly linked stacks, one per chunk size
 //!   from 32 to 1040 bytes, at most 7 chunks each. It is checked first by malloc and
 //!   filled first by free; chunks in it are not coalesced and count as in use.
 //! - **Fastbins**: ten singly linked LIFO stacks for chunk sizes up to 128 bytes.
 //!   Also never coalesced until a *consolidation* (`malloc_consolidate`)
 //!   merges them all with their free neighbours.
-//! - **Bins** (doubly linked lists, 127 of them): bin 1 is the *unsorted* bin, where
+//! - **Bins** (`bins.rs`; doubly linked lists, 127 of them): bin 1 is the *unsorted* bin, where
 //!   every freed or split-off chunk lands first; 62 *smallbins* hold one exact size
 //!   each (32..1008); 63 *largebins* hold ranges of sizes sorted by size, with a
 //!   second "nextsize" list that skips over runs of equal sizes. A bitmap (`binmap`)
@@ -31,14 +32,17 @@
 //! - [`Glibc`]: the allocator; implements [`crate::Allocator`], plus
 //!   [`Glibc::mallinfo2`] and an optional record of its syscalls
 //!   ([`Glibc::record_syscalls`], [`SyscallEvent`]).
-//! - [`Tunables`] / [`TunableError`]: `mallopt`/`GLIBC_TUNABLES` parameters.
+//! - [`Tunables`]: `mallopt`/`GLIBC_TUNABLES` parameters, set from text through
+//!   [`Options`].
 //! - [`Mallinfo2`]: the ten figures of glibc's `mallinfo2`.
 //!
 //! # Where to read on
-//! `malloc.rs` (`_int_malloc`: the search order, sorting of the unsorted bin, best
-//! fit, consolidation), `free.rs` (`_int_free`), `realloc.rs`, `sys.rs` (heap growth
-//! and trimming, `malloc_trim`, mapped chunks), `layout.rs` (sizes and bin indices),
-//! `tunables.rs`.
+//! `chunks.rs` (chunk records, boundary tags, how metadata writes reach memory),
+//! `bins.rs` (list links, the unsorted bin, `unlink_chunk`), `tcache.rs`, `malloc.rs`
+//! (`_int_malloc`: the search order, sorting of the unsorted bin, best fit,
+//! consolidation), `free.rs` (`_int_free`), `realloc.rs`, `sys.rs` (heap growth and
+//! trimming, `malloc_trim`, mapped chunks), `layout.rs` (sizes and bin indices),
+//! `tunables.rs`. This file holds the allocator's state and its public entry points.
 //!
 //! # glibc 2.36 details the model keeps (all measured on the real library)
 //! - libc's `sbrk` asks the kernel for the break (`brk(NULL)`) the first time it runs
@@ -70,21 +74,25 @@
 //! is returned as [`AllocError::Fault`] after the call completes: the simulated
 //! process would have died there; the allocator's own state stays consistent.
 
+mod bins;
+mod chunks;
 mod free;
 mod layout;
 mod malloc;
 mod realloc;
 mod sys;
+mod tcache;
 mod tunables;
 
-pub use tunables::{TunableError, Tunables};
+pub use tunables::Tunables;
 
 use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
-use kernel::{Access, Addr, Fault, Kernel, PAGE_SIZE};
+use crate::options::{Configurable, OptionError, Options};
+use bins::BinHead;
+use chunks::{Chunk, ChunkMap, EMPTY_CHUNK, State};
+use kernel::{Access, Addr, Fault, Kernel};
 use layout::*;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// glibc's `struct mallinfo2`: the allocator's own statistics.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,79 +169,6 @@ pub enum SyscallEvent {
     },
 }
 
-/// Where a chunk is, from glibc's point of view.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-enum State {
-    /// Handed out to the program (or being handed out).
-    #[default]
-    InUse,
-    /// The tcache structure: in use, but glibc's own.
-    Meta,
-    /// A fencepost glibc writes at the end of a heap region it leaves behind.
-    Fence,
-    /// In a tcache bin.
-    Tcache,
-    /// In a fastbin.
-    Fast,
-    /// In the unsorted bin, a smallbin or a largebin.
-    Bin,
-    /// A chunk in a mapping of its own.
-    Mmapped,
-}
-
-/// One chunk's header and links. Top is not stored here (it is `Glibc::top`).
-#[derive(Copy, Clone, Debug, Default)]
-struct Chunk {
-    /// Chunk size, flags excluded.
-    size: u64,
-    /// The previous chunk's size, meaningful only when `prev_inuse` is false; for a
-    /// mapped chunk, the offset of the chunk in its mapping (always 0 on x86-64).
-    prev_size: u64,
-    /// Forward link (bins, fastbins, tcache).
-    fd: u64,
-    /// Backward link (bins).
-    bk: u64,
-    /// Largebins: next smaller size run (0 = NULL).
-    fd_nextsize: u64,
-    /// Largebins: next larger size run (0 = NULL).
-    bk_nextsize: u64,
-    /// What the chunk is.
-    state: State,
-    /// The PREV_INUSE bit: false when the chunk before is free (in a bin).
-    prev_inuse: bool,
-}
-
-/// A cheap hasher for chunk addresses (16-byte aligned integers). The chunk map is
-/// never iterated into output in hash order.
-#[derive(Default)]
-struct AddrHasher(u64);
-
-impl Hasher for AddrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        let h = (x >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = h ^ (h >> 29);
-    }
-}
-
-type ChunkMap = HashMap<u64, Chunk, BuildHasherDefault<AddrHasher>>;
-
-/// A bin's list head: `fd` is the first chunk, `bk` the last; an empty bin points to
-/// itself. Bin heads are named by their index (1..=127), which no chunk address can
-/// be.
-#[derive(Copy, Clone, Debug)]
-struct BinHead {
-    fd: u64,
-    bk: u64,
-}
-
 /// Parameters after defaults are applied (glibc's `mp_` plus `global_max_fast`).
 #[derive(Clone, Debug)]
 struct Params {
@@ -298,17 +233,6 @@ pub struct Glibc {
     record: Option<Vec<SyscallEvent>>,
 }
 
-const EMPTY_CHUNK: Chunk = Chunk {
-    size: 0,
-    prev_size: 0,
-    fd: 0,
-    bk: 0,
-    fd_nextsize: 0,
-    bk_nextsize: 0,
-    state: State::InUse,
-    prev_inuse: true,
-};
-
 impl Default for Glibc {
     fn default() -> Self {
         Glibc::new()
@@ -322,7 +246,7 @@ impl Glibc {
     }
 
     /// glibc started with `GLIBC_TUNABLES` set as `tunables` says.
-    pub fn with_tunables(tunables: Tunables) -> Result<Glibc, TunableError> {
+    pub fn with_tunables(tunables: Tunables) -> Result<Glibc, OptionError> {
         tunables.validate()?;
         Ok(Glibc::build(tunables))
     }
@@ -426,312 +350,6 @@ impl Glibc {
         }
     }
 
-    // ----- the chunk map -------------------------------------------------------
-
-    fn ch(&self, a: u64) -> &Chunk {
-        match self.chunks.get(&a) {
-            Some(c) => c,
-            None => {
-                debug_assert!(false, "glibc model: no chunk at {a:#x}");
-                &EMPTY_CHUNK
-            }
-        }
-    }
-
-    fn chm(&mut self, a: u64) -> &mut Chunk {
-        match self.chunks.get_mut(&a) {
-            Some(c) => c,
-            None => {
-                debug_assert!(false, "glibc model: no chunk at {a:#x}");
-                &mut self.scratch
-            }
-        }
-    }
-
-    fn size_of(&self, a: u64) -> u64 {
-        self.ch(a).size
-    }
-
-    /// Adds a chunk record (its state counted in the statistics).
-    fn new_chunk(&mut self, a: u64, size: u64, prev_inuse: bool, state: State) {
-        let c = Chunk {
-            size,
-            prev_inuse,
-            state,
-            ..EMPTY_CHUNK
-        };
-        self.count_in(state, size);
-        if let Some(old) = self.chunks.insert(a, c) {
-            self.count_out(old.state, old.size);
-        }
-    }
-
-    /// Forgets a chunk that was merged into a neighbour.
-    fn drop_chunk(&mut self, a: u64) {
-        if let Some(old) = self.chunks.remove(&a) {
-            self.count_out(old.state, old.size);
-        }
-    }
-
-    fn set_state(&mut self, a: u64, s: State) {
-        let c = self.chm(a);
-        let (old, size) = (c.state, c.size);
-        c.state = s;
-        self.count_out(old, size);
-        self.count_in(s, size);
-    }
-
-    fn count_in(&mut self, s: State, size: u64) {
-        match s {
-            State::Bin => {
-                self.binned_count += 1;
-                self.binned_bytes = self.binned_bytes.wrapping_add(size);
-            }
-            State::Fast => {
-                self.fast_count += 1;
-                self.fast_bytes = self.fast_bytes.wrapping_add(size);
-            }
-            _ => {}
-        }
-    }
-
-    fn count_out(&mut self, s: State, size: u64) {
-        match s {
-            State::Bin => {
-                self.binned_count = self.binned_count.wrapping_sub(1);
-                self.binned_bytes = self.binned_bytes.wrapping_sub(size);
-            }
-            State::Fast => {
-                self.fast_count = self.fast_count.wrapping_sub(1);
-                self.fast_bytes = self.fast_bytes.wrapping_sub(size);
-            }
-            _ => {}
-        }
-    }
-
-    // ----- memory accesses -----------------------------------------------------
-
-    /// Queues a write of `len` bytes at `addr` (glibc storing metadata). A write
-    /// within one page already written in this batch adds nothing at page level and
-    /// is merged away.
-    fn w(&mut self, addr: u64, len: u64) {
-        if len == 0 {
-            return;
-        }
-        let page = addr / PAGE_SIZE;
-        let one_page = addr.saturating_add(len - 1) / PAGE_SIZE == page;
-        if one_page {
-            if page == self.last_dirty_page {
-                return;
-            }
-            let recent = self.dirty.len().saturating_sub(8);
-            if self.dirty[recent..].iter().any(|&(a, l, acc)| {
-                acc == Access::Write && a / PAGE_SIZE == page && (a + l - 1) / PAGE_SIZE == page
-            }) {
-                self.last_dirty_page = page;
-                return;
-            }
-        }
-        self.last_dirty_page = if one_page { page } else { u64::MAX };
-        self.dirty.push((addr, len, Access::Write));
-    }
-
-    /// Queues a read (memcpy's source).
-    fn r(&mut self, addr: u64, len: u64) {
-        if len > 0 {
-            self.dirty.push((addr, len, Access::Read));
-            self.last_dirty_page = u64::MAX;
-        }
-    }
-
-    /// Performs the queued accesses; the first fault is kept for the caller.
-    fn flush(&mut self, k: &mut Kernel) {
-        for (addr, len, access) in self.dirty.drain(..) {
-            if let Err(f) = k.touch(addr, len, access) {
-                self.fault.get_or_insert(f);
-            }
-        }
-        self.last_dirty_page = u64::MAX;
-    }
-
-    /// `set_head`: writes a chunk's size word.
-    fn w_head(&mut self, p: u64) {
-        self.w(p + SIZE_SZ, SIZE_SZ);
-    }
-
-    // ----- list links ------------------------------------------------------------
-
-    fn is_bin(n: u64) -> bool {
-        n < NBINS as u64
-    }
-
-    fn bk(&self, n: u64) -> u64 {
-        if Self::is_bin(n) {
-            self.bins[n as usize].bk
-        } else {
-            self.ch(n).bk
-        }
-    }
-
-    fn set_fd(&mut self, n: u64, v: u64) {
-        if Self::is_bin(n) {
-            self.bins[n as usize].fd = v;
-        } else {
-            self.chm(n).fd = v;
-            self.w(n + 2 * SIZE_SZ, SIZE_SZ);
-        }
-    }
-
-    fn set_bk(&mut self, n: u64, v: u64) {
-        if Self::is_bin(n) {
-            self.bins[n as usize].bk = v;
-        } else {
-            self.chm(n).bk = v;
-            self.w(n + 3 * SIZE_SZ, SIZE_SZ);
-        }
-    }
-
-    fn set_fd_nextsize(&mut self, n: u64, v: u64) {
-        self.chm(n).fd_nextsize = v;
-        self.w(n + 4 * SIZE_SZ, SIZE_SZ);
-    }
-
-    fn set_bk_nextsize(&mut self, n: u64, v: u64) {
-        self.chm(n).bk_nextsize = v;
-        self.w(n + 5 * SIZE_SZ, SIZE_SZ);
-    }
-
-    /// `set_foot`: a free chunk's size is repeated in the next chunk's `prev_size`,
-    /// so that a later free of that next chunk can find the start of this one.
-    fn set_foot(&mut self, p: u64, size: u64) {
-        let next = p + size;
-        if next != self.top {
-            self.chm(next).prev_size = size;
-        }
-        self.w(next, SIZE_SZ);
-    }
-
-    /// `set_inuse_bit_at_offset`: marks the chunk at `p + size` as having a busy
-    /// predecessor.
-    fn set_inuse_bit_at_offset(&mut self, p: u64, size: u64) {
-        let next = p + size;
-        if next != self.top {
-            self.chm(next).prev_inuse = true;
-        }
-        self.w_head(next);
-    }
-
-    /// Puts free chunk `p` (size already set) at the head of the unsorted bin.
-    fn link_unsorted_head(&mut self, p: u64) {
-        let bck = UNSORTED as u64;
-        let fwd = self.bins[UNSORTED].fd;
-        let size = self.size_of(p);
-        {
-            let c = self.chm(p);
-            c.fd = fwd;
-            c.bk = bck;
-            if !in_smallbin_range(size) {
-                c.fd_nextsize = 0;
-                c.bk_nextsize = 0;
-            }
-        }
-        self.w(
-            p + 2 * SIZE_SZ,
-            if in_smallbin_range(size) { 16 } else { 32 },
-        );
-        self.bins[UNSORTED].fd = p;
-        self.set_bk(fwd, p);
-        self.set_state(p, State::Bin);
-    }
-
-    /// `unlink_chunk`: takes a free chunk out of whatever bin list it is in, keeping
-    /// a largebin's nextsize skip list consistent.
-    fn unlink_chunk(&mut self, p: u64) {
-        let c = *self.ch(p);
-        let (fd, bk) = (c.fd, c.bk);
-        self.set_bk(fd, bk);
-        self.set_fd(bk, fd);
-        if !in_smallbin_range(c.size) && c.fd_nextsize != 0 {
-            // `fd` may be the bin head, whose "fd_nextsize" word is really the next
-            // bin's `fd`: never NULL.
-            let fd_first_of_run = Self::is_bin(fd) || self.ch(fd).fd_nextsize != 0;
-            if !fd_first_of_run {
-                // p led a run of equal sizes: fd takes over its place in the skip list.
-                if c.fd_nextsize == p {
-                    self.set_fd_nextsize(fd, fd);
-                    self.set_bk_nextsize(fd, fd);
-                } else {
-                    self.set_fd_nextsize(fd, c.fd_nextsize);
-                    self.set_bk_nextsize(fd, c.bk_nextsize);
-                    self.set_bk_nextsize(c.fd_nextsize, fd);
-                    self.set_fd_nextsize(c.bk_nextsize, fd);
-                }
-            } else {
-                self.set_bk_nextsize(c.fd_nextsize, c.bk_nextsize);
-                self.set_fd_nextsize(c.bk_nextsize, c.fd_nextsize);
-            }
-        }
-        self.set_state(p, State::InUse);
-    }
-
-    fn mark_bin(&mut self, i: usize) {
-        self.binmap[i >> 5] |= 1u32 << (i & 31);
-    }
-
-    // ----- tcache -------------------------------------------------------------------
-
-    /// Address of tcache count `idx` and list head `idx` inside the tcache chunk.
-    fn w_tcache_slot(&mut self, idx: usize) {
-        if let Some(t) = self.tcache {
-            let mem = t + CHUNK_HDR_SZ;
-            let first = mem + 2 * idx as u64;
-            let last = mem + 2 * TCACHE_MAX_BINS as u64 + 8 * idx as u64 + 8;
-            self.w(first, last - first);
-        }
-    }
-
-    /// `tcache_put`: pushes chunk `p` on tcache bin `idx`. The entry's `next` and
-    /// `key` words are written into the freed payload.
-    fn tcache_put(&mut self, p: u64, idx: usize) {
-        let head = self.tc_entries[idx];
-        let c = self.chm(p);
-        c.fd = head;
-        let (old, size) = (c.state, c.size);
-        c.state = State::Tcache;
-        self.count_out(old, size);
-        self.w(p + CHUNK_HDR_SZ, 2 * SIZE_SZ);
-        self.tc_entries[idx] = p;
-        self.tc_counts[idx] += 1;
-        self.w_tcache_slot(idx);
-    }
-
-    /// `tcache_get`: pops the most recently cached chunk of bin `idx`.
-    fn tcache_get(&mut self, idx: usize) -> u64 {
-        let e = self.tc_entries[idx];
-        let c = self.chm(e);
-        c.state = State::InUse;
-        self.tc_entries[idx] = c.fd;
-        self.tc_counts[idx] -= 1;
-        self.w_tcache_slot(idx);
-        // e->key = 0: the "is in tcache" mark is cleared in the payload.
-        self.w(e + CHUNK_HDR_SZ + SIZE_SZ, SIZE_SZ);
-        e
-    }
-
-    /// `MAYBE_INIT_TCACHE`: the first malloc (or free) of the thread carves the
-    /// 640-byte `tcache_perthread_struct` out of the heap and zeroes it. If that
-    /// fails the tcache stays off and is tried again on the next call.
-    fn maybe_init_tcache(&mut self, k: &mut Kernel) {
-        if self.tcache.is_some() {
-            return;
-        }
-        if let Some(p) = self.int_malloc(k, TCACHE_STRUCT_SIZE) {
-            self.set_state(p, State::Meta);
-            self.tcache = Some(p);
-            self.w(p + CHUNK_HDR_SZ, TCACHE_STRUCT_SIZE);
-        }
-    }
-
     // ----- the public entry points ------------------------------------------------
 
     /// Begins a public call: one charge of user time, no pending fault.
@@ -827,6 +445,14 @@ impl Glibc {
             best = best.max((i as u64 + 2) * MALLOC_ALIGNMENT);
         }
         best
+    }
+}
+
+impl Configurable for Glibc {
+    type Config = Tunables;
+
+    fn from_config(tunables: Tunables) -> Result<Glibc, OptionError> {
+        Glibc::with_tunables(tunables)
     }
 }
 

@@ -5,14 +5,14 @@ use super::layout::{
     DEFAULT_TRIM_THRESHOLD, HEAP_MAX_SIZE, MAX_FAST_SIZE, MAX_TCACHE_COUNT, MAX_TCACHE_SIZE,
     TCACHE_FILL_COUNT,
 };
+use crate::options::{Kind, Options, Spec, Table};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// Parameters of the glibc model, each `None` when left at glibc's default.
 ///
-/// They mirror `GLIBC_TUNABLES=glibc.malloc.<name>=<value>` (and `mallopt`). As in
-/// glibc, setting `mmap_threshold`, `trim_threshold`, `top_pad` or `mmap_max`
-/// explicitly switches the *dynamic* mmap threshold off: freeing a large mapped chunk
+/// They mirror `GLIBC_TUNABLES=glibc.malloc.<name>=<value>` (and `mallopt`), and are
+/// set from text through [`Options`] (`mmap_threshold=64K`). As in glibc, setting
+/// `mmap_threshold`, `trim_threshold`, `top_pad` or `mmap_max` explicitly switches the *dynamic* mmap threshold off: freeing a large mapped chunk
 /// then no longer raises the thresholds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -36,176 +36,75 @@ pub struct Tunables {
     pub max_fast: Option<u64>,
 }
 
-/// Why a tunable could not be set.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TunableError {
-    /// The name is not a tunable of the model.
-    UnknownName {
-        /// The name given.
-        name: String,
-    },
-    /// The value is not a number.
-    BadValue {
-        /// The tunable.
-        name: String,
-        /// The text given.
-        value: String,
-    },
-    /// The value is outside what glibc accepts.
-    OutOfRange {
-        /// The tunable.
-        name: String,
-        /// The value given.
-        value: u64,
-        /// The largest value accepted.
-        max: u64,
-    },
-    /// A `name=value` assignment without `=`.
-    MissingEquals {
-        /// The text given.
-        spec: String,
-    },
-}
+impl Options for Tunables {
+    /// glibc's names, with or without the `glibc.malloc.` namespace of
+    /// `GLIBC_TUNABLES`, and glibc's ranges: `do_set_mmap_threshold` refuses values
+    /// above `HEAP_MAX_SIZE / 2`, `mmap_max` is an `int`, the tcache and fastbin limits
+    /// are those of `do_set_tcache_*` and `M_MXFAST`; `top_pad` and `trim_threshold`
+    /// are `size_t`, anything goes.
+    const TABLE: Table = Table {
+        prefix: "glibc.malloc.",
+        options: &[
+            Spec::new(
+                "mmap_threshold",
+                Kind::size_at_most(HEAP_MAX_SIZE / 2),
+                "requests at least this big get their own mapping",
+            ),
+            Spec::new(
+                "trim_threshold",
+                Kind::SIZE,
+                "free space at the top that makes free() shrink the heap",
+            ),
+            Spec::new(
+                "top_pad",
+                Kind::SIZE,
+                "extra bytes asked of sbrk on each growth",
+            ),
+            Spec::new(
+                "mmap_max",
+                Kind::count_at_most(i32::MAX as u64),
+                "most chunks mapped at once (0: none)",
+            ),
+            Spec::new(
+                "tcache_count",
+                Kind::count_at_most(MAX_TCACHE_COUNT),
+                "chunks per tcache bin (0: the tcache caches nothing)",
+            ),
+            Spec::new(
+                "tcache_max",
+                Kind::size_at_most(MAX_TCACHE_SIZE),
+                "largest request served by the tcache",
+            ),
+            Spec::new(
+                "max_fast",
+                Kind::size_at_most(MAX_FAST_SIZE),
+                "largest request served by the fastbins (0 turns them off)",
+            )
+            .or(&["mxfast"]),
+        ],
+    };
 
-impl fmt::Display for TunableError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TunableError::UnknownName { name } => write!(
-                f,
-                "unknown glibc tunable `{name}` (known: {})",
-                Tunables::NAMES.join(", ")
-            ),
-            TunableError::BadValue { name, value } => write!(
-                f,
-                "glibc tunable `{name}`: `{value}` is not a number (use decimal, 0x hex, or a K/M/G suffix)"
-            ),
-            TunableError::OutOfRange { name, value, max } => {
-                write!(
-                    f,
-                    "glibc tunable `{name}`: {value} is too large (at most {max})"
-                )
-            }
-            TunableError::MissingEquals { spec } => {
-                write!(f, "glibc tunable `{spec}`: expected name=value")
-            }
+    /// Every tunable at the value the model runs with.
+    fn effective(&self) -> Tunables {
+        Tunables {
+            mmap_threshold: Some(self.mmap_threshold_or_default()),
+            trim_threshold: Some(self.trim_threshold_or_default()),
+            top_pad: Some(self.top_pad_or_default()),
+            mmap_max: Some(self.mmap_max_or_default()),
+            tcache_count: Some(self.tcache_count_or_default()),
+            tcache_max: Some(self.tcache_max_or_default()),
+            max_fast: Some(self.max_fast_or_default()),
         }
     }
 }
-
-impl std::error::Error for TunableError {}
 
 impl Tunables {
-    /// The names [`Tunables::set`] accepts (each also with a `glibc.malloc.` prefix;
-    /// `mxfast` is an alias of `max_fast`).
-    pub const NAMES: [&'static str; 7] = [
-        "mmap_threshold",
-        "trim_threshold",
-        "top_pad",
-        "mmap_max",
-        "tcache_count",
-        "tcache_max",
-        "max_fast",
-    ];
-
-    /// Sets tunable `name` from the text `value` (decimal, `0x` hex, or with a
-    /// binary `K`/`M`/`G` suffix), checking the range glibc enforces.
-    pub fn set(&mut self, name: &str, value: &str) -> Result<(), TunableError> {
-        let short = name
-            .trim()
-            .strip_prefix("glibc.malloc.")
-            .unwrap_or(name.trim());
-        let canonical = match short {
-            "mxfast" => "max_fast",
-            other => other,
-        };
-        let slot = match canonical {
-            "mmap_threshold" => &mut self.mmap_threshold,
-            "trim_threshold" => &mut self.trim_threshold,
-            "top_pad" => &mut self.top_pad,
-            "mmap_max" => &mut self.mmap_max,
-            "tcache_count" => &mut self.tcache_count,
-            "tcache_max" => &mut self.tcache_max,
-            "max_fast" => &mut self.max_fast,
-            _ => {
-                return Err(TunableError::UnknownName {
-                    name: name.to_string(),
-                });
-            }
-        };
-        let v = parse_size(value).ok_or_else(|| TunableError::BadValue {
-            name: canonical.to_string(),
-            value: value.to_string(),
-        })?;
-        if let Some(max) = Self::max_of(canonical)
-            && v > max
-        {
-            return Err(TunableError::OutOfRange {
-                name: canonical.to_string(),
-                value: v,
-                max,
-            });
-        }
-        *slot = Some(v);
-        Ok(())
-    }
-
-    /// Applies one `name=value` assignment (the form of `--tunable`).
-    pub fn apply(&mut self, spec: &str) -> Result<(), TunableError> {
-        let (name, value) = spec
-            .split_once('=')
-            .ok_or_else(|| TunableError::MissingEquals {
-                spec: spec.to_string(),
-            })?;
-        self.set(name, value)
-    }
-
-    /// Checks every field against glibc's limits (for values set directly or read
-    /// from JSON).
-    pub fn validate(&self) -> Result<(), TunableError> {
-        let fields = [
-            ("mmap_threshold", self.mmap_threshold),
-            ("trim_threshold", self.trim_threshold),
-            ("top_pad", self.top_pad),
-            ("mmap_max", self.mmap_max),
-            ("tcache_count", self.tcache_count),
-            ("tcache_max", self.tcache_max),
-            ("max_fast", self.max_fast),
-        ];
-        for (name, value) in fields {
-            if let (Some(v), Some(max)) = (value, Self::max_of(name))
-                && v > max
-            {
-                return Err(TunableError::OutOfRange {
-                    name: name.to_string(),
-                    value: v,
-                    max,
-                });
-            }
-        }
-        Ok(())
-    }
-
     /// True when a parameter that disables the dynamic mmap threshold is set.
     pub fn disables_dynamic_threshold(&self) -> bool {
         self.mmap_threshold.is_some()
             || self.trim_threshold.is_some()
             || self.top_pad.is_some()
             || self.mmap_max.is_some()
-    }
-
-    /// The limit glibc enforces for a tunable, if any.
-    fn max_of(name: &str) -> Option<u64> {
-        match name {
-            // do_set_mmap_threshold refuses values above HEAP_MAX_SIZE / 2.
-            "mmap_threshold" => Some(HEAP_MAX_SIZE / 2),
-            // mmap_max is an int.
-            "mmap_max" => Some(i32::MAX as u64),
-            "tcache_count" => Some(MAX_TCACHE_COUNT),
-            "tcache_max" => Some(MAX_TCACHE_SIZE),
-            "max_fast" => Some(MAX_FAST_SIZE),
-            // top_pad and trim_threshold are size_t: anything goes.
-            _ => None,
-        }
     }
 
     /// The effective mmap threshold.
@@ -244,63 +143,86 @@ impl Tunables {
     }
 }
 
-/// Parses `123`, `0x7b`, `128K`, `32M`, `1G` (binary multiples).
-fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim();
-    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        return u64::from_str_radix(hex, 16).ok();
-    }
-    let (digits, shift) = match t.as_bytes().last()? {
-        b'k' | b'K' => (&t[..t.len() - 1], 10),
-        b'm' | b'M' => (&t[..t.len() - 1], 20),
-        b'g' | b'G' => (&t[..t.len() - 1], 30),
-        _ => (t, 0),
-    };
-    let n: u64 = digits.parse().ok()?;
-    n.checked_mul(1u64 << shift)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn set_parses_names_and_values() {
-        let mut t = Tunables::default();
-        t.set("mmap_threshold", "256K").unwrap();
-        t.set("glibc.malloc.trim_threshold", "0x1000").unwrap();
-        t.apply("mxfast=64").unwrap();
-        t.apply("tcache_count=0").unwrap();
+    fn settings_take_glibc_names_and_ranges() {
+        let (t, notes) = Tunables::from_settings(&[
+            ("mmap_threshold", "256K"),
+            ("glibc.malloc.trim_threshold", "0x1000"),
+            ("mxfast", "64"),
+            ("glibc.malloc.tcache_count", "0"),
+        ])
+        .unwrap();
+        assert!(notes.is_empty());
         assert_eq!(t.mmap_threshold, Some(256 * 1024));
         assert_eq!(t.trim_threshold, Some(4096));
         assert_eq!(t.max_fast, Some(64));
         assert_eq!(t.tcache_count, Some(0));
+        assert_eq!(t.top_pad, None);
         assert!(t.disables_dynamic_threshold());
         assert!(!Tunables::default().disables_dynamic_threshold());
+        crate::options::check_table(&Tunables::default()).unwrap();
+        crate::options::check_table(&t).unwrap();
+        assert_eq!(
+            crate::options::settings_line(&t),
+            "mmap_threshold=256K trim_threshold=4K tcache_count=0 max_fast=64"
+        );
     }
 
     #[test]
-    fn set_rejects_bad_input_with_a_clear_error() {
-        let mut t = Tunables::default();
-        let e = t.set("arena_max", "1").unwrap_err();
-        assert!(e.to_string().contains("unknown glibc tunable `arena_max`"));
-        let e = t.set("top_pad", "lots").unwrap_err();
-        assert!(matches!(e, TunableError::BadValue { .. }));
-        let e = t.set("mmap_threshold", "64M").unwrap_err();
-        assert_eq!(
-            e,
-            TunableError::OutOfRange {
-                name: "mmap_threshold".into(),
-                value: 64 << 20,
-                max: 32 << 20
-            }
+    fn bad_settings_get_one_clear_line() {
+        let msg = |k: &str, v: &str| Tunables::from_settings(&[(k, v)]).unwrap_err().to_string();
+        assert!(
+            msg("arena_max", "1").starts_with("unknown option `arena_max` (known: mmap_threshold,")
         );
-        assert!(t.set("max_fast", "161").is_err());
-        assert!(t.set("tcache_max", "1033").is_err());
-        assert!(matches!(
-            t.apply("top_pad"),
-            Err(TunableError::MissingEquals { .. })
-        ));
-        assert_eq!(t, Tunables::default(), "failed sets change nothing");
+        assert_eq!(
+            msg("mmap_threshold", "64M"),
+            "option mmap_threshold: `64M` is over the limit of 32 MiB"
+        );
+        assert_eq!(
+            msg("top_pad", "lots"),
+            "option top_pad: `lots` is not a size (write it as 4096, 0x1000, 4K, 4KiB or 1.5M)"
+        );
+        assert_eq!(
+            msg("max_fast", "161"),
+            "option max_fast: `161` is over the limit of 160 bytes"
+        );
+        assert_eq!(
+            msg("tcache_max", "1033"),
+            "option tcache_max: `1033` is over the limit of 1032 bytes"
+        );
+        assert_eq!(
+            msg("tcache_count", "65536"),
+            "option tcache_count: `65536` is over the limit of 65535"
+        );
+        let direct = Tunables {
+            mmap_threshold: Some(64 << 20),
+            ..Tunables::default()
+        };
+        assert_eq!(
+            direct.validate().unwrap_err().to_string(),
+            "option mmap_threshold: `67108864` is over the limit of 32 MiB"
+        );
+    }
+
+    #[test]
+    fn listings_show_the_effective_defaults() {
+        let docs = crate::options::default_docs::<Tunables>();
+        let shown: Vec<(&str, &str)> = docs.iter().map(|d| (d.name, d.value.as_str())).collect();
+        assert_eq!(
+            shown,
+            [
+                ("mmap_threshold", "128K"),
+                ("trim_threshold", "128K"),
+                ("top_pad", "128K"),
+                ("mmap_max", "65536"),
+                ("tcache_count", "7"),
+                ("tcache_max", "1032"),
+                ("max_fast", "128"),
+            ]
+        );
     }
 }

@@ -1,15 +1,15 @@
 //! The knobs of the size-class allocator: the class spacing, slab sizes, and what
-//! happens to a slab that becomes empty.
+//! happens to a slab that becomes empty; each an option of the one
+//! [`options`](crate::options) mechanism (`return=munmap`, `max_small=16K`).
 
-use crate::freelist::config::{apply_settings, bad};
-use crate::freelist::{ConfigError, parse_bytes};
+use crate::options::{Choice, Kind, OptionError, Options, Spec, Table};
 use kernel::PAGE_SIZE;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// What the allocator does with a slab whose last object was freed.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum ReturnMode {
     /// `madvise(MADV_DONTNEED)` the slab: the kernel drops its pages (RSS falls) but the
     /// mapping stays, so reusing the slab costs page faults and no `mmap`. What jemalloc
@@ -60,7 +60,8 @@ pub struct SegregatedConfig {
     /// at least `quantum`. Default: 128.
     pub linear_max: u64,
     /// Classes per doubling above `linear_max`: a power of two with
-    /// `linear_max / steps_per_doubling >= quantum`. Default: 4.
+    /// `linear_max / steps_per_doubling >= quantum`. Default: 4. Option `steps`.
+    #[serde(rename = "steps")]
     pub steps_per_doubling: u64,
     /// The largest small request (the largest class is the largest generated class not
     /// above it). Default: 32 KiB.
@@ -70,7 +71,7 @@ pub struct SegregatedConfig {
     /// Minimum slots per slab (the large classes get slabs of several pages so that a
     /// slab holds more than one object). Default: 4.
     pub min_slots: u64,
-    /// What to do with an empty slab. Default: `madvise`.
+    /// What to do with an empty slab. Default: `madvise`. Option `return`.
     #[serde(rename = "return")]
     pub return_mode: ReturnMode,
     /// Empty slabs each class keeps resident before the return mode applies (a small
@@ -94,108 +95,103 @@ impl Default for SegregatedConfig {
     }
 }
 
-fn number(key: &str, value: &str) -> Result<u64, ConfigError> {
-    parse_bytes(value).ok_or_else(|| bad(key, value, "a number such as 16, 4k or 32k"))
-}
+const RETURN_MODES: &[Choice] = &[
+    Choice::new("madvise", &["dontneed"]),
+    Choice::new("munmap", &["unmap"]),
+    Choice::new("keep", &["none", "never"]),
+];
 
-impl SegregatedConfig {
-    /// Every option `set` accepts, with a one-line description.
-    pub const OPTIONS: [(&'static str, &'static str); 8] = [
-        ("return", "madvise | munmap | keep: what an empty slab does"),
-        (
-            "quantum",
-            "class spacing (and smallest class) below linear-max, bytes",
-        ),
-        ("linear-max", "largest linearly spaced class, bytes"),
-        ("steps", "classes per doubling above linear-max"),
-        (
-            "max-small",
-            "largest small request; above it, one mapping per block",
-        ),
-        ("slab-pages", "minimum pages per slab"),
-        ("min-slots", "minimum slots per slab"),
-        (
-            "retain-empty",
-            "empty slabs per class kept before returning one",
-        ),
-    ];
+impl Options for SegregatedConfig {
+    const TABLE: Table = Table {
+        prefix: "",
+        options: &[
+            Spec::new(
+                "return",
+                Kind::Choice(RETURN_MODES),
+                "what an empty slab does",
+            ),
+            Spec::new(
+                "quantum",
+                Kind::Size {
+                    min: 16,
+                    max: 4096,
+                    off: &[],
+                },
+                "class spacing (and smallest class) up to linear_max (a power of two)",
+            ),
+            Spec::new(
+                "linear_max",
+                Kind::SIZE,
+                "largest linearly spaced class (a power of two)",
+            ),
+            Spec::new(
+                "steps",
+                Kind::COUNT,
+                "classes per doubling above linear_max (a power of two)",
+            ),
+            Spec::new(
+                "max_small",
+                Kind::size_at_most(1 << 20),
+                "largest small request; above it, one mapping per block",
+            ),
+            Spec::new(
+                "slab_pages",
+                Kind::Count { min: 1, max: 256 },
+                "minimum pages per slab",
+            ),
+            Spec::new(
+                "min_slots",
+                Kind::Count { min: 1, max: 4096 },
+                "minimum slots per slab",
+            ),
+            Spec::new(
+                "retain_empty",
+                Kind::count_at_most(1 << 20),
+                "empty slabs per class kept before returning one",
+            ),
+        ],
+    };
 
-    /// Sets one option from text: `set("return", "munmap")`, `set("max-small", "16k")`.
-    /// Keys may use `-` or `_`; `steps-per-doubling` and `return-mode` also work.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let norm = key.trim().to_ascii_lowercase().replace('_', "-");
-        let v = value.trim();
-        match norm.as_str() {
-            "return" | "return-mode" | "empty" => {
-                self.return_mode = match v.to_ascii_lowercase().as_str() {
-                    "madvise" | "dontneed" => ReturnMode::Madvise,
-                    "munmap" | "unmap" => ReturnMode::Munmap,
-                    "keep" | "none" | "never" => ReturnMode::Keep,
-                    _ => return Err(bad(key, v, "one of madvise, munmap, keep")),
-                }
-            }
-            "quantum" => self.quantum = number(key, v)?,
-            "linear-max" => self.linear_max = number(key, v)?,
-            "steps" | "steps-per-doubling" => self.steps_per_doubling = number(key, v)?,
-            "max-small" => self.max_small = number(key, v)?,
-            "slab-pages" => self.slab_pages = number(key, v)?,
-            "min-slots" => self.min_slots = number(key, v)?,
-            "retain-empty" | "retain" => self.retain_empty = number(key, v)?,
-            _ => {
-                return Err(ConfigError::UnknownKey {
-                    key: key.to_string(),
-                    known: Self::OPTIONS.iter().map(|(k, _)| *k).collect(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies a list of `key=value` settings.
-    pub fn set_all<'a, I>(&mut self, settings: I) -> Result<(), ConfigError>
-    where
-        I: IntoIterator<Item = &'a str>,
-    {
-        apply_settings(settings, |k, v| self.set(k, v))
-    }
-
-    /// Checks that the options make a usable allocator.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, reason: &str| {
-            Err(ConfigError::Invalid {
-                key,
-                reason: reason.to_string(),
-            })
-        };
-        if !self.quantum.is_power_of_two() || !(16..=4096).contains(&self.quantum) {
-            return invalid("quantum", "must be a power of two from 16 to 4096");
+    /// The spacing rules: powers of two, linear classes at least `quantum` apart, and
+    /// at least one class.
+    fn check(&self) -> Result<(), OptionError> {
+        if !self.quantum.is_power_of_two() {
+            return Err(OptionError::invalid(
+                "quantum",
+                format!("{} is not a power of two", self.quantum),
+            ));
         }
         if !self.linear_max.is_power_of_two() || self.linear_max < self.quantum {
-            return invalid("linear-max", "must be a power of two, at least the quantum");
+            return Err(OptionError::invalid(
+                "linear_max",
+                format!(
+                    "{} is not a power of two of at least the quantum ({})",
+                    self.linear_max, self.quantum
+                ),
+            ));
         }
         if !self.steps_per_doubling.is_power_of_two()
             || self.linear_max / self.steps_per_doubling < self.quantum
         {
-            return invalid(
+            return Err(OptionError::invalid(
                 "steps",
-                "must be a power of two with linear-max / steps >= quantum",
-            );
+                format!(
+                    "{} is not a power of two with linear_max / steps >= quantum",
+                    self.steps_per_doubling
+                ),
+            ));
         }
-        if self.max_small < self.quantum || self.max_small > 1 << 20 {
-            return invalid("max-small", "must be from the quantum to 1 MiB");
-        }
-        if !(1..=256).contains(&self.slab_pages) {
-            return invalid("slab-pages", "must be from 1 to 256");
-        }
-        if !(1..=4096).contains(&self.min_slots) {
-            return invalid("min-slots", "must be from 1 to 4096");
-        }
-        if self.retain_empty > 1 << 20 {
-            return invalid("retain-empty", "must be at most 1048576");
+        if self.max_small < self.quantum {
+            return Err(OptionError::invalid(
+                "max_small",
+                format!("{} is below the quantum ({})", self.max_small, self.quantum),
+            ));
         }
         Ok(())
     }
+}
 
+impl SegregatedConfig {
     /// The size classes this configuration defines, smallest first (empty when the
     /// configuration does not validate).
     pub fn classes(&self) -> Vec<SizeClass> {
@@ -255,24 +251,9 @@ impl SegregatedConfig {
 }
 
 impl fmt::Display for SegregatedConfig {
-    /// One line of `key=value` pairs that `set` accepts back.
+    /// One line of `name=value` settings that [`Options::apply`] reads back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = match self.return_mode {
-            ReturnMode::Madvise => "madvise",
-            ReturnMode::Munmap => "munmap",
-            ReturnMode::Keep => "keep",
-        };
-        write!(
-            f,
-            "return={mode} quantum={} linear-max={} steps={} max-small={} slab-pages={} min-slots={} retain-empty={}",
-            self.quantum,
-            self.linear_max,
-            self.steps_per_doubling,
-            self.max_small,
-            self.slab_pages,
-            self.min_slots,
-            self.retain_empty
-        )
+        f.write_str(&crate::options::settings_line(self))
     }
 }
 
@@ -309,31 +290,49 @@ mod tests {
 
     #[test]
     fn max_small_cuts_the_table() {
-        let mut c = SegregatedConfig::default();
-        c.set("max-small", "1000").unwrap();
+        let (c, _) = SegregatedConfig::from_settings(&[("max_small", "1000")]).unwrap();
         let sizes: Vec<u64> = c.classes().iter().map(|c| c.size).collect();
         assert_eq!(sizes.last(), Some(&896));
     }
 
     #[test]
-    fn set_parses_and_rejects() {
-        let mut c = SegregatedConfig::default();
-        c.set("return", "munmap").unwrap();
-        c.set("retain_empty", "2").unwrap();
+    fn settings_parse_and_reject() {
+        let (c, notes) =
+            SegregatedConfig::from_settings(&[("return", "munmap"), ("retain_empty", "2")])
+                .unwrap();
+        assert!(notes.is_empty());
         assert_eq!(c.return_mode, ReturnMode::Munmap);
         assert_eq!(c.retain_empty, 2);
-        let e = c.set("return", "sometimes").unwrap_err();
+        let e = SegregatedConfig::from_settings(&[("return", "sometimes")]).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "bad value `sometimes` for `return`: expected one of madvise, munmap, keep"
+            "option return: `sometimes` is not one of madvise, munmap, keep"
         );
         assert!(matches!(
-            c.set("colour", "1"),
-            Err(ConfigError::UnknownKey { .. })
+            SegregatedConfig::from_settings(&[("colour", "1")]),
+            Err(OptionError::Unknown { .. })
         ));
-        let mut back = SegregatedConfig::default();
-        back.set_all(c.to_string().split(' ')).unwrap();
-        assert_eq!(back, c);
+        crate::options::check_table(&c).unwrap();
+        crate::options::check_table(&SegregatedConfig::default()).unwrap();
+        assert_eq!(
+            c.to_string(),
+            "return=munmap quantum=16 linear_max=128 steps=4 max_small=32K slab_pages=1 min_slots=4 retain_empty=2"
+        );
+    }
+
+    #[test]
+    fn the_old_kebab_names_work_with_a_note() {
+        let (c, notes) =
+            SegregatedConfig::from_settings(&[("linear-max", "64"), ("max-small", "16K")]).unwrap();
+        assert_eq!((c.linear_max, c.max_small), (64, 16384));
+        let text: Vec<String> = notes.iter().map(|n| n.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "option `linear-max` is now spelled `linear_max`",
+                "option `max-small` is now spelled `max_small`"
+            ]
+        );
     }
 
     #[test]

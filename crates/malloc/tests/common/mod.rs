@@ -10,7 +10,8 @@
 
 use kernel::{Kernel, KernelConfig};
 use malloc::Allocator;
-use malloc::glibc::{Glibc, SyscallEvent};
+use malloc::glibc::{Glibc, SyscallEvent, Tunables};
+use malloc::options::Options;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -116,6 +117,31 @@ pub fn setup_shifted(glibc: Glibc, block: Option<u64>, shift: u64) -> (Kernel, G
         assert_eq!(k.brk(start + shift), start + shift, "the break moves");
     }
     (k, glibc)
+}
+
+/// The options of a stream written in its file name,
+/// `NAME[.shift-BYTES][.block-BYTES][.tun-NAME=VALUE...]`: the model with those
+/// tunables, the blocking page's distance (the replayer's `-b`) and the break's shift
+/// (`-s`).
+pub fn stem_options(stem: &str) -> (Glibc, Option<u64>, u64) {
+    let mut tunables = Vec::new();
+    let mut block = None;
+    let mut shift = 0;
+    for part in stem.split('.').skip(1) {
+        if let Some(s) = part.strip_prefix("shift-") {
+            shift = s.parse().expect("shift-BYTES");
+        } else if let Some(b) = part.strip_prefix("block-") {
+            block = Some(b.parse().expect("block-BYTES"));
+        } else if let Some(t) = part.strip_prefix("tun-") {
+            tunables.push(t.split_once('=').expect("tun-NAME=VALUE"));
+        }
+    }
+    let (tun, _) = Tunables::from_settings(&tunables).expect("valid tunables");
+    (
+        Glibc::with_tunables(tun).expect("valid tunables"),
+        block,
+        shift,
+    )
 }
 
 /// Replays `ops` through the model and returns the per-op CSV (header included).

@@ -247,11 +247,19 @@ pub fn snapshots(n: usize, with_mappings: bool) -> Vec<HeapSnapshot> {
             .collect();
         maps.sort_by_key(|b| b.addr);
         blocks.extend(maps);
+        // The program's id of each used block: its offset in 16-byte units, pointer
+        // after a 16-byte header.
+        let ids = blocks
+            .iter()
+            .filter(|b| b.kind == BlockKind::Used)
+            .map(|b| (b.addr + 16, (b.addr - HEAP_START.min(b.addr)) / 16))
+            .collect();
         out.push(HeapSnapshot {
             op: k * 4,
             heap_start: HEAP_START,
             brk,
             blocks,
+            ids,
         });
     }
     out
