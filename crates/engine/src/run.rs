@@ -383,8 +383,10 @@ fn row(
     }
 }
 
+/// Peaks after one op: O(1), so it can run after every op ([`Allocator::usage`], not
+/// the full statistics, whose `largest_free` may walk free lists).
 fn track_peaks(kernel: &Kernel, allocator: &dyn Allocator, live: u64, peaks: &mut Peaks) {
-    let stats = allocator.stats();
+    let stats = allocator.usage();
     let mem = kernel.mem();
     peaks.live = peaks.live.max(live);
     if stats.footprint > peaks.footprint {
