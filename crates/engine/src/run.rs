@@ -12,6 +12,7 @@ use crate::timeline::{Sample, Source, Timeline};
 use kernel::{Addr, CostCategory, Kernel, KernelConfig, Syscall};
 use malloc::{Allocator, Block};
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::convert::Infallible;
 use std::fmt;
 use workload::{BlockId, Op, Workload};
@@ -177,8 +178,9 @@ pub fn run_observed(
     config: &RunConfig,
     observe: &mut dyn FnMut(&Step),
 ) -> Result<RunResult, RunError> {
-    let ops = workload.ops.iter().cloned().map(Ok::<Op, Infallible>);
-    run_stream(
+    // The ops by reference: no copy of each op.
+    let ops = workload.ops.iter().map(Ok::<&Op, Infallible>);
+    drive(
         workload,
         workload.ops.len() as u64,
         ops,
@@ -203,6 +205,19 @@ pub fn run_stream<E: fmt::Display>(
     workload: &Workload,
     expected_ops: u64,
     ops: impl Iterator<Item = Result<Op, E>>,
+    allocator: Box<dyn Allocator>,
+    config: &RunConfig,
+    observe: &mut dyn FnMut(&Step),
+) -> Result<RunResult, RunError> {
+    drive(workload, expected_ops, ops, allocator, config, observe)
+}
+
+/// The op loop of [`run_observed`] and [`run_stream`], over ops held (`&Op`) or read
+/// (`Op`).
+fn drive<O: Borrow<Op>, E: fmt::Display>(
+    workload: &Workload,
+    expected_ops: u64,
+    ops: impl Iterator<Item = Result<O, E>>,
     mut allocator: Box<dyn Allocator>,
     config: &RunConfig,
     observe: &mut dyn FnMut(&Step),
@@ -230,11 +245,14 @@ pub fn run_stream<E: fmt::Display>(
 
     sample(&kernel, allocator.as_ref(), 0, 0, None, &mut timeline);
     let mut n: u64 = 0;
+    // Ops until the next interval sample (a countdown: no division per op).
+    let mut until_sample = every;
     for (i, op) in ops.enumerate() {
-        let op = &op.map_err(|e| RunError::Input {
+        let op = op.map_err(|e| RunError::Input {
             op: i as u64,
             detail: e.to_string(),
         })?;
+        let op: &Op = op.borrow();
         n = i as u64 + 1;
         let stepped = execute(
             i,
@@ -279,7 +297,12 @@ pub fn run_stream<E: fmt::Display>(
             _ => None,
         };
         let stopped = outcome != Outcome::Completed;
-        if phase.is_some() || (i + 1).is_multiple_of(every) || stopped {
+        until_sample -= 1;
+        let due = until_sample == 0;
+        if due {
+            until_sample = every;
+        }
+        if phase.is_some() || due || stopped {
             sample(
                 &kernel,
                 allocator.as_ref(),

@@ -431,12 +431,15 @@ impl Glibc {
             best = best.max(self.size_of(p));
             p = self.bk(p);
         }
-        for i in 2..NBINS {
-            let first = self.bins[i].fd;
-            if !Self::is_bin(first) {
-                // Smallbins hold one size, largebins are sorted largest first.
-                best = best.max(self.size_of(first));
-            }
+        // Bins hold ever larger sizes (a smallbin one size, a largebin a range above
+        // the bin before it) and a largebin is sorted largest first: the largest binned
+        // chunk is the first of the highest bin that is not empty.
+        if let Some(first) = (2..NBINS)
+            .rev()
+            .map(|i| self.bins[i].fd)
+            .find(|&first| !Self::is_bin(first))
+        {
+            best = best.max(self.size_of(first));
         }
         if let Some(i) = (0..TCACHE_MAX_BINS).rev().find(|&i| self.tc_counts[i] > 0) {
             best = best.max(MINSIZE + MALLOC_ALIGNMENT * i as u64);
