@@ -263,7 +263,7 @@ fn largest_free_is_the_largest_reusable_block() {
             2 => 1100 + (x >> 40) % 6000,
             _ => 20_000 + (x >> 40) % 60_000,
         };
-        if live.len() < 50 || (x >> 20) % 3 != 0 {
+        if live.len() < 50 || !(x >> 20).is_multiple_of(3) {
             live.push(g.malloc(&mut k, size).unwrap());
         } else {
             let i = ((x >> 24) as usize) % live.len();
