@@ -102,6 +102,7 @@ impl FreeList {
         };
         self.list.insert(key, (addr, size));
         self.index.insert(key, size);
+        self.by_size_key.insert((size, key));
         self.by_size.insert((size, addr));
         let block = Blk {
             size,
@@ -128,6 +129,7 @@ impl FreeList {
     ) -> Result<(), AllocError> {
         self.list.remove(&key);
         self.index.remove(key);
+        self.by_size_key.remove(&(size, key));
         self.by_size.remove(&(size, addr));
         if self.blocks.remove(&addr).is_some() {
             self.heap_index.remove((addr, 0));
