@@ -284,9 +284,10 @@ impl FreeList {
             (Fit::Worst, _) => {
                 // The C loop walks the whole list keeping the first largest block.
                 seen = self.index.len();
-                let worst = self.by_size.last().and_then(|&(max, _)| {
-                    self.by_size_key.range((max, (0, 0))..).next().copied()
-                });
+                let worst = self
+                    .by_size
+                    .last()
+                    .and_then(|&(max, _)| self.by_size_key.range((max, (0, 0))..).next().copied());
                 worst
                     .and_then(|(_, key)| self.list.get(&key).map(|&(a, s)| (a, s, key)))
                     .filter(|&(_, s, _)| s >= asize)

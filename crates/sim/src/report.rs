@@ -366,7 +366,8 @@ impl Recorder {
     pub fn observe(&mut self, step: &Step) {
         self.follow_phase(step);
         let i = step.index;
-        let footprint = step.allocator.stats().footprint;
+        // After every op: `usage` is O(1), `stats` may walk the free lists.
+        let footprint = step.allocator.usage().footprint;
         let rss = step.kernel.mem().rss;
         let due = i == 0 || i == self.last || i % self.stride == self.stride - 1;
         let mut state = None;
