@@ -3,6 +3,8 @@
 //! # Brief overview
 //! - [`replay`]: replays of op streams through the real libc `malloc` (in a fresh child
 //!   process whose heap nothing else has touched) and through raw `mmap`.
+//! - [`kscript`]: kernel scripts (`kernel::script`) on the real kernel, in a fresh
+//!   child laid out as the simulated process is, giving the same CSV rows.
 //! - [`bench`](mod@bench): lmbench-style microbenchmarks of the kernel's costs, producing a
 //!   [`kernel::CostModel`].
 //! - [`sys`]: the one libc layer both use: every libc call of the crate, wrapped once,
@@ -15,5 +17,6 @@
 //! Linux + glibc only: elsewhere it compiles and reports itself unavailable.
 
 pub mod bench;
+pub mod kscript;
 pub mod replay;
 pub mod sys;

@@ -164,7 +164,7 @@ mod linux {
             + c.fault_ns
             + c.zero_page_ns
             + c.free_page_ns
-            + c.shootdown_ns;
+            + c.unmap_teardown_ns;
         // (Unless noise drove one of them below zero and it was clamped.)
         let parts = [
             "mmap_ns",
@@ -172,7 +172,7 @@ mod linux {
             "fault_ns",
             "zero_page_ns",
             "free_page_ns",
-            "shootdown_ns",
+            "unmap_teardown_ns",
         ];
         if !cal
             .notes

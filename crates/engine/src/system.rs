@@ -9,9 +9,12 @@
 //! flushes the TLB). A process may start late (after some rounds), as programs are
 //! started one after another.
 //!
-//! When a page fault finds no free frame, or the allocator cannot get memory, the
-//! process that asked dies, as a program whose malloc returns NULL usually does (the
-//! simulated OOM): [`Kernel::exit`] gives all its frames back and the others carry on.
+//! When a page fault finds no free frame, the kernel's OOM killer ends the process
+//! with the highest badness (mostly: the most resident memory), which need not be the
+//! one that asked; that one then gets its page and runs on (see `kernel::oom`). A
+//! process the OOM killer chose, or whose allocator cannot get memory (a program whose
+//! malloc returns NULL usually dies), ends: [`Kernel::exit`] gives all its frames back
+//! and the others carry on.
 //! A process that finishes its workload stays alive, holding whatever its allocator
 //! kept, like a long-running program that has gone idle.
 
@@ -202,6 +205,10 @@ pub fn run_system(
                     pid
                 }
             };
+            if kernel.killed(pid) {
+                reap_killed(&mut kernel, p, pid)?;
+                continue;
+            }
             kernel.switch_to(pid).map_err(|e| RunError::Kernel {
                 what: format!("switch to {}", p.name),
                 detail: e.to_string(),
@@ -269,6 +276,11 @@ pub fn run_system(
                     .sum::<u64>(),
         });
     }
+    for p in ps.iter_mut() {
+        if let Some(pid) = p.pid.filter(|&pid| p.last.is_none() && kernel.killed(pid)) {
+            reap_killed(&mut kernel, p, pid)?;
+        }
+    }
     let processes = ps
         .iter()
         .map(|p| match (&p.last, p.pid) {
@@ -295,6 +307,21 @@ pub fn run_system(
         processes,
         rounds,
         phys_bytes,
+    })
+}
+
+/// The OOM killer chose `p` while another process was faulting: records how it ended
+/// and reaps it.
+fn reap_killed(kernel: &mut Kernel, p: &mut Proc, pid: Pid) -> Result<(), RunError> {
+    p.outcome = Outcome::OutOfMemory {
+        op: p.program.position() as u64,
+        detail: "killed by the OOM killer".to_string(),
+    };
+    p.done = true;
+    p.last = Some(result_of(kernel, p, pid));
+    kernel.exit(pid).map_err(|e| RunError::Kernel {
+        what: format!("reap {}", p.name),
+        detail: e.to_string(),
     })
 }
 

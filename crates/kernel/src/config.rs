@@ -9,19 +9,36 @@ use std::fmt;
 /// `u32`), 16 TiB.
 pub const MAX_PHYS_BYTES: u64 = (1u64 << 32) * PAGE_SIZE;
 
-/// The TLB's shape.
+/// The TLB's shape, and who else uses it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlbConfig {
-    /// Number of entries: a multiple of `ways`, and `entries / ways` (the number of
-    /// sets) a power of two, because the set is chosen by the low bits of the page
-    /// number.
+    /// Number of entries of the first-level TLB: a multiple of `ways`, and
+    /// `entries / ways` (the number of sets) a power of two, because the set is chosen
+    /// by the low bits of the page number.
     pub entries: u32,
     /// Associativity: entries per set.
     pub ways: u32,
     /// Process-context identifiers: with PCID a context switch keeps the TLB's entries
-    /// (tagged by process); without it the switch flushes the whole TLB.
+    /// (tagged by process); without it the switch flushes the whole TLB. Linux uses PCID
+    /// since 4.14 on CPUs that have it (x86-64 CPUs since about 2013 do; this machine's
+    /// `/proc/cpuinfo` lists `pcid`), so it is on by default.
     pub pcid: bool,
+    /// Entries of an optional second-level TLB (0: none). A first-level miss looks here
+    /// before it walks the page table (`tlb_l2_hit_ns` instead of `tlb_miss_ns`); a walk
+    /// fills both levels. Recent x86-64 cores have one of 1536 to 3072 entries (the
+    /// reference machine's AMD EPYC: about 2048, where pointer chasing starts to walk);
+    /// off by default, so the simple model of one TLB stays the default.
+    pub l2_entries: u32,
+    /// Associativity of the second-level TLB (`l2_entries / l2_ways` sets, a power of
+    /// two).
+    pub l2_ways: u32,
+    /// Other CPUs on which each address space is live at the same time (threads of the
+    /// process running there). A call that removes or restricts translations must then
+    /// reach their TLBs too: a *shootdown* (an inter-processor interrupt and a wait),
+    /// `tlb_shootdown_ns` once per call. The model's processes are single-threaded on
+    /// one CPU, so the default is 0: no shootdowns.
+    pub remote_cpus: u32,
 }
 
 impl Default for TlbConfig {
@@ -30,7 +47,51 @@ impl Default for TlbConfig {
         TlbConfig {
             entries: 64,
             ways: 4,
-            pcid: false,
+            pcid: true,
+            l2_entries: 0,
+            l2_ways: 16,
+            remote_cpus: 0,
+        }
+    }
+}
+
+/// `vm.overcommit_memory`: how the kernel decides whether a mapping that may need
+/// memory later (a private writable one) can be promised now. Linux's
+/// `Documentation/mm/overcommit-accounting.rst` describes the three modes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OvercommitPolicy {
+    /// Mode 0, the default: "obvious overcommits of address space are refused". One
+    /// request larger than all of RAM plus swap fails with ENOMEM; anything smaller is
+    /// granted however much was promised before. `MAP_NORESERVE` mappings are not
+    /// checked at all.
+    Heuristic,
+    /// Mode 1: every request is granted; memory is only found (or not) at first touch.
+    Always,
+    /// Mode 2: strict accounting. The memory promised to all processes together (the
+    /// *committed* memory, `Committed_AS`) may not exceed the commit limit, swap plus
+    /// `ratio` percent of RAM (`CommitLimit`). `MAP_NORESERVE` is ignored.
+    Never,
+}
+
+/// The overcommit policy and what it depends on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Overcommit {
+    /// `vm.overcommit_memory`.
+    pub policy: OvercommitPolicy,
+    /// `vm.overcommit_ratio`: the percentage of RAM in the commit limit (mode 2).
+    pub ratio: u64,
+    /// Swap space in bytes (the model never swaps; swap only enters the limits).
+    pub swap_bytes: u64,
+}
+
+impl Default for Overcommit {
+    fn default() -> Self {
+        Overcommit {
+            policy: OvercommitPolicy::Heuristic,
+            ratio: 50,
+            swap_bytes: 0,
         }
     }
 }
@@ -49,16 +110,41 @@ pub struct KernelConfig {
     pub mmap_base: Addr,
     /// The lowest address `mmap` may return (`vm.mmap_min_addr`).
     pub mmap_min_addr: Addr,
+    /// Everything from `mmap_base` to the end of user space is taken: by the stack and
+    /// the shared libraries of a real process, which the model does not show (nor
+    /// count), or by the placeholders of the real kernel-script runner. Nothing is
+    /// placed (not even at a hint), grown (`mremap`, `brk`) or mapped with `MAP_FIXED`
+    /// there (ENOMEM, as beyond the end of user space), and no VMA touches anything
+    /// above it. Off by default: then the model only places mappings below `mmap_base`,
+    /// and a hint or `MAP_FIXED` may still go above it.
+    pub reserved_top: bool,
     /// `vm.max_map_count`: most VMAs a process may have.
     pub max_map_count: u64,
-    /// `RLIMIT_AS`-like limit on mapped bytes per process (`None`: unlimited).
+    /// `RLIMIT_AS` of every process at its start (change it with
+    /// [`crate::Kernel::setrlimit`]): most bytes of address space a process may map
+    /// (`VmSize`; `None`: unlimited). `mmap`, `brk` and a growing `mremap` that would pass it fail with
+    /// ENOMEM.
     pub address_space_limit: Option<u64>,
-    /// `RLIMIT_DATA`-like limit on the heap's size (break minus heap start).
+    /// `RLIMIT_DATA` of every process at its start (change it with
+    /// [`crate::Kernel::setrlimit`]): most bytes of private writable memory a process
+    /// may map (`VmData`; `None`: unlimited). Since Linux 4.7 it limits not only the heap but
+    /// every private writable mapping (`MAP_NORESERVE` ones too), growth by `mremap` and
+    /// `mprotect` adding write access; read-only and `PROT_NONE` mappings are free of
+    /// it. `brk` is also checked against the heap's own size (break minus heap start),
+    /// the pre-4.7 rule, which is never the stricter one here.
     pub data_limit: Option<u64>,
+    /// `vm.overcommit_memory` and the figures its modes use.
+    pub overcommit: Overcommit,
     /// Back 2 MiB-aligned anonymous ranges with huge pages on first touch (THP `always`).
-    /// It also makes `mmap` of a length that is a multiple of 2 MiB return a 2 MiB-aligned
-    /// address, as Linux does for anonymous mappings when THP is compiled in.
+    /// It also implies `thp_align`.
     pub huge_pages: bool,
+    /// Place an anonymous mapping whose length is a multiple of 2 MiB, asked for without
+    /// a hint, at a 2 MiB-aligned address (`mmap` and a moving `mremap`), so that it could
+    /// be backed by huge pages. Linux does so whenever it is built with transparent huge
+    /// pages, whatever the THP mode (this machine's is `madvise`): it searches for
+    /// 2 MiB more than asked and aligns inside that gap, falling back to an ordinary
+    /// placement when no such gap exists.
+    pub thp_align: bool,
     /// The TLB's shape.
     pub tlb: TlbConfig,
     /// What each event costs.
@@ -74,10 +160,13 @@ impl Default for KernelConfig {
             heap_start: 0x5555_5555_9000,
             mmap_base: 0x7fff_f7ff_f000,
             mmap_min_addr: 0x1_0000,
+            reserved_top: false,
             max_map_count: 65530,
             address_space_limit: None,
             data_limit: None,
+            overcommit: Overcommit::default(),
             huge_pages: false,
+            thp_align: true,
             tlb: TlbConfig::default(),
             cost: CostModel::default(),
         }
@@ -135,72 +224,169 @@ impl TlbConfig {
                 format!("entries / ways = {sets} sets, which is not a power of two"),
             );
         }
-        Ok(())
-    }
-}
-
-impl CostModel {
-    /// Every cost as (JSON field name, value), in declaration order.
-    pub fn fields(&self) -> [(&'static str, f64); 17] {
-        [
-            ("mode_switch_ns", self.mode_switch_ns),
-            ("brk_ns", self.brk_ns),
-            ("mmap_ns", self.mmap_ns),
-            ("munmap_ns", self.munmap_ns),
-            ("mprotect_ns", self.mprotect_ns),
-            ("mremap_ns", self.mremap_ns),
-            ("madvise_ns", self.madvise_ns),
-            ("fault_ns", self.fault_ns),
-            ("zero_page_ns", self.zero_page_ns),
-            ("read_fault_ns", self.read_fault_ns),
-            ("populate_page_ns", self.populate_page_ns),
-            ("free_page_ns", self.free_page_ns),
-            ("page_table_page_ns", self.page_table_page_ns),
-            ("tlb_miss_ns", self.tlb_miss_ns),
-            ("shootdown_ns", self.shootdown_ns),
-            ("context_switch_ns", self.context_switch_ns),
-            ("alloc_op_ns", self.alloc_op_ns),
-        ]
-    }
-
-    /// Checks that every cost is a finite, non-negative number of nanoseconds.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        for (name, v) in self.fields() {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(ConfigError {
-                    field: cost_field_path(name),
-                    reason: format!("{v} is not a finite, non-negative number of ns"),
-                });
+        if self.l2_entries > 0 {
+            if self.l2_ways == 0 || !self.l2_entries.is_multiple_of(self.l2_ways) {
+                return err(
+                    "tlb.l2_entries",
+                    format!(
+                        "{} is not a multiple of l2_ways ({})",
+                        self.l2_entries, self.l2_ways
+                    ),
+                );
+            }
+            let sets = self.l2_entries / self.l2_ways;
+            if !sets.is_power_of_two() {
+                return err(
+                    "tlb.l2_entries",
+                    format!("l2_entries / l2_ways = {sets} sets, which is not a power of two"),
+                );
             }
         }
         Ok(())
     }
 }
 
-/// `"cost." + name` as a `&'static str` (the field list is fixed, so match it).
-fn cost_field_path(name: &str) -> &'static str {
-    match name {
-        "mode_switch_ns" => "cost.mode_switch_ns",
-        "brk_ns" => "cost.brk_ns",
-        "mmap_ns" => "cost.mmap_ns",
-        "munmap_ns" => "cost.munmap_ns",
-        "mprotect_ns" => "cost.mprotect_ns",
-        "mremap_ns" => "cost.mremap_ns",
-        "madvise_ns" => "cost.madvise_ns",
-        "fault_ns" => "cost.fault_ns",
-        "zero_page_ns" => "cost.zero_page_ns",
-        "read_fault_ns" => "cost.read_fault_ns",
-        "populate_page_ns" => "cost.populate_page_ns",
-        "free_page_ns" => "cost.free_page_ns",
-        "page_table_page_ns" => "cost.page_table_page_ns",
-        "tlb_miss_ns" => "cost.tlb_miss_ns",
-        "shootdown_ns" => "cost.shootdown_ns",
-        "context_switch_ns" => "cost.context_switch_ns",
-        _ => "cost.alloc_op_ns",
+/// The JSON names of the cost fields, in declaration order, and their paths in a
+/// kernel configuration (for error messages).
+const COST_FIELDS: [(&str, &str); 19] = [
+    ("mode_switch_ns", "cost.mode_switch_ns"),
+    ("brk_ns", "cost.brk_ns"),
+    ("mmap_ns", "cost.mmap_ns"),
+    ("munmap_ns", "cost.munmap_ns"),
+    ("mprotect_ns", "cost.mprotect_ns"),
+    ("mremap_ns", "cost.mremap_ns"),
+    ("madvise_ns", "cost.madvise_ns"),
+    ("fault_ns", "cost.fault_ns"),
+    ("zero_page_ns", "cost.zero_page_ns"),
+    ("read_fault_ns", "cost.read_fault_ns"),
+    ("populate_page_ns", "cost.populate_page_ns"),
+    ("free_page_ns", "cost.free_page_ns"),
+    ("page_table_page_ns", "cost.page_table_page_ns"),
+    ("tlb_miss_ns", "cost.tlb_miss_ns"),
+    ("tlb_l2_hit_ns", "cost.tlb_l2_hit_ns"),
+    ("unmap_teardown_ns", "cost.unmap_teardown_ns"),
+    ("tlb_shootdown_ns", "cost.tlb_shootdown_ns"),
+    ("context_switch_ns", "cost.context_switch_ns"),
+    ("alloc_op_ns", "cost.alloc_op_ns"),
+];
+
+impl CostModel {
+    /// Every cost as (JSON field name, value), in declaration order.
+    pub fn fields(&self) -> [(&'static str, f64); 19] {
+        let mut out = [("", 0.0); 19];
+        for (slot, (v, (name, _))) in out
+            .iter_mut()
+            .zip(self.values().into_iter().zip(COST_FIELDS))
+        {
+            *slot = (name, v);
+        }
+        out
+    }
+
+    fn values(&self) -> [f64; 19] {
+        [
+            self.mode_switch_ns,
+            self.brk_ns,
+            self.mmap_ns,
+            self.munmap_ns,
+            self.mprotect_ns,
+            self.mremap_ns,
+            self.madvise_ns,
+            self.fault_ns,
+            self.zero_page_ns,
+            self.read_fault_ns,
+            self.populate_page_ns,
+            self.free_page_ns,
+            self.page_table_page_ns,
+            self.tlb_miss_ns,
+            self.tlb_l2_hit_ns,
+            self.unmap_teardown_ns,
+            self.tlb_shootdown_ns,
+            self.context_switch_ns,
+            self.alloc_op_ns,
+        ]
+    }
+
+    fn values_mut(&mut self) -> [&mut f64; 19] {
+        [
+            &mut self.mode_switch_ns,
+            &mut self.brk_ns,
+            &mut self.mmap_ns,
+            &mut self.munmap_ns,
+            &mut self.mprotect_ns,
+            &mut self.mremap_ns,
+            &mut self.madvise_ns,
+            &mut self.fault_ns,
+            &mut self.zero_page_ns,
+            &mut self.read_fault_ns,
+            &mut self.populate_page_ns,
+            &mut self.free_page_ns,
+            &mut self.page_table_page_ns,
+            &mut self.tlb_miss_ns,
+            &mut self.tlb_l2_hit_ns,
+            &mut self.unmap_teardown_ns,
+            &mut self.tlb_shootdown_ns,
+            &mut self.context_switch_ns,
+            &mut self.alloc_op_ns,
+        ]
+    }
+
+    /// Checks that every cost is a finite, non-negative number of nanoseconds.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (v, (_, path)) in self.values().into_iter().zip(COST_FIELDS) {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(ConfigError {
+                    field: path,
+                    reason: format!("{v} is not a finite, non-negative number of ns"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The same model with every cost that fails [`CostModel::validate`] replaced by its
+    /// default.
+    fn normalized(&self) -> CostModel {
+        let mut c = self.clone();
+        let d = CostModel::default().values();
+        for (v, dv) in c.values_mut().into_iter().zip(d) {
+            if !(v.is_finite() && *v >= 0.0) {
+                *v = dv;
+            }
+        }
+        c
     }
 }
 
 impl KernelConfig {
+    /// The end of the address space a process may use: `mmap_base` when the top is
+    /// reserved ([`KernelConfig::reserved_top`]), else the end of user space.
+    pub fn usable_end(&self) -> Addr {
+        if self.reserved_top {
+            self.mmap_base
+        } else {
+            USER_SPACE_END
+        }
+    }
+
+    /// The machine of the kernel scripts (`KERNEL-SCRIPTS.md`): a process laid out like
+    /// the real script runner's, with `ram` bytes of physical memory. The *floor*
+    /// (`mmap_base`) is 512 GiB-aligned and everything from it up is reserved, so every
+    /// mapping goes below it into an address space whose page tables are empty (the
+    /// first touch costs a PDPT, a PD and a PT); the heap starts 16 TiB below the floor.
+    /// The machine is this one's: THP alignment on, no huge pages on fault (THP
+    /// `madvise`), heuristic overcommit, no swap.
+    pub fn script_machine(ram: u64) -> KernelConfig {
+        let floor: Addr = 0x7f80_0000_0000;
+        KernelConfig {
+            phys_bytes: ram,
+            heap_start: floor - (16 << 40),
+            mmap_base: floor,
+            reserved_top: true,
+            ..KernelConfig::default()
+        }
+    }
+
     /// Checks that the configuration describes a machine the model can run: physical
     /// memory of whole pages (at least one, for the first process's PML4), a page-aligned
     /// address layout with `mmap_min_addr <= heap_start < mmap_base <= USER_SPACE_END`,
@@ -279,35 +465,11 @@ impl KernelConfig {
         if c.tlb.validate().is_err() {
             c.tlb = TlbConfig {
                 pcid: c.tlb.pcid,
+                remote_cpus: c.tlb.remote_cpus,
                 ..d.tlb
             };
         }
-        let dc = d.cost.fields();
-        let fix = |v: f64, i: usize| {
-            if v.is_finite() && v >= 0.0 {
-                v
-            } else {
-                dc[i].1
-            }
-        };
-        let cost = &mut c.cost;
-        cost.mode_switch_ns = fix(cost.mode_switch_ns, 0);
-        cost.brk_ns = fix(cost.brk_ns, 1);
-        cost.mmap_ns = fix(cost.mmap_ns, 2);
-        cost.munmap_ns = fix(cost.munmap_ns, 3);
-        cost.mprotect_ns = fix(cost.mprotect_ns, 4);
-        cost.mremap_ns = fix(cost.mremap_ns, 5);
-        cost.madvise_ns = fix(cost.madvise_ns, 6);
-        cost.fault_ns = fix(cost.fault_ns, 7);
-        cost.zero_page_ns = fix(cost.zero_page_ns, 8);
-        cost.read_fault_ns = fix(cost.read_fault_ns, 9);
-        cost.populate_page_ns = fix(cost.populate_page_ns, 10);
-        cost.free_page_ns = fix(cost.free_page_ns, 11);
-        cost.page_table_page_ns = fix(cost.page_table_page_ns, 12);
-        cost.tlb_miss_ns = fix(cost.tlb_miss_ns, 13);
-        cost.shootdown_ns = fix(cost.shootdown_ns, 14);
-        cost.context_switch_ns = fix(cost.context_switch_ns, 15);
-        cost.alloc_op_ns = fix(cost.alloc_op_ns, 16);
+        c.cost = c.cost.normalized();
         c
     }
 }

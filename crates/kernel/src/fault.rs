@@ -3,7 +3,8 @@
 //! `mmap` and `brk` hand out address ranges, not memory. Memory appears when a page is
 //! first touched:
 //! 1. The CPU looks the page up in the TLB. A hit with the right permission costs
-//!    nothing more.
+//!    nothing more. (With a second-level TLB, a first-level miss that the second level
+//!    serves costs `tlb_l2_hit_ns`.)
 //! 2. On a miss, the MMU walks the page table (`tlb_miss_ns`). A present entry that
 //!    allows the access is cached in the TLB and the access completes.
 //! 3. Otherwise the CPU traps into the kernel: a **page fault**. Only now does the
@@ -21,9 +22,12 @@
 //! dirty again (the hardware sets the PTE's dirty bit), which cancels the advice.
 //!
 //! When no frame is free, the kernel first reclaims `MADV_FREE` pages (oldest first);
-//! only if none is left does the access fail with [`Fault::OutOfMemory`].
+//! if none is left, the OOM killer ends the process with the highest badness
+//! ([`crate::oom`]) and the fault is served; only if that is the faulting process
+//! itself does the access fail with [`Fault::OutOfMemory`].
 
 use crate::kernel::Kernel;
+use crate::oom::OomOutcome;
 use crate::page_table::{Action, pte};
 use crate::stats::CostCategory;
 use crate::types::{Access, Addr, Fault, PAGE_SHIFT, PAGE_SIZE, Prot, SegvReason, USER_SPACE_END};
@@ -109,7 +113,7 @@ impl Kernel {
             ..
         } = self;
         let asid = cur.pid.0;
-        let (mut hits, mut misses) = (0u64, 0u64);
+        let (mut hits, mut misses, mut l2_hits) = (0u64, 0u64, 0u64);
         let stop = loop {
             if vpn > last {
                 break None;
@@ -118,6 +122,7 @@ impl Kernel {
                 break Some(vpn);
             }
             if let Some(h) = tlb.lookup(asid, vpn) {
+                l2_hits += u64::from(h.from_l2);
                 if !write || h.writable {
                     // A huge entry serves every page of its 2 MiB region.
                     let upto = if h.huge { (vpn | 511).min(last) } else { vpn };
@@ -176,8 +181,11 @@ impl Kernel {
         };
         cur.counters.tlb_hits += hits;
         cur.counters.tlb_misses += misses;
-        if misses > 0 {
-            cur.charge(CostCategory::Tlb, misses as f64 * config.cost.tlb_miss_ns);
+        cur.counters.tlb_l2_hits += l2_hits;
+        if misses > 0 || l2_hits > 0 {
+            let c = &config.cost;
+            let ns = misses as f64 * c.tlb_miss_ns + l2_hits as f64 * c.tlb_l2_hit_ns;
+            cur.charge(CostCategory::Tlb, ns);
         }
         stop
     }
@@ -219,7 +227,7 @@ impl Kernel {
                 self.map_zero(vpn, vma, Via::Trap).map_err(|_| oom)?;
             }
         } else if write && !leaf.huge && e & pte::ZERO != 0 {
-            self.cow_zero(vpn, vma).map_err(|_| oom)?;
+            self.cow_zero(vpn, vma_start, vma).map_err(|_| oom)?;
         } else {
             // Mapped and allowed: the hardware path should have served it. Bring the
             // entry in line with the VMA (and cancel MADV_FREE on a store), then cache it.
@@ -243,9 +251,10 @@ impl Kernel {
     }
     // ANCHOR_END: page_fault
 
-    /// Makes sure `need(self)` frames are free, reclaiming `MADV_FREE` pages (oldest
-    /// first) while they are not. `need` is re-evaluated after each reclaimed page,
-    /// because reclaim can free page-table pages on the path being mapped.
+    /// Makes sure `need(self)` frames are free: reclaims `MADV_FREE` pages (oldest
+    /// first) while they are not, and when none is left lets the OOM killer end another
+    /// process (see [`crate::oom`]). False when the running process itself was chosen,
+    /// or nobody could be. `need` is re-evaluated after each step.
     pub(crate) fn reserve_frames(
         &mut self,
         need: impl Fn(&Kernel) -> u64,
@@ -255,8 +264,13 @@ impl Kernel {
             if self.phys.free_frames() >= need(self) {
                 return true;
             }
-            if !self.reclaim_one(cat) {
-                return false;
+            if self.reclaim_one(cat) {
+                continue;
+            }
+            // Nothing left to reclaim: the OOM killer chooses who pays.
+            match self.oom_kill(cat) {
+                OomOutcome::KilledOther => continue,
+                OomOutcome::Failed => return false,
             }
         }
     }
@@ -322,6 +336,8 @@ impl Kernel {
             Via::Trap => CostCategory::Fault,
             Via::Populate => CostCategory::Syscall,
         };
+        // The first write of a VMA gives it its anon_vma (Linux's `anon_vma_prepare`).
+        self.cur.vmas.prepare_anon(vma_start);
         if self.try_map_huge(vpn, vma_start, vma, via) {
             return Ok(());
         }
@@ -339,9 +355,9 @@ impl Kernel {
         p.charge(CostCategory::Fault, trap_ns);
         p.charge(CostCategory::Zeroing, zero_ns);
         p.charge(CostCategory::PageTable, tables as f64 * pt_ns);
-        match via {
-            Via::Trap => p.counters.minor_faults += 1,
-            Via::Populate => p.counters.populated_pages += 1,
+        p.counters.minor_faults += 1;
+        if via == Via::Populate {
+            p.counters.populated_pages += 1;
         }
         Ok(())
     }
@@ -385,12 +401,10 @@ impl Kernel {
         p.charge(CostCategory::Fault, trap_ns);
         p.charge(CostCategory::Zeroing, zero_ns);
         p.charge(CostCategory::PageTable, pt_ns);
-        match via {
-            Via::Trap => {
-                p.counters.minor_faults += 1;
-                p.counters.huge_faults += 1;
-            }
-            Via::Populate => p.counters.populated_pages += 512,
+        p.counters.minor_faults += 1;
+        p.counters.huge_faults += 1;
+        if via == Via::Populate {
+            p.counters.populated_pages += 512;
         }
         true
     }
@@ -421,19 +435,18 @@ impl Kernel {
         let p = &mut self.cur;
         p.charge(CostCategory::Fault, ns);
         p.charge(CostCategory::PageTable, pt_ns);
-        match via {
-            Via::Trap => {
-                p.counters.minor_faults += 1;
-                p.counters.zero_page_maps += 1;
-            }
-            Via::Populate => p.counters.populated_pages += 1,
+        p.counters.minor_faults += 1;
+        p.counters.zero_page_maps += 1;
+        if via == Via::Populate {
+            p.counters.populated_pages += 1;
         }
         Ok(())
     }
 
     /// Copy-on-write of the zero page: a write to a page that was only read so far gets
     /// its own zeroed frame (copying zeros is zeroing).
-    fn cow_zero(&mut self, vpn: u64, vma: Vma) -> Result<(), NoMemory> {
+    fn cow_zero(&mut self, vpn: u64, vma_start: Addr, vma: Vma) -> Result<(), NoMemory> {
+        self.cur.vmas.prepare_anon(vma_start);
         if !self.reserve_frames(|_| 1, CostCategory::Fault) {
             return Err(NoMemory);
         }
@@ -459,7 +472,10 @@ impl Kernel {
     /// `MAP_POPULATE`: fills in every page of `[start, end)` (inside the VMA `vma`
     /// starting at `vma_start`) without traps. A writable mapping gets zeroed frames
     /// (huge pages where allowed), a read-only one the zero page, `PROT_NONE` nothing.
-    /// Best effort, like Linux: it stops quietly when memory runs out.
+    /// Linux populates by faulting each page in on the process's behalf
+    /// (`get_user_pages`), so every page counts as a minor fault of the process, and the
+    /// write faults of a writable mapping give it its anon_vma. Best effort, like
+    /// Linux: it stops quietly when memory runs out.
     pub(crate) fn populate(&mut self, start: Addr, end: Addr, vma_start: Addr, vma: Vma) {
         if !vma.prot.allows_read() {
             return;

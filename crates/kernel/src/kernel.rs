@@ -3,6 +3,7 @@
 //! page-fault handler in [`crate::fault`].
 
 use crate::config::{ConfigError, KernelConfig};
+use crate::oom::OomKill;
 use crate::page_table::pte;
 use crate::phys::FramePool;
 use crate::process::Process;
@@ -81,6 +82,8 @@ pub struct Kernel {
     pub(crate) lazy_queue: VecDeque<(Pid, u64)>,
     /// `MADV_FREE` pages still resident, over all processes.
     pub(crate) lazy_total: u64,
+    /// Every decision of the OOM killer, in order.
+    pub(crate) oom_kills: Vec<OomKill>,
 }
 
 impl Kernel {
@@ -99,8 +102,11 @@ impl Kernel {
 
     fn build(config: KernelConfig) -> Kernel {
         let mut phys = FramePool::new(config.phys_bytes / PAGE_SIZE);
-        let tlb = Tlb::new(config.tlb.entries, config.tlb.ways);
+        let tlb = Tlb::new(config.tlb.entries, config.tlb.ways)
+            .with_l2(config.tlb.l2_entries, config.tlb.l2_ways);
         let mut cur = Process::new(Pid(1), config.heap_start);
+        cur.rlimit_data = config.data_limit;
+        cur.rlimit_as = config.address_space_limit;
         // The PML4 exists from the start: CR3 must point somewhere.
         cur.pt.ensure_root(&mut phys);
         Kernel {
@@ -112,6 +118,7 @@ impl Kernel {
             next_pid: 2,
             lazy_queue: VecDeque::new(),
             lazy_total: 0,
+            oom_kills: Vec::new(),
         }
     }
 
@@ -137,6 +144,8 @@ impl Kernel {
     pub fn spawn(&mut self) -> Pid {
         let pid = self.fresh_pid();
         let mut p = Process::new(pid, self.config.heap_start);
+        p.rlimit_data = self.config.data_limit;
+        p.rlimit_as = self.config.address_space_limit;
         self.reserve_frames(|_| 1, CostCategory::Syscall);
         p.pt.ensure_root(&mut self.phys);
         self.others.insert(pid, p);
@@ -157,8 +166,21 @@ impl Kernel {
         self.cur.pid
     }
 
-    /// Every live process, in pid order.
+    /// Every live process, in pid order (not those the OOM killer killed).
     pub fn pids(&self) -> Vec<Pid> {
+        let mut v: Vec<Pid> = self
+            .others
+            .iter()
+            .filter(|(_, p)| !p.killed)
+            .map(|(&pid, _)| pid)
+            .collect();
+        v.push(self.cur.pid);
+        v.sort();
+        v
+    }
+
+    /// Every process, killed ones included, in pid order.
+    pub(crate) fn all_pids(&self) -> Vec<Pid> {
         let mut v: Vec<Pid> = self.others.keys().copied().collect();
         v.push(self.cur.pid);
         v.sort();
@@ -169,10 +191,13 @@ impl Kernel {
     /// `context_switch_ns` to the process switched to and counts it there; without PCID
     /// it also flushes the whole TLB, since the TLB's entries belong to the old address
     /// space. Switching to the running process does nothing. ESRCH if `pid` does not
-    /// exist.
+    /// exist or was killed by the OOM killer (it cannot run any more).
     pub fn switch_to(&mut self, pid: Pid) -> Result<(), Errno> {
         if pid == self.cur.pid {
             return Ok(());
+        }
+        if self.others.get(&pid).is_none_or(|p| p.killed) {
+            return Err(Errno::ESRCH);
         }
         let next = self.others.remove(&pid).ok_or(Errno::ESRCH)?;
         let prev = std::mem::replace(&mut self.cur, next);
@@ -190,14 +215,20 @@ impl Kernel {
     /// Ends process `pid`: every frame it holds and every page-table page (PML4
     /// included) goes back to the pool, and its TLB entries are dropped. If it is the
     /// running process, the CPU switches to the lowest remaining pid first (a context
-    /// switch). ESRCH if `pid` does not exist; EINVAL for the last process, since the
-    /// kernel always has a running process.
+    /// switch). A process the OOM killer killed is reaped (its memory was already
+    /// given back). ESRCH if `pid` does not exist; EINVAL for the last live process,
+    /// since the kernel always has a running process.
     pub fn exit(&mut self, pid: Pid) -> Result<(), Errno> {
         if pid != self.cur.pid && !self.others.contains_key(&pid) {
             return Err(Errno::ESRCH);
         }
         if pid == self.cur.pid {
-            let next = *self.others.keys().next().ok_or(Errno::EINVAL)?;
+            let next = self
+                .others
+                .iter()
+                .find(|(_, p)| !p.killed)
+                .map(|(&pid, _)| pid)
+                .ok_or(Errno::EINVAL)?;
             self.switch_to(next)?;
         }
         let Some(mut p) = self.others.remove(&pid) else {
@@ -275,24 +306,27 @@ impl Kernel {
         Some(
             p.vmas
                 .iter()
-                .map(|(start, v)| VmaInfo {
-                    start,
-                    end: v.end,
-                    prot: v.prot,
-                    heap: v.heap,
-                })
+                .map(|(start, v)| self.info(p, start, &v))
                 .collect(),
         )
     }
 
     /// The VMA of the current process containing `addr`.
     pub fn vma_at(&self, addr: Addr) -> Option<VmaInfo> {
-        self.cur.vmas.find(addr).map(|(start, v)| VmaInfo {
+        let p = &self.cur;
+        p.vmas.find(addr).map(|(start, v)| self.info(p, start, &v))
+    }
+
+    /// A VMA of `p` as seen from outside. The heap is the VMA that covers part of the
+    /// break's range `[heap_start, brk)`, as `[heap]` in `/proc/self/maps`.
+    fn info(&self, p: &Process, start: Addr, v: &crate::vma::Vma) -> VmaInfo {
+        let heap_end = crate::types::page_align_up(p.brk);
+        VmaInfo {
             start,
             end: v.end,
             prot: v.prot,
-            heap: v.heap,
-        })
+            heap: start < heap_end && v.end > self.config.heap_start,
+        }
     }
 
     /// What backs the page containing `addr` in the current process. A pure query: no
@@ -367,7 +401,9 @@ impl Kernel {
                 what,
             };
             p.vmas.audit().map_err(fail)?;
-            p.pt.audit().map_err(fail)?;
+            // Linux's invariant: a page table exists only where some VMA still is.
+            p.pt.audit(|s, e| !p.vmas.is_free(s << PAGE_SHIFT, e << PAGE_SHIFT))
+                .map_err(fail)?;
             let (mut rss, mut lazy, mut huge) = (0u64, 0u64, 0u64);
             let mut problem: Option<String> = None;
             p.pt.for_each(0, USER_SPACE_END >> PAGE_SHIFT, |vpn, e, is_huge| {

@@ -4,20 +4,30 @@
 //! - [`Kernel`]: physical memory, processes and their address spaces, the syscalls an
 //!   allocator uses (`brk`, `mmap`, `munmap`, `mprotect`, `mremap`, `madvise`) and user
 //!   memory accesses ([`Kernel::touch`]) that fault pages in.
-//! - [`KernelConfig`] and [`CostModel`]: the machine's shape and what each event costs.
+//! - [`KernelConfig`] and [`CostModel`]: the machine's shape and what each event costs;
+//!   [`Overcommit`] (`vm.overcommit_memory`) and the resource limits ([`Resource`]).
 //! - [`MemStats`], [`Counters`], [`Ledger`]: exact memory use, event counts and simulated
-//!   time per cost category; [`PageState`] and [`VmaInfo`] for maps of an address space.
+//!   time per cost category; [`PageState`] and [`VmaInfo`] for maps of an address space;
+//!   [`OomKill`] for what the OOM killer did.
+//! - [`script`]: kernel scripts, one format of syscalls and accesses that runs on this
+//!   kernel and on the real one and gives the same rows, so the model can be checked
+//!   against Linux line by line.
 //!
 //! Inside, the crate is organised as an operating-systems textbook is:
 //! - `phys`: the pool of physical frames, in 2 MiB blocks so huge pages can be found;
-//! - `page_table`: x86-64 4-level page tables (PML4, PDPT, PD, PT), sparse;
+//! - `page_table`: x86-64 4-level page tables (PML4, PDPT, PD, PT), sparse, and when
+//!   Linux frees their pages;
 //! - `tlb`: a set-associative, LRU translation cache with optional PCIDs;
-//! - `vma` (with `gap_tree`): the ordered map of virtual memory areas;
+//! - `vma` (with `gap_tree`): the ordered map of virtual memory areas and when two of
+//!   them are one;
 //! - `process`: one address space and its accounts;
-//! - `kernel`, `syscall`, `fault`: processes, the memory syscalls, demand paging.
+//! - `kernel`, `syscall`, `fault`: processes, the memory syscalls, demand paging;
+//! - `limits`, `oom`: what a process may map, and who pays when memory runs out.
 //!
-//! The kernel knows nothing about allocators or workloads: it only answers syscalls and
-//! memory accesses, and counts.
+//! Where Linux has a rule, the model follows Linux 6.18 (x86-64), and the kernel
+//! scripts in `crates/kernel/scripts/` and the shared truth files check it row for row
+//! against a real machine. The kernel knows nothing about allocators or workloads: it
+//! only answers syscalls and memory accesses, and counts.
 //!
 //! ```
 //! use kernel::{Access, Kernel, KernelConfig, MapFlags, Prot};
@@ -34,18 +44,25 @@ mod cost;
 mod fault;
 mod gap_tree;
 mod kernel;
+mod limits;
+pub mod oom;
 mod page_table;
 mod phys;
 mod process;
+pub mod script;
 mod stats;
 mod syscall;
 mod tlb;
 mod types;
 mod vma;
 
-pub use config::{ConfigError, KernelConfig, MAX_PHYS_BYTES, TlbConfig};
-pub use cost::CostModel;
+pub use config::{
+    ConfigError, KernelConfig, MAX_PHYS_BYTES, Overcommit, OvercommitPolicy, TlbConfig,
+};
+pub use cost::{CostError, CostModel};
 pub use kernel::{ConsistencyError, Kernel, PageState};
+pub use limits::Resource;
+pub use oom::OomKill;
 pub use stats::{CostCategory, Counters, Ledger, MemStats, PhysStats, Returned};
 pub use tlb::FLUSH_CEILING;
 pub use types::{

@@ -39,14 +39,20 @@
 //!
 //! # Freeing tables
 //!
-//! Linux frees page-table pages when a range is unmapped (`free_pgtables` runs after
-//! `munmap` and frees the tables whose whole span no longer intersects any VMA), and
-//! since 6.13 it also reclaims PT pages emptied by `MADV_DONTNEED`. The model frees a
-//! table as soon as its last entry is cleared, whatever cleared it (munmap, brk shrink,
-//! madvise, MADV_FREE reclaim, mremap). That matches `free_pgtables` when an unmapped
-//! range covers a table's span; it is a little more eager when a table becomes empty
-//! while its span still overlaps a mapping (Linux keeps that table until the mapping
-//! goes). The PML4 lives as long as the process.
+//! Clearing entries never frees a table by itself: a table whose entries are all gone
+//! stays, ready for the next fault in its span, as long as some VMA still intersects
+//! that span. Linux frees page-table pages at two moments, and the model does the
+//! same (Linux 6.18, checked row by row with kernel scripts):
+//! - **after address space is removed** (`munmap`, a brk shrink, a shrinking or moving
+//!   `mremap`, `MAP_FIXED` replacing a mapping): `free_pgtables` frees every table,
+//!   at every level (PT, PD, PDPT), whose whole span no longer intersects any VMA
+//!   ([`PageTable::free_unused`]). Unmapping the middle of a VMA frees nothing; unmapping
+//!   the last VMA of a 2 MiB region frees its PT, of a 1 GiB region its PD too;
+//! - **after `MADV_DONTNEED`** (since Linux 6.13): a PT is freed when one call empties
+//!   it *and* covers its whole 2 MiB within one VMA ([`PageTable::reclaim_pts`]). The
+//!   same 2 MiB dropped in two calls keeps its (empty) PT.
+//!
+//! Reclaim of `MADV_FREE` pages frees none. The PML4 lives as long as the process.
 //!
 //! # Representation
 //!
@@ -239,6 +245,11 @@ impl PageTable {
         self.live
     }
 
+    /// True once the PML4 exists.
+    pub fn has_root(&self) -> bool {
+        self.root != NIL
+    }
+
     /// Takes a frame and an arena slot for a new, empty table.
     fn alloc_table(&mut self, phys: &mut FramePool) -> Option<u32> {
         let frame = phys.alloc()?;
@@ -351,28 +362,65 @@ impl PageTable {
         self.path(vpn)[..3].iter().filter(|&&t| t == NIL).count() as u64 + 1
     }
 
-    /// How many table pages mapping every VPN of `vpns` (ascending) at 4 KiB would need.
-    pub fn missing_for_sorted(&self, vpns: &[u64]) -> u64 {
-        let mut need = u64::from(self.root == NIL && !vpns.is_empty());
-        let (mut last3, mut last2, mut last1) = (u64::MAX, u64::MAX, u64::MAX);
-        for &v in vpns {
-            let (r3, r2, r1) = (v >> 27, v >> 18, v >> 9);
-            if r1 == last1 {
-                continue;
+    /// How deep the tables below the PML4 reach on the path to `vpn`: 0 (no PDPT),
+    /// 1 (a PDPT), 2 (a PD: the entry for `vpn` is empty or maps a huge page) or 3 (a PT).
+    pub fn depth(&self, vpn: u64) -> u32 {
+        self.path(vpn)[1..]
+            .iter()
+            .take_while(|&&t| t != NIL)
+            .count() as u32
+    }
+
+    /// How many table pages making every path of `paths` reach its depth (see
+    /// [`PageTable::ensure`]) would allocate, tables shared by several paths counted
+    /// once.
+    pub fn missing_for_paths(&self, paths: &[(u64, u32)]) -> u64 {
+        let mut planned = std::collections::BTreeSet::new();
+        let mut need = u64::from(self.root == NIL && !paths.is_empty());
+        for &(vpn, depth) in paths {
+            let p = self.path(vpn);
+            for d in 1..=depth.min(3) {
+                let key = (d, vpn >> (9 * (4 - d)));
+                if p[d as usize] == NIL && planned.insert(key) {
+                    need += 1;
+                }
             }
-            let p = self.path(v);
-            if r3 != last3 {
-                last3 = r3;
-                need += u64::from(p[1] == NIL);
-            }
-            if r2 != last2 {
-                last2 = r2;
-                need += u64::from(p[2] == NIL);
-            }
-            last1 = r1;
-            need += u64::from(p[3] == NIL);
         }
         need
+    }
+
+    /// Allocates the tables missing on the path to `vpn` down to `depth` (1: the PDPT,
+    /// 2: the PD, 3: the PT), as Linux's `pud_alloc`, `pmd_alloc` and `pte_alloc` do.
+    /// Returns the tables allocated, or `None` when frames ran out (callers reserve
+    /// [`PageTable::missing_for_paths`] frames first) or a huge page is in the way of a
+    /// PT.
+    pub fn ensure(&mut self, vpn: u64, depth: u32, phys: &mut FramePool) -> Option<u64> {
+        if depth == 0 {
+            return Some(0);
+        }
+        let mut allocated = 0;
+        if self.root == NIL {
+            self.root = self.alloc_table(phys)?;
+            allocated += 1;
+        }
+        let mut t = self.root;
+        for level in (5 - depth.min(3)..=4).rev() {
+            let i = index(vpn, level);
+            let e = self.tables[t as usize][i];
+            if e & pte::PS != 0 {
+                return None;
+            }
+            t = if e & pte::P != 0 {
+                Self::child(e)
+            } else {
+                let n = self.alloc_table(phys)?;
+                allocated += 1;
+                self.tables[t as usize][i] = ((n as u64) << pte::ADDR_SHIFT) | TABLE_FLAGS;
+                self.meta[t as usize].used += 1;
+                n
+            };
+        }
+        Some(allocated)
     }
 
     /// True when the PD entry covering `vpn` is empty: no PT below it and no huge page,
@@ -483,8 +531,9 @@ impl PageTable {
 
     /// Visits every mapped leaf in `[start, end)` (VPNs) in address order and applies
     /// what `f` returns. A huge page only partly inside the range is split first; one
-    /// wholly inside is offered to `f` as a huge leaf (which may answer `Split`). Tables
-    /// left empty are freed. Frames of cleared leaves go back to `phys`.
+    /// wholly inside is offered to `f` as a huge leaf (which may answer `Split`). Frames
+    /// of cleared leaves go back to `phys`; tables stay, even when left empty (see
+    /// [`PageTable::free_unused`] and [`PageTable::reclaim_pts`]).
     pub fn update_range<F>(
         &mut self,
         start: u64,
@@ -573,12 +622,95 @@ impl PageTable {
             }
             let c = Self::child(self.tables[t as usize][i]);
             self.visit(c, level - 1, vb, start, end, phys, f, stats);
-            if self.meta[c as usize].used == 0 {
-                self.free_table(c, phys);
+        }
+    }
+
+    /// `free_pgtables`: frees every table below the PML4 whose span intersects VPNs
+    /// `[start, end)` and for which `in_use(first VPN, end VPN)` is false (no VMA left
+    /// in it), with everything below it. Called after a range was unmapped, when its
+    /// entries are already cleared. Returns the table pages freed.
+    pub fn free_unused(
+        &mut self,
+        start: u64,
+        end: u64,
+        phys: &mut FramePool,
+        in_use: impl Fn(u64, u64) -> bool,
+    ) -> u64 {
+        let before = self.live;
+        if self.root != NIL && start < end {
+            self.free_unused_in(self.root, 4, 0, start, end, phys, &in_use);
+        }
+        before - self.live
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn free_unused_in(
+        &mut self,
+        t: u32,
+        level: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        phys: &mut FramePool,
+        in_use: &impl Fn(u64, u64) -> bool,
+    ) {
+        for (i, vb) in entries_in(level, base, start, end) {
+            let e = self.tables[t as usize][i];
+            if e == 0 || (level == 2 && e & pte::PS != 0) {
+                continue;
+            }
+            let c = Self::child(e);
+            if in_use(vb, vb + span(level)) {
+                if level > 2 {
+                    self.free_unused_in(c, level - 1, vb, start, end, phys, in_use);
+                }
+            } else {
+                self.free_subtree(c, level - 1, phys);
                 self.tables[t as usize][i] = 0;
                 self.meta[t as usize].used -= 1;
             }
         }
+    }
+
+    /// Frees table `t` of level `level` and every table below it. Its span has no VMA,
+    /// so it maps nothing any more (only empty entries and lower tables remain).
+    fn free_subtree(&mut self, t: u32, level: u32, phys: &mut FramePool) {
+        if level > 1 {
+            for i in 0..ENTRIES {
+                let e = self.tables[t as usize][i];
+                if e != 0 {
+                    debug_assert!(e & pte::PS == 0, "huge page outside every VMA");
+                    self.free_subtree(Self::child(e), level - 1, phys);
+                    self.tables[t as usize][i] = 0;
+                }
+            }
+        }
+        debug_assert!(
+            level > 1 || self.meta[t as usize].used == 0,
+            "page mapped outside every VMA"
+        );
+        self.tables[t as usize] = [0; ENTRIES];
+        self.meta[t as usize].used = 0;
+        self.free_table(t, phys);
+    }
+
+    /// The page-table reclaim of `MADV_DONTNEED`: frees every PT whose whole 2 MiB span
+    /// lies inside VPNs `[start, end)` and that is empty. Returns the PTs freed.
+    pub fn reclaim_pts(&mut self, start: u64, end: u64, phys: &mut FramePool) -> u64 {
+        let first = start.div_ceil(512) * 512;
+        let mut freed = 0;
+        let mut region = first;
+        while region + 512 <= end {
+            let [_, _, pd, pt] = self.path(region);
+            if pt != NIL && self.meta[pt as usize].used == 0 {
+                self.free_table(pt, phys);
+                self.tables[pd as usize][index(region, 2)] = 0;
+                self.meta[pd as usize].used -= 1;
+                freed += 1;
+            }
+            region += 512;
+        }
+        freed
     }
 
     /// Calls `f(vpn, entry, huge)` for every mapped leaf in `[start, end)`, in address
@@ -621,16 +753,17 @@ impl PageTable {
         if self.root != NIL {
             let r = self.root;
             self.root = NIL;
-            self.free_table(r, phys);
+            self.free_subtree(r, 4, phys);
         }
         stats.freed
     }
 
     /// Recounts the tree for consistency checks: verifies every table's `used` count,
-    /// that no table but the PML4 is empty, that every huge page has a deposit, and
-    /// that the tables reachable plus deposits equal [`PageTable::pages`]. Returns a
-    /// description of the first problem found.
-    pub fn audit(&self) -> Result<(), String> {
+    /// that every table but the PML4 spans at least one VMA (`in_use(first VPN, end
+    /// VPN)`: a table with none left would have been freed), that every huge page has
+    /// a deposit, and that the tables reachable plus deposits equal
+    /// [`PageTable::pages`]. Returns a description of the first problem found.
+    pub fn audit(&self, in_use: impl Fn(u64, u64) -> bool) -> Result<(), String> {
         if self.root == NIL {
             return if self.live == 0 && self.deposits.is_empty() {
                 Ok(())
@@ -640,7 +773,7 @@ impl PageTable {
         }
         let mut reachable = 0u64;
         let mut huge = 0usize;
-        self.audit_table(self.root, 4, 0, &mut reachable, &mut huge)?;
+        self.audit_table(self.root, 4, 0, &mut reachable, &mut huge, &in_use)?;
         if huge != self.deposits.len() {
             return Err(format!(
                 "{huge} huge pages but {} deposits",
@@ -664,6 +797,7 @@ impl PageTable {
         base: u64,
         reachable: &mut u64,
         huge: &mut usize,
+        in_use: &impl Fn(u64, u64) -> bool,
     ) -> Result<(), String> {
         *reachable += 1;
         let entries = &self.tables[t as usize];
@@ -674,9 +808,9 @@ impl PageTable {
                 self.meta[t as usize].used
             ));
         }
-        if used == 0 && t != self.root {
+        if t != self.root && !in_use(base, base + span(level + 1)) {
             return Err(format!(
-                "empty level-{level} table at vpn {base:#x} not freed"
+                "level-{level} table at vpn {base:#x} spans no VMA but was not freed"
             ));
         }
         for (i, &e) in entries.iter().enumerate() {
@@ -691,7 +825,7 @@ impl PageTable {
                 *huge += 1;
                 continue;
             }
-            self.audit_table(Self::child(e), level - 1, vb, reachable, huge)?;
+            self.audit_table(Self::child(e), level - 1, vb, reachable, huge, in_use)?;
         }
         Ok(())
     }
@@ -732,7 +866,7 @@ mod tests {
         assert_eq!(pt.missing_for_page(vpn + 1), 0);
         // A page 1 GiB away needs a new PD and PT.
         assert_eq!(pt.missing_for_page(vpn + (1 << 18)), 2);
-        pt.audit().unwrap();
+        pt.audit(|_, _| true).unwrap();
         let st = pt.update_range(vpn, vpn + 1, &mut phys, |_, _, _| Action::Clear);
         assert_eq!(
             st,
@@ -743,9 +877,24 @@ mod tests {
                 split: 0
             }
         );
+        assert_eq!(pt.pages(), 4, "clearing an entry frees no table");
+        assert_eq!(
+            pt.reclaim_pts(vpn, vpn + 1, &mut phys),
+            0,
+            "not a whole 2 MiB"
+        );
+        // Another VMA still in the PT's 2 MiB keeps the PT; none in the PD's 1 GiB
+        // frees the PD and its PDPT too.
+        let pt_span = (vpn & !511, (vpn & !511) + 512);
+        assert_eq!(
+            pt.free_unused(vpn, vpn + 1, &mut phys, |s, e| s <= pt_span.0
+                && e >= pt_span.1),
+            0
+        );
+        assert_eq!(pt.free_unused(vpn, vpn + 1, &mut phys, |_, _| false), 3);
         assert_eq!(pt.pages(), 1, "only the PML4 is left");
         assert_eq!(phys.free_frames(), 63);
-        pt.audit().unwrap();
+        pt.audit(|_, _| false).unwrap();
         pt.destroy(&mut phys);
         assert_eq!(phys.free_frames(), 64);
     }
@@ -774,7 +923,7 @@ mod tests {
         let l = pt.translate(vpn + 7);
         assert!(l.huge);
         assert_eq!(pte::frame(l.entry), base);
-        pt.audit().unwrap();
+        pt.audit(|_, _| true).unwrap();
         let pages = pt.pages();
         // Unmap one 4 KiB page in the middle: the huge page splits.
         let st = pt.update_range(vpn + 7, vpn + 8, &mut phys, |_, _, _| Action::Clear);
@@ -784,21 +933,44 @@ mod tests {
         assert!(!l.huge);
         assert_eq!(pte::frame(l.entry), base + 8);
         assert_eq!(pt.translate(vpn + 7).entry, 0);
-        pt.audit().unwrap();
+        pt.audit(|_, _| true).unwrap();
         let st = pt.update_range(vpn, vpn + 512, &mut phys, |_, _, _| Action::Clear);
         assert_eq!(st.freed, 511);
+        assert_eq!(
+            pt.reclaim_pts(vpn, vpn + 512, &mut phys),
+            1,
+            "a whole 2 MiB"
+        );
+        assert_eq!(pt.free_unused(vpn, vpn + 512, &mut phys, |_, _| false), 2);
         assert_eq!(pt.pages(), 1);
         assert_eq!(phys.free_frames(), 4 * 512 - 1);
         assert!(phys.has_free_block());
     }
 
     #[test]
-    fn missing_for_sorted_counts_shared_tables_once() {
-        let pt = PageTable::new();
-        // Two pages in one PT, one in another PT of the same PD, one 1 GiB away.
+    fn missing_for_paths_counts_shared_tables_once() {
+        let mut phys = FramePool::new(64);
+        let mut pt = PageTable::new();
+        // Two pages in one PT, one in another PT of the same PD, one 1 GiB away, and
+        // one that needs only its PDPT.
         let v = 1u64 << 27; // PML4 slot 1
-        let vpns = [v, v + 1, v + 512, v + (1 << 18)];
-        // root + PDPT + PD + PT, + PT, + PD + PT
-        assert_eq!(pt.missing_for_sorted(&vpns), 7);
+        let paths = [
+            (v, 3),
+            (v + 1, 3),
+            (v + 512, 3),
+            (v + (1 << 18), 3),
+            (3 << 27, 1),
+        ];
+        // root + PDPT + PD + PT, + PT, + PD + PT, + PDPT
+        assert_eq!(pt.missing_for_paths(&paths), 8);
+        let made: u64 = paths
+            .iter()
+            .map(|&(vpn, d)| pt.ensure(vpn, d, &mut phys).unwrap())
+            .sum();
+        assert_eq!(made, 8);
+        assert_eq!(pt.pages(), 8);
+        assert_eq!(pt.depth(v + 2), 3);
+        assert_eq!(pt.depth(3 << 27), 1);
+        assert_eq!(pt.missing_for_paths(&paths), 0);
     }
 }

@@ -30,6 +30,14 @@ pub struct Process {
     pub counters: Counters,
     /// Simulated time.
     pub ledger: Ledger,
+    /// `RLIMIT_DATA` (soft limit, bytes; `None`: unlimited).
+    pub rlimit_data: Option<u64>,
+    /// `RLIMIT_AS` (soft limit, bytes; `None`: unlimited).
+    pub rlimit_as: Option<u64>,
+    /// `oom_score_adj`, from -1000 (never chosen by the OOM killer) to 1000.
+    pub oom_score_adj: i32,
+    /// Killed by the OOM killer: its memory is gone, it waits to be reaped.
+    pub killed: bool,
 }
 
 impl Process {
@@ -46,6 +54,10 @@ impl Process {
             huge_pages: 0,
             counters: Counters::default(),
             ledger: Ledger::default(),
+            rlimit_data: None,
+            rlimit_as: None,
+            oom_score_adj: 0,
+            killed: false,
         }
     }
 
@@ -70,6 +82,8 @@ impl Process {
             brk: self.brk,
             lazy_free: self.lazy_pages * PAGE_SIZE,
             huge: self.huge_pages * HUGE_PAGE_SIZE,
+            data: self.vmas.data(),
+            committed: self.vmas.committed(),
         }
     }
 }

@@ -25,6 +25,13 @@ pub struct MemStats {
     /// `AnonHugePages`).
     #[serde(default)]
     pub huge: u64,
+    /// Bytes of private writable mappings (Linux's `VmData`, what `RLIMIT_DATA` limits).
+    #[serde(default)]
+    pub data: u64,
+    /// Bytes of accounted mappings: what this process adds to the machine's committed
+    /// memory (`Committed_AS`).
+    #[serde(default)]
+    pub committed: u64,
 }
 
 /// Physical memory, shared by every process.
@@ -59,7 +66,9 @@ impl Returned {
 pub struct Counters {
     /// Syscalls made, by kind (index with [`Counters::syscall`]).
     pub syscalls: [u64; Syscall::ALL.len()],
-    /// Minor faults: traps that mapped a page (write faults and zero-page read faults).
+    /// Minor faults: page faults that mapped a page (write faults, zero-page read
+    /// faults, copy-on-write of the zero page), including the faults `MAP_POPULATE`
+    /// takes on the process's behalf (as Linux's `getrusage` counts them).
     pub minor_faults: u64,
     /// Faults on a first read that mapped the shared zero page (a subset of `minor_faults`).
     pub zero_page_maps: u64,
@@ -67,7 +76,8 @@ pub struct Counters {
     pub tlb_hits: u64,
     /// TLB lookups that missed and needed a page walk.
     pub tlb_misses: u64,
-    /// TLB flushes of a range (shootdowns) charged.
+    /// TLB shootdowns: invalidations that had to interrupt other CPUs running the
+    /// address space (none while the process runs on one CPU).
     pub tlb_shootdowns: u64,
     /// Context switches *to* this process.
     pub context_switches: u64,
@@ -79,7 +89,7 @@ pub struct Counters {
     /// Faults that mapped a 2 MiB huge page (a subset of `minor_faults`).
     #[serde(default)]
     pub huge_faults: u64,
-    /// Pages filled in without a trap by `MAP_POPULATE` (not counted as faults).
+    /// Pages filled in without a trap by `MAP_POPULATE` (a subset of `minor_faults`).
     #[serde(default)]
     pub populated_pages: u64,
     /// Bytes of `MADV_FREE` pages that reclaim dropped because memory ran short.
@@ -89,6 +99,14 @@ pub struct Counters {
     /// invalidations of ranges too long to flush page by page.
     #[serde(default)]
     pub tlb_flushes: u64,
+    /// Calls that invalidated TLB entries of this process (on its own CPU), because they
+    /// removed or restricted translations.
+    #[serde(default)]
+    pub tlb_invalidations: u64,
+    /// First-level TLB misses that the second-level TLB served (a subset of
+    /// `tlb_hits`; 0 without a second level).
+    #[serde(default)]
+    pub tlb_l2_hits: u64,
 }
 
 impl Counters {
@@ -117,9 +135,12 @@ pub enum CostCategory {
     Zeroing,
     /// Allocating page-table pages.
     PageTable,
-    /// TLB misses (page walks).
+    /// TLB misses (page walks, and second-level hits).
     Tlb,
-    /// TLB flushes of unmapped or changed ranges, with freeing their frames.
+    /// Tearing down the translations of mapped pages a call removes (page-table
+    /// entries, the local TLB invalidation, the cache misses that come with them).
+    Teardown,
+    /// TLB shootdowns: interrupting the other CPUs that run the address space.
     Shootdown,
     /// Switching between processes.
     ContextSwitch,
@@ -129,13 +150,14 @@ pub enum CostCategory {
 
 impl CostCategory {
     /// Every category, in a fixed order (for tables, stacked bars and CSV columns).
-    pub const ALL: [CostCategory; 9] = [
+    pub const ALL: [CostCategory; 10] = [
         CostCategory::ModeSwitch,
         CostCategory::Syscall,
         CostCategory::Fault,
         CostCategory::Zeroing,
         CostCategory::PageTable,
         CostCategory::Tlb,
+        CostCategory::Teardown,
         CostCategory::Shootdown,
         CostCategory::ContextSwitch,
         CostCategory::User,
@@ -150,6 +172,7 @@ impl CostCategory {
             CostCategory::Zeroing => "zeroing",
             CostCategory::PageTable => "page_table",
             CostCategory::Tlb => "tlb",
+            CostCategory::Teardown => "teardown",
             CostCategory::Shootdown => "shootdown",
             CostCategory::ContextSwitch => "context_switch",
             CostCategory::User => "user",

@@ -1,13 +1,17 @@
 //! The memory syscalls: `brk`, `mmap`, `munmap`, `mprotect`, `mremap`, `madvise`.
 //!
 //! Every call enters the kernel once (a *mode switch*, `mode_switch_ns`, charged even
-//! when the call fails) and does its bookkeeping (`<call>_ns`). Calls that remove
-//! translations also free frames (`free_page_ns` each) and invalidate TLB entries (one
-//! `shootdown_ns` per call that had mapped pages in its range).
+//! when the call fails) and does its bookkeeping (`<call>_ns`). Calls that remove the
+//! translations of mapped pages also free their frames (`free_page_ns` each) and tear
+//! them down (`unmap_teardown_ns` once per call); every call that removes or restricts
+//! translations invalidates the TLB, which costs a shootdown (`tlb_shootdown_ns`) only
+//! when other CPUs run the address space.
 //!
 //! Error cases follow Linux (`mm/mmap.c`, `mm/vma.c`, `mm/mprotect.c`, `mm/mremap.c`,
-//! `mm/madvise.c`); each function's doc lists them.
+//! `mm/madvise.c`); each function's doc lists them. What a call may map at all (the
+//! resource limits and the overcommit policy) is in [`crate::limits`].
 
+use crate::config::OvercommitPolicy;
 use crate::fault::reprotect;
 use crate::kernel::Kernel;
 use crate::page_table::{Action, RangeStats, pte};
@@ -16,6 +20,7 @@ use crate::types::{
     Addr, Advice, Errno, HUGE_PAGE_SIZE, MapFlags, MremapFlags, PAGE_SHIFT, PAGE_SIZE, Prot,
     Syscall, USER_SPACE_END, checked_page_align_up, page_align_up,
 };
+use crate::vma::Vma;
 
 /// Which mechanism gives a range back (the `returned` counter it is counted in).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -46,25 +51,35 @@ impl Kernel {
         p.charge(CostCategory::Syscall, work);
     }
 
-    /// Invalidates the TLB entries of `[start, end)` and charges one shootdown.
-    fn shootdown(&mut self, start: Addr, end: Addr) {
+    /// Invalidates the TLB entries of `[start, end)` after a call removed or restricted
+    /// translations there: on this CPU (page by page, or the whole address space for a
+    /// long range), and on every other CPU that runs the address space, which takes a
+    /// *shootdown* (an IPI and a wait, `tlb_shootdown_ns`; only when
+    /// [`TlbConfig::remote_cpus`](crate::TlbConfig::remote_cpus) says other CPUs do).
+    fn invalidate(&mut self, start: Addr, end: Addr) {
         let full =
             self.tlb
                 .invalidate_range(self.cur.pid.0, start >> PAGE_SHIFT, end.div_ceil(PAGE_SIZE));
-        let ns = self.config.cost.shootdown_ns;
+        let remote = self.config.tlb.remote_cpus > 0;
+        let ns = self.config.cost.tlb_shootdown_ns;
         let p = &mut self.cur;
-        p.counters.tlb_shootdowns += 1;
+        p.counters.tlb_invalidations += 1;
         if full {
             p.counters.tlb_flushes += 1;
         }
-        p.charge(CostCategory::Shootdown, ns);
+        if remote {
+            p.counters.tlb_shootdowns += 1;
+            p.charge(CostCategory::Shootdown, ns);
+        }
     }
 
-    /// `RLIMIT_AS`: may the process map `extra` more bytes?
-    fn may_expand(&self, extra: u64) -> bool {
-        self.config
-            .address_space_limit
-            .is_none_or(|lim| self.cur.vmas.mapped().saturating_add(extra) <= lim)
+    /// The end of a call that removed the translations of mapped pages in `[start,
+    /// end)`: their teardown (`unmap_teardown_ns`, once per call) and the TLB
+    /// invalidation.
+    fn teardown(&mut self, start: Addr, end: Addr) {
+        let ns = self.config.cost.unmap_teardown_ns;
+        self.cur.charge(CostCategory::Teardown, ns);
+        self.invalidate(start, end);
     }
 
     /// Removes every page of `[start, end)` from the page table, freeing frames
@@ -99,10 +114,24 @@ impl Kernel {
         st
     }
 
+    /// Linux's `free_pgtables`, after `[start, end)` was unmapped: frees every page-table
+    /// page whose span intersects the range and no longer any VMA.
+    fn free_pgtables(&mut self, start: Addr, end: Addr) {
+        let Kernel { cur, phys, .. } = self;
+        let vmas = &cur.vmas;
+        cur.pt.free_unused(
+            start >> PAGE_SHIFT,
+            end.div_ceil(PAGE_SIZE),
+            phys,
+            |s, e| !vmas.is_free(s << PAGE_SHIFT, e << PAGE_SHIFT),
+        );
+    }
+
     /// The one unmap path of every call that removes a range of address space
     /// (`munmap`, a shrinking `mremap`, a brk shrink, the implicit unmap of
     /// `MAP_FIXED`): removes the VMAs of `[start, end)` and their pages, counts what was
-    /// given back under `why`, and shoots down the TLB entries if any page was mapped.
+    /// given back under `why`, frees the page tables left without a VMA, and shoots down
+    /// the TLB entries if any page was mapped.
     ///
     /// Cutting a hole in the middle of one VMA makes two of it, so like Linux's
     /// `split_vma` the call fails with ENOMEM, changing nothing, when the process
@@ -115,6 +144,7 @@ impl Kernel {
         }
         let bytes = self.cur.vmas.remove_range(start, end);
         let st = self.zap(start, end);
+        self.free_pgtables(start, end);
         let c = &mut self.cur.counters;
         let (range, resident) = match why {
             Release::Brk => (&mut c.returned.brk, &mut c.returned_resident.brk),
@@ -123,7 +153,7 @@ impl Kernel {
         *range += bytes;
         *resident += st.freed * PAGE_SIZE;
         if st.mapped > 0 {
-            self.shootdown(start, end);
+            self.teardown(start, end);
         }
         Ok(())
     }
@@ -132,13 +162,16 @@ impl Kernel {
     /// The `brk` syscall: asks for the program break to be `addr`. Returns the new
     /// break, or the old one when the request fails or is a query (`addr` 0).
     ///
-    /// The heap VMA is `[heap_start, page_align_up(brk))`. Like Linux, the call fails
-    /// (returning the old break) when `addr` is below the heap start, when the heap
-    /// would exceed `data_limit`, when growing would come within one page of the next
-    /// mapping (a guard page must remain), when `address_space_limit` or
-    /// `vm.max_map_count` is reached, or when shrinking finds nothing mapped to remove.
-    /// Moving the break inside the last page only records it. Shrinking unmaps the
-    /// pages (frames freed, TLB shot down) and counts in `returned.brk`.
+    /// The heap is `[heap_start, page_align_up(brk))`. Like Linux, the call fails
+    /// (returning the old break) when `addr` is below the heap start; when growing
+    /// would come within one page of the next mapping (a guard page must remain), pass
+    /// `RLIMIT_DATA` (`data_limit`, on all private writable memory) or `RLIMIT_AS`, be
+    /// refused by the overcommit policy, or need a VMA beyond `vm.max_map_count`; or
+    /// when shrinking finds nothing mapped to remove. Moving the break inside the last
+    /// page only records it. Growth extends the heap's VMA, or creates the first one
+    /// (never merged with a mapping below the heap start); shrinking unmaps the pages
+    /// (frames freed, page tables freed where no VMA is left, TLB shot down) and counts
+    /// in `returned.brk`.
     pub fn brk(&mut self, addr: Addr) -> Addr {
         self.enter(Syscall::Brk);
         let start = self.config.heap_start;
@@ -146,10 +179,11 @@ impl Kernel {
         if addr < start {
             return old; // includes the query brk(0)
         }
-        if self.config.data_limit.is_some_and(|lim| addr - start > lim) {
+        if self.cur.rlimit_data.is_some_and(|lim| addr - start > lim) {
             return old;
         }
-        let Some(newbrk) = checked_page_align_up(addr).filter(|&b| b <= USER_SPACE_END) else {
+        let Some(newbrk) = checked_page_align_up(addr).filter(|&b| b <= self.config.usable_end())
+        else {
             return old;
         };
         let oldbrk = page_align_up(old);
@@ -159,10 +193,9 @@ impl Kernel {
         }
         if newbrk < oldbrk {
             // Shrink: Linux requires a mapping in the range it removes.
-            if self.cur.vmas.is_free(newbrk, oldbrk) {
-                return old;
-            }
-            if self.unmap(newbrk, oldbrk, Release::Brk).is_err() {
+            if self.cur.vmas.is_free(newbrk, oldbrk)
+                || self.unmap(newbrk, oldbrk, Release::Brk).is_err()
+            {
                 return old;
             }
             self.cur.brk = addr;
@@ -174,10 +207,20 @@ impl Kernel {
         {
             return old;
         }
-        if !self.may_expand(newbrk - oldbrk) || self.cur.vmas.len() >= self.config.max_map_count {
+        let len = newbrk - oldbrk;
+        if self.cur.vmas.len() >= self.config.max_map_count
+            || !self.may_expand_vm(true, len)
+            || !self.vm_enough_memory(len)
+        {
             return old;
         }
-        self.cur.vmas.insert(oldbrk, newbrk, Prot::RW, true);
+        let grown = Vma::fresh(oldbrk, newbrk, Prot::RW, true, false);
+        match self.cur.vmas.prev(oldbrk) {
+            Some((hs, h)) if hs >= start && h.joins(hs, oldbrk, &grown) => {
+                self.cur.vmas.grow(hs, newbrk);
+            }
+            _ => self.cur.vmas.insert_unmerged(oldbrk, grown),
+        }
         self.cur.brk = addr;
         addr
     }
@@ -207,23 +250,27 @@ impl Kernel {
     }
 
     // ANCHOR: place
-    /// Where a non-fixed mapping of `len` bytes goes: the hint if that range is free,
-    /// else the highest free range below `mmap_base` (Linux's top-down allocator),
-    /// 2 MiB-aligned for multiples of 2 MiB when huge pages are on.
+    /// Where a mapping of `len` bytes without `MAP_FIXED` goes: at the hint (rounded down
+    /// to its page) if that range is free, else in the highest free range below
+    /// `mmap_base` (Linux's top-down allocator). Without a hint, a length that is a
+    /// multiple of 2 MiB gets a 2 MiB-aligned place when `thp_align` is on.
     fn place(&self, hint: Addr, len: u64) -> Option<Addr> {
         let min = self.config.mmap_min_addr;
+        let top = self.config.usable_end();
         if hint != 0 {
+            // x86-64 rounds the hint down to its page (`arch_get_unmapped_area_topdown`).
             let mut h = hint & !(PAGE_SIZE - 1);
             if h < min {
                 h = page_align_up(min);
             }
-            if h >= min && h <= USER_SPACE_END - len && self.cur.vmas.is_free(h, h + len) {
+            if h <= top - len && self.cur.vmas.is_free(h, h + len) {
                 return Some(h);
             }
         }
         let low = min.max(PAGE_SIZE);
         let high = self.config.mmap_base;
-        if self.config.huge_pages && len.is_multiple_of(HUGE_PAGE_SIZE) {
+        let align = self.config.thp_align || self.config.huge_pages;
+        if hint == 0 && align && len.is_multiple_of(HUGE_PAGE_SIZE) {
             // Ask for 2 MiB more and align inside it (Linux's thp_get_unmapped_area:
             // top-down, so an already aligned area gives its upper part).
             if let Some(a) = len
@@ -245,25 +292,29 @@ impl Kernel {
     /// The `mmap` syscall for anonymous private memory (`MAP_PRIVATE | MAP_ANONYMOUS`
     /// is implied). Returns the start of the new mapping.
     ///
-    /// - `len` 0, unknown `prot` or flag bits, or `MAP_FIXED` with an unaligned
-    ///   `addr`: EINVAL. `MAP_FIXED` below `mmap_min_addr`: EINVAL (Linux says EPERM).
+    /// - `len` 0, unknown `prot` or flag bits, or `MAP_FIXED` (or
+    ///   `MAP_FIXED_NOREPLACE`) with an unaligned `addr`: EINVAL. `MAP_FIXED` below
+    ///   `mmap_min_addr`: EPERM.
     /// - A length that overflows when page-aligned or exceeds the address space, a
-    ///   `MAP_FIXED` range beyond user space, no free range, `vm.max_map_count` VMAs
-    ///   already, or `address_space_limit` exceeded: ENOMEM.
+    ///   `MAP_FIXED` range beyond the usable address space, no free range,
+    ///   `vm.max_map_count` VMAs already, `RLIMIT_AS` or (for a writable mapping)
+    ///   `RLIMIT_DATA` exceeded, or a commitment the overcommit policy refuses: ENOMEM.
     /// - Without `MAP_FIXED`, a non-zero `addr` is a hint used when that range is free;
     ///   otherwise the mapping goes into the highest gap below `mmap_base` that fits.
     /// - `MAP_FIXED` replaces whatever was mapped in the range (an implicit `munmap`,
-    ///   counted in `returned.munmap`).
+    ///   counted in `returned.munmap`); `MAP_FIXED_NOREPLACE` fails with EEXIST instead.
     /// - `MAP_POPULATE` fills every page in now, without traps (best effort: `mmap`
-    ///   still succeeds when frames run out): `populate_page_ns` per page (category
-    ///   Fault) plus `zero_page_ns` (Zeroing) for writable mappings; counted in
-    ///   `populated_pages`, not in `minor_faults`.
-    /// - `MAP_NORESERVE` is accepted and changes nothing: in Linux it exempts the
-    ///   mapping from the commit limit (`vm.overcommit_memory`), which the model does not
-    ///   have; every anonymous mapping here is overcommitted and memory is only taken at
-    ///   first touch.
+    ///   still succeeds when frames run out): `populate_page_ns` per page plus
+    ///   `zero_page_ns` (Zeroing) for writable mappings. Linux counts each populated page
+    ///   as a minor fault of the process (the kernel takes the fault on its behalf), so
+    ///   the model counts them in `minor_faults` too (and in `populated_pages`). A
+    ///   read-only mapping gets the zero page; `PROT_NONE` nothing.
+    /// - A private writable mapping is *accounted*: its size is committed, and the
+    ///   overcommit policy must agree first. `MAP_NORESERVE` exempts it, except under
+    ///   the `never` policy, which ignores the flag.
     ///
-    /// A new mapping next to one with the same protection merges with it into one VMA.
+    /// A new mapping merges with the neighbours it can join (same flags, see
+    /// the `vma` module), the one below first.
     pub fn mmap(
         &mut self,
         addr: Addr,
@@ -276,10 +327,12 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         let len = checked_page_align_up(len).ok_or(Errno::ENOMEM)?;
-        if len > USER_SPACE_END {
+        let top = self.config.usable_end();
+        if len > top {
             return Err(Errno::ENOMEM);
         }
-        let fixed = flags.contains(MapFlags::FIXED);
+        let noreplace = flags.contains(MapFlags::FIXED_NOREPLACE);
+        let fixed = flags.contains(MapFlags::FIXED) || noreplace;
         if fixed && !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
@@ -290,29 +343,39 @@ impl Kernel {
             return Err(Errno::ENOMEM);
         }
         let start = if fixed {
-            if addr > USER_SPACE_END - len {
+            if addr > top - len {
                 return Err(Errno::ENOMEM);
             }
             if addr < self.config.mmap_min_addr {
-                return Err(Errno::EINVAL);
+                return Err(Errno::EPERM);
             }
-            let replaced = self.cur.vmas.mapped_in(addr, addr + len);
-            if !self.may_expand(len - replaced) {
-                return Err(Errno::ENOMEM);
+            if noreplace && !self.cur.vmas.is_free(addr, addr + len) {
+                return Err(Errno::EEXIST);
             }
             addr
         } else {
-            if !self.may_expand(len) {
-                return Err(Errno::ENOMEM);
-            }
             self.place(addr, len).ok_or(Errno::ENOMEM)?
         };
         let end = start + len;
-        if fixed {
+        let replaced = self.cur.vmas.mapped_in(start, end);
+        if !self.may_expand_vm(prot.allows_write(), len - replaced) {
+            return Err(Errno::ENOMEM);
+        }
+        let noreserve = flags.contains(MapFlags::NORESERVE)
+            && self.config.overcommit.policy != OvercommitPolicy::Never;
+        let accounted = prot.allows_write() && !noreserve;
+        if accounted {
+            let charge = len - self.cur.vmas.mapped_in_where(start, end, |v| v.accounted);
+            if charge > 0 && !self.vm_enough_memory(charge) {
+                return Err(Errno::ENOMEM);
+            }
+        }
+        if replaced > 0 {
             // Cannot hit the map-count check: the process has fewer VMAs than the limit.
             self.unmap(start, end, Release::Munmap)?;
         }
-        let vma_start = self.cur.vmas.insert(start, end, prot, false);
+        let vma = Vma::fresh(start, end, prot, accounted, noreserve);
+        let vma_start = self.cur.vmas.insert(start, vma);
         if flags.contains(MapFlags::POPULATE)
             && let Some((_, vma)) = self.cur.vmas.find(start)
         {
@@ -322,8 +385,8 @@ impl Kernel {
     }
 
     /// The `munmap` syscall: removes every mapping in `[addr, addr + len)`, frees
-    /// their frames and shoots down their TLB entries. Unmapping a range with nothing
-    /// in it succeeds.
+    /// their frames, frees the page tables left without a VMA and shoots down their TLB
+    /// entries. Unmapping a range with nothing in it succeeds.
     ///
     /// Unaligned `addr`, `len` 0 or a range beyond user space: EINVAL. A range strictly
     /// inside one VMA (which would split it in two) while the process already has
@@ -341,14 +404,22 @@ impl Kernel {
     }
 
     /// The `mprotect` syscall: gives `[addr, addr + len)` the protection `prot`,
-    /// splitting VMAs at the range's edges and merging pieces with neighbours of the
-    /// same protection. Mapped pages get their permission bits changed (and the TLB
-    /// shot down); huge pages cut by the range are split.
+    /// splitting VMAs at the range's edges and merging pieces with the neighbours they
+    /// can join. Mapped pages get their permission bits changed (and the TLB shot down);
+    /// huge pages cut by the range are split.
+    ///
+    /// Making a private piece writable is a new commitment, as in Linux's
+    /// `mprotect_fixup`: it counts in `VmData` (so `RLIMIT_DATA` may refuse it) and,
+    /// unless the VMA was writable or accounted before or is `MAP_NORESERVE`, the
+    /// overcommit policy must agree and the piece becomes accounted. Taking write away
+    /// gives the commitment back only from a VMA that was never written to (no
+    /// anon_vma); one that was stays accounted.
     ///
     /// Unaligned `addr` or unknown `prot` bits: EINVAL. `len` 0 succeeds. Like Linux,
     /// the VMAs are changed in address order and the call stops with ENOMEM at the
-    /// first hole (the part before the hole keeps its new protection), or with ENOMEM
-    /// when a split would exceed `vm.max_map_count`.
+    /// first hole (the part before the hole keeps its new protection), at a piece a
+    /// limit or the overcommit policy refuses, or when a split would exceed
+    /// `vm.max_map_count`.
     pub fn mprotect(&mut self, addr: Addr, len: u64, prot: Prot) -> Result<(), Errno> {
         self.enter(Syscall::Mprotect);
         if !prot.is_known() || !addr.is_multiple_of(PAGE_SIZE) {
@@ -371,13 +442,35 @@ impl Kernel {
             };
             let piece_end = v.end.min(end);
             if v.prot != prot {
-                if self.cur.vmas.len() + self.splits_for(vs, v.end, cursor, piece_end, prot, v.heap)
+                let n = piece_end - cursor;
+                let mut accounted = v.accounted;
+                if prot.allows_write() {
+                    if !v.prot.allows_write() && !self.may_expand_vm(true, n) {
+                        result = Err(Errno::ENOMEM);
+                        break;
+                    }
+                    if !(v.accounted || v.prot.allows_write() || v.noreserve) {
+                        if !self.vm_enough_memory(n) {
+                            result = Err(Errno::ENOMEM);
+                            break;
+                        }
+                        accounted = true;
+                    }
+                } else if v.accounted && v.anon.is_none() {
+                    accounted = false;
+                }
+                let piece = Vma {
+                    prot,
+                    accounted,
+                    ..v
+                };
+                if self.cur.vmas.len() + self.splits_for(vs, &v, cursor, piece_end, &piece)
                     > self.config.max_map_count
                 {
                     result = Err(Errno::ENOMEM);
                     break;
                 }
-                self.cur.vmas.protect(cursor, piece_end, prot);
+                self.cur.vmas.protect(cursor, piece_end, prot, accounted);
                 let st = self.cur.pt.update_range(
                     cursor >> PAGE_SHIFT,
                     piece_end >> PAGE_SHIFT,
@@ -390,53 +483,63 @@ impl Kernel {
             cursor = piece_end;
         }
         if mapped > 0 {
-            self.shootdown(addr, cursor);
+            self.invalidate(addr, cursor);
         }
         result
     }
 
-    /// How many new VMAs re-protecting `[s, e)` of the VMA `[vs, ve)` creates: a piece
-    /// in the middle needs two splits, a prefix or suffix one, unless it can instead
-    /// join the neighbouring VMA (Linux tries that merge first).
-    fn splits_for(&self, vs: Addr, ve: Addr, s: Addr, e: Addr, prot: Prot, heap: bool) -> u64 {
-        let compatible = |v: &crate::vma::Vma| v.prot == prot && v.heap == heap;
-        match (s == vs, e == ve) {
+    /// How many new VMAs changing `[s, e)` of the VMA `v` (starting at `vs`) into
+    /// `piece` creates: a piece in the middle needs two splits, a prefix or suffix one,
+    /// unless it can instead join the neighbouring VMA (Linux tries that merge first).
+    fn splits_for(&self, vs: Addr, v: &Vma, s: Addr, e: Addr, piece: &Vma) -> u64 {
+        let piece_at = |at: Addr| Vma {
+            end: e,
+            pgoff: piece.pgoff + ((at - vs) >> PAGE_SHIFT),
+            ..*piece
+        };
+        match (s == vs, e == v.end) {
             (true, true) => 0,
             (true, false) => {
                 let joins = self
                     .cur
                     .vmas
                     .prev(vs)
-                    .is_some_and(|(_, p)| p.end == vs && compatible(&p));
+                    .is_some_and(|(ps, p)| p.joins(ps, vs, &piece_at(s)));
                 u64::from(!joins)
             }
             (false, true) => {
                 let joins = self
                     .cur
                     .vmas
-                    .next_from(ve)
-                    .is_some_and(|(ns, n)| ns == ve && compatible(&n));
+                    .next_from(v.end)
+                    .is_some_and(|(ns, n)| piece_at(s).joins(s, ns, &n));
                 u64::from(!joins)
             }
             (false, false) => 2,
         }
     }
 
-    /// The `mremap` syscall: resizes the mapping `[old_addr, old_addr + old_len)`
-    /// (which must lie inside one VMA) to `new_len` bytes and returns its address.
+    /// The `mremap` syscall: resizes the mapping at `old_addr` from `old_len` to
+    /// `new_len` bytes and returns its address.
     ///
-    /// - Shrinking unmaps the tail in place (counted in `returned.munmap`).
-    /// - Growing extends in place when the range ends its VMA and the bytes after it
-    ///   are free.
-    /// - Otherwise, with `MREMAP_MAYMOVE`, the mapping moves to a new top-down place:
-    ///   its page-table entries move with their frames (no copy, no new faults, the old
-    ///   range's TLB entries shot down). This is how glibc's `realloc` grows an mmapped
-    ///   chunk cheaply. Without `MAYMOVE`: ENOMEM.
+    /// - An `old_addr` no VMA contains: EFAULT.
+    /// - The same length: `old_addr`, nothing else checked (as in Linux).
+    /// - Shrinking unmaps `[old_addr + new_len, old_addr + old_len)` in place, whatever
+    ///   is mapped there (counted in `returned.munmap`).
+    /// - Growing needs `[old_addr, old_addr + old_len)` inside one VMA (else EFAULT),
+    ///   room under `RLIMIT_AS` and, for a writable VMA, `RLIMIT_DATA`, and for an
+    ///   accounted VMA the overcommit policy's consent for the growth (else ENOMEM). It
+    ///   extends in place when the range ends its VMA and the bytes after it are free
+    ///   (merging with a VMA that begins right there if they can join).
+    /// - Otherwise, with `MREMAP_MAYMOVE`, the mapping moves to a new top-down place
+    ///   (2 MiB-aligned for multiples of 2 MiB, as for `mmap`): its page-table entries
+    ///   move with their frames (no copy, no new faults, the old range's TLB entries shot
+    ///   down). This is how glibc's `realloc` grows an mmapped chunk cheaply. Without
+    ///   `MAYMOVE`: ENOMEM.
     ///
     /// Unaligned `old_addr`, unknown flags, `new_len` 0 or `old_len` 0 (only valid for
-    /// shared mappings in Linux): EINVAL. A range not inside one VMA: EINVAL (Linux
-    /// says EFAULT). A move when the process is within 3 VMAs of `vm.max_map_count`,
-    /// no room, or `address_space_limit` exceeded: ENOMEM.
+    /// shared mappings in Linux): EINVAL. A move when the process is within 3 VMAs of
+    /// `vm.max_map_count`, or no room: ENOMEM.
     pub fn mremap(
         &mut self,
         old_addr: Addr,
@@ -459,24 +562,31 @@ impl Kernel {
         }
         let old_end = old_addr.checked_add(old_len).ok_or(Errno::EINVAL)?;
         let Some((vs, v)) = self.cur.vmas.find(old_addr) else {
-            return Err(Errno::EINVAL);
+            return Err(Errno::EFAULT);
         };
-        if old_end > v.end {
-            return Err(Errno::EINVAL);
-        }
         if new_len == old_len {
             return Ok(old_addr);
         }
         if new_len < old_len {
+            // The tail is unmapped as by munmap, with munmap's checks.
+            if old_end > USER_SPACE_END {
+                return Err(Errno::EINVAL);
+            }
             self.unmap(old_addr + new_len, old_end, Release::Munmap)?;
             return Ok(old_addr);
         }
-        if !self.may_expand(new_len - old_len) {
+        if old_end > v.end {
+            return Err(Errno::EFAULT);
+        }
+        let delta = new_len - old_len;
+        if !self.may_expand_vm(v.prot.allows_write(), delta)
+            || (v.accounted && !self.vm_enough_memory(delta))
+        {
             return Err(Errno::ENOMEM);
         }
         let new_end = old_addr
             .checked_add(new_len)
-            .filter(|&e| e <= USER_SPACE_END);
+            .filter(|&e| e <= self.config.usable_end());
         if let Some(new_end) = new_end
             && old_end == v.end
             && self.cur.vmas.is_free(old_end, new_end)
@@ -493,11 +603,24 @@ impl Kernel {
         let new_addr = self.place(0, new_len).ok_or(Errno::ENOMEM)?;
         let mapped = self.move_pages(old_addr, old_end, new_addr)?;
         self.cur.vmas.remove_range(old_addr, old_end);
-        self.cur
-            .vmas
-            .insert(new_addr, new_addr + new_len, v.prot, false);
+        // The moved VMA keeps its flags and anon_vma. A VMA that was written to keeps
+        // its page offsets too (its pages are indexed by them); one that was not gets
+        // offsets from its new place, so it can merge there (Linux's `copy_vma`).
+        let pgoff = match v.anon {
+            Some(_) => v.pgoff + ((old_addr - vs) >> PAGE_SHIFT),
+            None => new_addr >> PAGE_SHIFT,
+        };
+        let moved = Vma {
+            end: new_addr + new_len,
+            pgoff,
+            ..v
+        };
+        self.cur.vmas.insert(new_addr, moved);
+        // As in Linux, the old range is unmapped with the new VMA in place: tables the
+        // two places share stay.
+        self.free_pgtables(old_addr, old_end);
         if mapped > 0 {
-            self.shootdown(old_addr, old_end);
+            self.teardown(old_addr, old_end);
         }
         Ok(new_addr)
     }
@@ -505,45 +628,62 @@ impl Kernel {
     /// Moves every mapped page of `[old, old_end)` to the same offset from `new`:
     /// the entries (frames, zero-page mappings, `MADV_FREE` state) are installed at the
     /// new place and then detached from the old one, so nothing is copied and nothing
-    /// faults, and page tables shared by both places stay. Huge pages are split first
-    /// (Linux moves a whole 2 MiB entry when both places are 2 MiB-aligned; the model
-    /// always moves 4 KiB entries). Fails with ENOMEM, changing nothing, when the page
-    /// tables at the destination cannot be allocated. Returns the pages moved.
+    /// faults. Huge pages are split first (Linux moves a whole 2 MiB entry when both
+    /// places are 2 MiB-aligned; the model always moves 4 KiB entries).
+    ///
+    /// The destination gets the page tables Linux's `move_page_tables` gives it: the
+    /// old range is walked in extents that end at every 2 MiB boundary of either place,
+    /// and wherever the old extent has a PT, the new one gets a PDPT, PD and PT (even
+    /// if no page there is mapped); where it has only a PD, a PDPT. (Linux moves a
+    /// whole PT, or PD, instead of its entries when an extent covers all of its span in
+    /// both places; the count of tables comes out the same, because the old span then
+    /// has no VMA left and its table would be freed anyway.)
+    ///
+    /// Fails with ENOMEM, changing nothing, when the tables at the destination cannot
+    /// be allocated. Returns the pages moved.
     fn move_pages(&mut self, old: Addr, old_end: Addr, new: Addr) -> Result<u64, Errno> {
         let (ov, oe, nv) = (old >> PAGE_SHIFT, old_end >> PAGE_SHIFT, new >> PAGE_SHIFT);
-        let mut dest = Vec::new();
-        self.cur.pt.for_each(ov, oe, |vpn, _, huge| {
-            if huge {
-                for v in vpn.max(ov)..(vpn + 512).min(oe) {
-                    dest.push(v - ov + nv);
-                }
-            } else {
-                dest.push(vpn - ov + nv);
-            }
-        });
-        if dest.is_empty() {
-            return Ok(0);
-        }
-        if !self.reserve_frames(
-            |k| k.cur.pt.missing_for_sorted(&dest),
-            CostCategory::Syscall,
-        ) {
-            return Err(Errno::ENOMEM);
-        }
         // Split huge pages (their deposited tables make this allocation-free).
         let Kernel { cur, phys, .. } = self;
         let st = cur.pt.update_range(ov, oe, phys, |_, _, huge| {
             if huge { Action::Split } else { Action::Keep }
         });
         cur.huge_pages -= st.split;
-        let mut entries = Vec::with_capacity(dest.len());
-        cur.pt.for_each(ov, oe, |vpn, e, _| entries.push((vpn, e)));
+        let mut paths = Vec::new();
+        let mut o = ov;
+        while o < oe {
+            let n = o - ov + nv;
+            let extent = (512 - o % 512).min(512 - n % 512).min(oe - o);
+            match self.cur.pt.depth(o) {
+                3 => paths.push((n, 3)),
+                2 => paths.push((n, 1)),
+                _ => {}
+            }
+            o += extent;
+        }
+        if !self.reserve_frames(
+            |k| k.cur.pt.missing_for_paths(&paths),
+            CostCategory::Syscall,
+        ) {
+            return Err(Errno::ENOMEM);
+        }
         let mut tables = 0;
+        for &(vpn, depth) in &paths {
+            tables += self
+                .cur
+                .pt
+                .ensure(vpn, depth, &mut self.phys)
+                .unwrap_or_default();
+        }
+        let mut entries = Vec::new();
+        self.cur
+            .pt
+            .for_each(ov, oe, |vpn, e, _| entries.push((vpn, e)));
         let mut installed = Vec::with_capacity(entries.len());
         for &(vpn, e) in &entries {
             let to = vpn - ov + nv;
-            // Cannot fail after the reservation; a page that could not be placed
-            // simply stays where it was and is freed with the old range below.
+            // Cannot fail: every mapped page's extent got its tables above. A page that
+            // could not be placed would simply stay and be freed with the old range.
             if let Some(t) = self.cur.pt.install_page(to, e, &mut self.phys) {
                 tables += t;
                 installed.push(vpn);
@@ -620,6 +760,9 @@ impl Kernel {
                     let st = self.zap(s, e);
                     mapped += st.mapped;
                     self.cur.counters.returned_resident.madvise += st.freed * PAGE_SIZE;
+                    // Linux 6.13+: a PT emptied by one call over its whole 2 MiB goes.
+                    let Kernel { cur, phys, .. } = self;
+                    cur.pt.reclaim_pts(s >> PAGE_SHIFT, e >> PAGE_SHIFT, phys);
                 }
                 Advice::Free => {
                     let Kernel {
@@ -656,7 +799,12 @@ impl Kernel {
             self.cur.counters.returned.madvise += e - s;
         }
         if mapped > 0 {
-            self.shootdown(addr, end_clip);
+            match advice {
+                // The pages are gone: a teardown, as for munmap.
+                Advice::DontNeed => self.teardown(addr, end_clip),
+                // The pages stay; only their dirty state changed.
+                Advice::Free => self.invalidate(addr, end_clip),
+            }
         }
         if advice == Advice::Free {
             self.compact_lazy_queue();

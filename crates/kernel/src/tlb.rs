@@ -21,6 +21,12 @@
 //! One structure holds both page sizes (as the unified second-level TLBs of recent x86
 //! cores do): a 4 KiB entry is tagged by its page number, a 2 MiB entry by its region
 //! number, so one huge entry serves 512 pages.
+//!
+//! Real cores have two levels: a small, fast first-level TLB (64 entries for 4 KiB
+//! pages is typical) and a larger second-level one (1536 to 3072 entries) that a
+//! first-level miss consults before the page walk. The model can have both: a miss in
+//! the first level that hits the second costs `tlb_l2_hit_ns` and moves the entry up;
+//! a walk fills both. Invalidations reach both levels.
 
 /// Ranges longer than this many pages are flushed whole instead of page by page
 /// (Linux's default `tlb_single_page_flush_ceiling`).
@@ -54,34 +60,32 @@ const EMPTY: Entry = Entry {
 /// A TLB hit.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Hit {
-    /// Where the entry is (for [`Tlb::set_writable`]).
+    /// Where the entry is in the first level (for [`Tlb::set_writable`]).
     pub slot: usize,
     /// Whether stores may use it.
     pub writable: bool,
     /// True for a 2 MiB entry.
     pub huge: bool,
+    /// True when the first level missed and the second level served it.
+    pub from_l2: bool,
 }
 
-/// A set-associative, LRU-replaced TLB shared by every process on the CPU.
+/// One set-associative, LRU-replaced level.
 #[derive(Clone, Debug)]
-pub struct Tlb {
+struct Level {
     ways: usize,
     set_mask: u64,
     entries: Vec<Entry>,
-    clock: u64,
 }
 
-impl Tlb {
-    /// A TLB of `entries` entries in sets of `ways` (the shape is validated by
-    /// [`crate::TlbConfig::validate`]; a degenerate shape becomes one entry).
-    pub fn new(entries: u32, ways: u32) -> Tlb {
+impl Level {
+    fn new(entries: u32, ways: u32) -> Level {
         let ways = ways.max(1) as usize;
         let sets = (entries as usize / ways).max(1).next_power_of_two();
-        Tlb {
+        Level {
             ways,
             set_mask: sets as u64 - 1,
             entries: vec![EMPTY; sets * ways],
-            clock: 0,
         }
     }
 
@@ -91,41 +95,32 @@ impl Tlb {
     }
 
     #[inline]
-    fn probe(&mut self, asid: u32, key: u64, tag: u64) -> Option<usize> {
+    fn probe(&mut self, asid: u32, key: u64, tag: u64, clock: &mut u64) -> Option<usize> {
         let base = self.set_of(key);
         for slot in base..base + self.ways {
             let e = &self.entries[slot];
             if e.tag == tag && e.asid == asid {
-                self.clock += 1;
-                self.entries[slot].stamp = self.clock;
+                *clock += 1;
+                self.entries[slot].stamp = *clock;
                 return Some(slot);
             }
         }
         None
     }
 
-    /// Looks `vpn` up for process `asid`: first as a 4 KiB page, then as part of a
-    /// 2 MiB page. A hit refreshes the entry's LRU age.
+    /// The slot holding `vpn` for `asid`, 4 KiB entry first; and whether it is huge.
     #[inline]
-    pub fn lookup(&mut self, asid: u32, vpn: u64) -> Option<Hit> {
-        if let Some(slot) = self.probe(asid, vpn, vpn << 1) {
-            return Some(Hit {
-                slot,
-                writable: self.entries[slot].writable,
-                huge: false,
-            });
+    fn lookup(&mut self, asid: u32, vpn: u64, clock: &mut u64) -> Option<(usize, bool)> {
+        if let Some(slot) = self.probe(asid, vpn, vpn << 1, clock) {
+            return Some((slot, false));
         }
         let region = vpn >> 9;
-        self.probe(asid, region, (region << 1) | 1).map(|slot| Hit {
-            slot,
-            writable: self.entries[slot].writable,
-            huge: true,
-        })
+        self.probe(asid, region, (region << 1) | 1, clock)
+            .map(|slot| (slot, true))
     }
 
-    /// Caches a translation after a walk: reuses the entry if the page is already
-    /// cached, else an empty way, else evicts the least recently used way of the set.
-    pub fn fill(&mut self, asid: u32, vpn: u64, huge: bool, writable: bool) {
+    /// Caches a translation; returns its slot.
+    fn fill(&mut self, asid: u32, vpn: u64, huge: bool, writable: bool, clock: &mut u64) -> usize {
         let (key, tag) = if huge {
             (vpn >> 9, ((vpn >> 9) << 1) | 1)
         } else {
@@ -147,23 +142,17 @@ impl Tlb {
             }
         }
         let victim = same.or(empty).unwrap_or(lru);
-        self.clock += 1;
+        *clock += 1;
         self.entries[victim] = Entry {
             tag,
-            stamp: self.clock,
+            stamp: *clock,
             asid,
             writable,
         };
+        victim
     }
 
-    /// Marks a cached entry writable (after the slow path made its page dirty).
-    pub fn set_writable(&mut self, slot: usize) {
-        self.entries[slot].writable = true;
-    }
-
-    /// Drops the entries of `asid` that translate `vpn` (the 4 KiB one and the 2 MiB
-    /// one covering it): one `invlpg`.
-    pub fn invalidate_page(&mut self, asid: u32, vpn: u64) {
+    fn invalidate_page(&mut self, asid: u32, vpn: u64) {
         for (key, tag) in [(vpn, vpn << 1), (vpn >> 9, ((vpn >> 9) << 1) | 1)] {
             let base = self.set_of(key);
             for e in &mut self.entries[base..base + self.ways] {
@@ -171,6 +160,104 @@ impl Tlb {
                     *e = EMPTY;
                 }
             }
+        }
+    }
+
+    fn flush_asid(&mut self, asid: u32) {
+        for e in &mut self.entries {
+            if e.asid == asid {
+                *e = EMPTY;
+            }
+        }
+    }
+}
+
+/// A set-associative, LRU-replaced TLB shared by every process on the CPU, with an
+/// optional second level.
+#[derive(Clone, Debug)]
+pub struct Tlb {
+    l1: Level,
+    l2: Option<Level>,
+    clock: u64,
+}
+
+impl Tlb {
+    /// A TLB of `entries` entries in sets of `ways` (the shape is validated by
+    /// [`crate::TlbConfig::validate`]; a degenerate shape becomes one entry), with no
+    /// second level.
+    pub fn new(entries: u32, ways: u32) -> Tlb {
+        Tlb {
+            l1: Level::new(entries, ways),
+            l2: None,
+            clock: 0,
+        }
+    }
+
+    /// The same TLB with a second level of `entries` entries in sets of `ways` (none
+    /// when `entries` is 0).
+    pub fn with_l2(mut self, entries: u32, ways: u32) -> Tlb {
+        self.l2 = (entries > 0).then(|| Level::new(entries, ways));
+        self
+    }
+
+    /// Looks `vpn` up for process `asid`: in the first level, as a 4 KiB page and then
+    /// as part of a 2 MiB page, then in the second level, which moves a hit up into the
+    /// first. A hit refreshes the entry's LRU age.
+    #[inline]
+    pub fn lookup(&mut self, asid: u32, vpn: u64) -> Option<Hit> {
+        if let Some((slot, huge)) = self.l1.lookup(asid, vpn, &mut self.clock) {
+            return Some(Hit {
+                slot,
+                writable: self.l1.entries[slot].writable,
+                huge,
+                from_l2: false,
+            });
+        }
+        let l2 = self.l2.as_mut()?;
+        let (s2, huge) = l2.lookup(asid, vpn, &mut self.clock)?;
+        let writable = l2.entries[s2].writable;
+        let slot = self.l1.fill(asid, vpn, huge, writable, &mut self.clock);
+        Some(Hit {
+            slot,
+            writable,
+            huge,
+            from_l2: true,
+        })
+    }
+
+    /// Caches a translation after a walk, in both levels: reuses the entry if the page
+    /// is already cached, else an empty way, else evicts the least recently used way of
+    /// the set.
+    pub fn fill(&mut self, asid: u32, vpn: u64, huge: bool, writable: bool) {
+        self.l1.fill(asid, vpn, huge, writable, &mut self.clock);
+        if let Some(l2) = self.l2.as_mut() {
+            l2.fill(asid, vpn, huge, writable, &mut self.clock);
+        }
+    }
+
+    /// Marks a cached entry writable (after the slow path made its page dirty): the
+    /// first-level entry at `slot` and its copy in the second level.
+    pub fn set_writable(&mut self, slot: usize) {
+        let e = &mut self.l1.entries[slot];
+        e.writable = true;
+        let (asid, tag) = (e.asid, e.tag);
+        if let Some(l2) = self.l2.as_mut() {
+            let key = tag >> 1;
+            let base = l2.set_of(key);
+            for e in &mut l2.entries[base..base + l2.ways] {
+                if e.tag == tag && e.asid == asid {
+                    e.writable = true;
+                }
+            }
+        }
+    }
+
+    /// Drops the entries of `asid` that translate `vpn` (the 4 KiB one and the 2 MiB
+    /// one covering it), in both levels: one `invlpg`.
+    pub fn invalidate_page(&mut self, asid: u32, vpn: u64) {
+        self.l1.invalidate_page(asid, vpn);
+        if let Some(l2) = self.l2.as_mut() {
+            l2.invalidate_page(asid, vpn);
         }
     }
 
@@ -191,25 +278,34 @@ impl Tlb {
 
     /// Drops every entry of `asid`.
     pub fn flush_asid(&mut self, asid: u32) {
-        for e in &mut self.entries {
-            if e.asid == asid {
-                *e = EMPTY;
-            }
+        self.l1.flush_asid(asid);
+        if let Some(l2) = self.l2.as_mut() {
+            l2.flush_asid(asid);
         }
     }
 
     /// Drops every entry (a CR3 write without PCID).
     pub fn flush_all(&mut self) {
-        self.entries.fill(EMPTY);
+        self.l1.entries.fill(EMPTY);
+        if let Some(l2) = self.l2.as_mut() {
+            l2.entries.fill(EMPTY);
+        }
     }
 
-    /// Every valid entry as `(asid, first vpn, huge, writable)`, for consistency checks.
+    /// Every valid entry of both levels as `(asid, first vpn, huge, writable)`, for
+    /// consistency checks.
     pub fn valid_entries(&self) -> impl Iterator<Item = (u32, u64, bool, bool)> + '_ {
-        self.entries.iter().filter(|e| e.tag != INVALID).map(|e| {
-            let huge = e.tag & 1 == 1;
-            let vpn = if huge { (e.tag >> 1) << 9 } else { e.tag >> 1 };
-            (e.asid, vpn, huge, e.writable)
-        })
+        let l2 = self.l2.iter().flat_map(|l| l.entries.iter());
+        self.l1
+            .entries
+            .iter()
+            .chain(l2)
+            .filter(|e| e.tag != INVALID)
+            .map(|e| {
+                let huge = e.tag & 1 == 1;
+                let vpn = if huge { (e.tag >> 1) << 9 } else { e.tag >> 1 };
+                (e.asid, vpn, huge, e.writable)
+            })
     }
 }
 
@@ -252,6 +348,31 @@ mod tests {
         assert!(t.lookup(3, 1024 + 512).is_none());
         t.invalidate_page(3, 1024 + 5);
         assert!(t.lookup(3, 1024).is_none());
+    }
+
+    #[test]
+    fn a_second_level_serves_what_the_first_evicted_and_invalidations_reach_both() {
+        let mut t = Tlb::new(8, 2).with_l2(64, 4); // 4 sets of 2; 16 sets of 4
+        // VPNs 0, 4, 8 share first-level set 0: the third evicts the first ...
+        for v in [0, 4, 8] {
+            t.fill(1, v, false, false);
+        }
+        // ... which the second level still has, and moves back up.
+        let h = t.lookup(1, 0).unwrap();
+        assert!(h.from_l2);
+        assert!(!t.lookup(1, 0).unwrap().from_l2, "now in the first level");
+        let s = t.lookup(1, 0).unwrap().slot;
+        t.set_writable(s);
+        t.invalidate_page(1, 8);
+        assert!(t.lookup(1, 8).is_none(), "gone from both levels");
+        t.flush_asid(1);
+        assert_eq!(t.valid_entries().count(), 0);
+        // Without a second level the evicted entry is simply gone.
+        let mut one = Tlb::new(8, 2);
+        for v in [0, 4, 8] {
+            one.fill(1, v, false, false);
+        }
+        assert!(one.lookup(1, 0).is_none());
     }
 
     #[test]

@@ -107,6 +107,9 @@ impl MapFlags {
     pub const POPULATE: MapFlags = MapFlags(2);
     /// `MAP_NORESERVE`: do not count the mapping against the commit limit.
     pub const NORESERVE: MapFlags = MapFlags(4);
+    /// `MAP_FIXED_NOREPLACE`: place exactly at the hint, but fail with EEXIST instead
+    /// of replacing anything mapped there.
+    pub const FIXED_NOREPLACE: MapFlags = MapFlags(8);
 
     /// True when every bit of `other` is set in `self`.
     pub const fn contains(self, other: MapFlags) -> bool {
@@ -120,7 +123,7 @@ impl MapFlags {
 
     /// True when only flags the model knows are set (`mmap` rejects others with EINVAL).
     pub const fn is_known(self) -> bool {
-        self.0 & !7 == 0
+        self.0 & !15 == 0
     }
 }
 
@@ -210,24 +213,48 @@ impl Syscall {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Errno {
     /// Out of memory: no address range, no frames, a limit (`vm.max_map_count`,
-    /// address-space size, data limit) reached, or a range that cannot grow in place.
+    /// `RLIMIT_AS`, `RLIMIT_DATA`, the overcommit policy) reached, or a range that cannot
+    /// grow in place.
     ENOMEM,
-    /// Invalid argument: length 0, an unaligned address, bad flags. The model also
-    /// returns it where Linux has a rarer code: `EFAULT` from `mremap` of a range that
-    /// is not inside one mapping, and `EPERM` from `MAP_FIXED` below `mmap_min_addr`.
+    /// Invalid argument: length 0, an unaligned address, bad flags.
     EINVAL,
     /// The target process does not exist.
     ESRCH,
+    /// `MAP_FIXED_NOREPLACE` found something mapped in the range.
+    EEXIST,
+    /// Bad address: `mremap` of an address no mapping contains, or growing a range that
+    /// is not inside one mapping.
+    EFAULT,
+    /// Not permitted: `MAP_FIXED` below `vm.mmap_min_addr` (the model's processes are
+    /// unprivileged).
+    EPERM,
+}
+
+impl Errno {
+    /// The symbolic name, as `errno.h` spells it (`ENOMEM`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Errno::ENOMEM => "ENOMEM",
+            Errno::EINVAL => "EINVAL",
+            Errno::ESRCH => "ESRCH",
+            Errno::EEXIST => "EEXIST",
+            Errno::EFAULT => "EFAULT",
+            Errno::EPERM => "EPERM",
+        }
+    }
 }
 
 impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
-            Errno::ENOMEM => "ENOMEM (out of memory)",
-            Errno::EINVAL => "EINVAL (invalid argument)",
-            Errno::ESRCH => "ESRCH (no such process)",
+        let what = match self {
+            Errno::ENOMEM => "out of memory",
+            Errno::EINVAL => "invalid argument",
+            Errno::ESRCH => "no such process",
+            Errno::EEXIST => "file exists",
+            Errno::EFAULT => "bad address",
+            Errno::EPERM => "operation not permitted",
         };
-        f.write_str(s)
+        write!(f, "{} ({what})", self.name())
     }
 }
 

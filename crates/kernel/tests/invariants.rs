@@ -6,8 +6,8 @@
 //! Small by default so the suite stays fast; `BRKMAP_LONG=1` runs many more cases.
 
 use kernel::{
-    Access, Advice, Kernel, KernelConfig, MapFlags, MremapFlags, PAGE_SIZE, Prot, TlbConfig,
-    USER_SPACE_END,
+    Access, Advice, Kernel, KernelConfig, MapFlags, MremapFlags, OvercommitPolicy, PAGE_SIZE, Prot,
+    TlbConfig, USER_SPACE_END,
 };
 use proptest::prelude::*;
 
@@ -113,9 +113,15 @@ fn config() -> impl Strategy<Value = KernelConfig> {
         any::<bool>(),
         prop_oneof![Just(65530u64), Just(12)],
         prop_oneof![Just((64u32, 4u32)), Just((8, 2)), Just((4, 4))],
+        prop_oneof![Just(0u32), Just(32)],
+        prop_oneof![
+            Just(OvercommitPolicy::Heuristic),
+            Just(OvercommitPolicy::Always),
+            Just(OvercommitPolicy::Never)
+        ],
     )
         .prop_map(
-            |(frames, huge, pcid, max_map, (entries, ways))| KernelConfig {
+            |(frames, huge, pcid, max_map, (entries, ways), l2_entries, policy)| KernelConfig {
                 phys_bytes: frames * P,
                 huge_pages: huge,
                 max_map_count: max_map,
@@ -123,6 +129,13 @@ fn config() -> impl Strategy<Value = KernelConfig> {
                     entries,
                     ways,
                     pcid,
+                    l2_entries,
+                    l2_ways: 4,
+                    remote_cpus: u32::from(huge),
+                },
+                overcommit: kernel::Overcommit {
+                    policy,
+                    ..kernel::Overcommit::default()
                 },
                 ..KernelConfig::default()
             },

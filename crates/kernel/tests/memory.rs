@@ -188,7 +188,13 @@ fn out_of_memory_is_a_result() {
     assert_eq!(k.mem_of(p2).unwrap().pt_bytes, 0);
     consistent(&k);
     k.munmap(a, 8 * P).unwrap();
-    assert_eq!(k.phys().free_frames, 7);
+    assert_eq!(
+        k.phys().free_frames,
+        4,
+        "the data frames; the tables stay, the read-only VMAs still span them"
+    );
+    k.munmap(region, a + 9 * P - region).unwrap();
+    assert_eq!(k.phys().free_frames, 7, "no VMA left: PT, PD and PDPT go");
     k.switch_to(p2).unwrap();
     let b = k.mmap(0, P, Prot::RW, MapFlags::NONE).unwrap();
     write(&mut k, b, 1);
@@ -227,12 +233,25 @@ fn page_table_pages_are_counted_and_freed() {
         9.0 * c.page_table_page_ns
     );
     k.munmap(base + H, P).unwrap();
-    assert_eq!(k.mem().pt_bytes, 9 * P, "an emptied PT is freed");
+    assert_eq!(
+        k.mem().pt_bytes,
+        9 * P,
+        "no VMA is left in that 2 MiB: its PT is freed"
+    );
     k.madvise(base, 4 * P, Advice::DontNeed).unwrap();
     assert_eq!(
         k.mem().pt_bytes,
-        7 * P,
-        "the emptied PT and then its emptied PD"
+        9 * P,
+        "a PT emptied by a call that does not cover its 2 MiB stays"
+    );
+    fixed(&mut k, base + 2 * H, H);
+    write(&mut k, base + 2 * H, H);
+    assert_eq!(k.mem().pt_bytes, 10 * P);
+    k.madvise(base + 2 * H, H, Advice::DontNeed).unwrap();
+    assert_eq!(
+        k.mem().pt_bytes,
+        9 * P,
+        "one MADV_DONTNEED over a whole 2 MiB frees its PT"
     );
     k.munmap(base, 1 << 40).unwrap();
     assert_eq!(k.mem().pt_bytes, P);
@@ -450,6 +469,7 @@ fn tlb_evicts_the_least_recently_used_entry_of_a_set() {
             entries: 4,
             ways: 4,
             pcid: false,
+            ..TlbConfig::default()
         }
     });
     let a = k.mmap(0, 5 * P, Prot::RW, MapFlags::NONE).unwrap();
@@ -468,22 +488,83 @@ fn tlb_evicts_the_least_recently_used_entry_of_a_set() {
 }
 
 #[test]
-fn unmapping_invalidates_tlb_entries_and_charges_a_shootdown_only_for_mapped_pages() {
+fn unmapping_mapped_pages_charges_a_teardown_and_a_shootdown_only_with_other_cpus() {
     let mut k = kernel();
     let c = k.config().cost.clone();
     let a = k.mmap(0, 4 * P, Prot::RW, MapFlags::NONE).unwrap();
     k.munmap(a, 4 * P).unwrap();
-    assert_eq!(k.counters().tlb_shootdowns, 0, "nothing was mapped");
+    assert_eq!(k.counters().tlb_invalidations, 0, "nothing was mapped");
+    assert_eq!(k.ledger().get(CostCategory::Teardown), 0.0);
     let a = k.mmap(0, 4 * P, Prot::RW, MapFlags::NONE).unwrap();
     write(&mut k, a, P);
     k.munmap(a, 4 * P).unwrap();
-    assert_eq!(k.counters().tlb_shootdowns, 1);
-    assert_eq!(k.ledger().get(CostCategory::Shootdown), c.shootdown_ns);
+    assert_eq!(k.counters().tlb_invalidations, 1);
+    assert_eq!(k.ledger().get(CostCategory::Teardown), c.unmap_teardown_ns);
+    assert_eq!(
+        (
+            k.counters().tlb_shootdowns,
+            k.ledger().get(CostCategory::Shootdown)
+        ),
+        (0, 0.0),
+        "one CPU: no other TLB to reach"
+    );
+    // mprotect restricts translations: an invalidation, no teardown.
+    let b = k.mmap(0, 4 * P, Prot::RW, MapFlags::NONE).unwrap();
+    write(&mut k, b, P);
+    k.mprotect(b, 4 * P, Prot::READ).unwrap();
+    assert_eq!(k.counters().tlb_invalidations, 2);
+    assert_eq!(k.ledger().get(CostCategory::Teardown), c.unmap_teardown_ns);
     // Map the same place again: no stale translation survives.
     k.mmap(a, 4 * P, Prot::RW, MapFlags::FIXED).unwrap();
     read(&mut k, a, 1);
     assert_eq!(k.page_state(a), PageState::ZeroPage);
     consistent(&k);
+
+    // With a thread of the process on another CPU, each invalidation is a shootdown.
+    let mut k = kernel_with(|c| c.tlb.remote_cpus = 1);
+    let a = k.mmap(0, 4 * P, Prot::RW, MapFlags::NONE).unwrap();
+    write(&mut k, a, 2 * P);
+    k.mprotect(a, P, Prot::READ).unwrap();
+    k.munmap(a, 4 * P).unwrap();
+    assert_eq!(k.counters().tlb_shootdowns, 2);
+    assert_eq!(
+        k.ledger().get(CostCategory::Shootdown),
+        2.0 * c.tlb_shootdown_ns
+    );
+    assert_eq!(k.ledger().get(CostCategory::Teardown), c.unmap_teardown_ns);
+}
+
+#[test]
+fn a_second_level_tlb_serves_first_level_misses_at_its_own_cost() {
+    let run = |l2: u32| {
+        let mut k = kernel_with(|c| {
+            c.tlb.l2_entries = l2;
+            c.tlb.l2_ways = 16;
+        });
+        // 128 pages: twice the first level, well inside the second.
+        let a = k.mmap(0, 128 * P, Prot::RW, MapFlags::NONE).unwrap();
+        write(&mut k, a, 128 * P);
+        let before = k.counters().clone();
+        let ns = k.ledger().get(CostCategory::Tlb);
+        read(&mut k, a, 128 * P);
+        let c = k.counters();
+        (
+            c.tlb_misses - before.tlb_misses,
+            c.tlb_l2_hits - before.tlb_l2_hits,
+            k.ledger().get(CostCategory::Tlb) - ns,
+        )
+    };
+    let cost = CostModel::default();
+    assert_eq!(
+        run(0),
+        (128, 0, 128.0 * cost.tlb_miss_ns),
+        "no second level: walks"
+    );
+    assert_eq!(
+        run(2048),
+        (0, 128, 128.0 * cost.tlb_l2_hit_ns),
+        "the second level holds them all"
+    );
 }
 
 #[test]
@@ -664,7 +745,9 @@ fn distinct_costs() -> CostModel {
         free_page_ns: 2048.0,
         page_table_page_ns: 4096.0,
         tlb_miss_ns: 8192.0,
-        shootdown_ns: 16384.0,
+        tlb_l2_hit_ns: 131072.0,
+        unmap_teardown_ns: 16384.0,
+        tlb_shootdown_ns: 262144.0,
         context_switch_ns: 32768.0,
         alloc_op_ns: 65536.0,
     }
@@ -679,9 +762,9 @@ fn the_ledger_sums_exactly_what_the_cost_model_says() {
     read(&mut k, a, 1); // hit: free
     read(&mut k, a + P, 1); // miss + read fault
     write(&mut k, a + P, 1); // hit on the read-only entry + COW fault + zero
-    k.mprotect(a, P, Prot::READ).unwrap(); // mode + mprotect + shootdown
-    k.madvise(a + P, P, Advice::DontNeed).unwrap(); // mode + madvise + free + shootdown
-    k.munmap(a, 3 * P).unwrap(); // mode + munmap + free + shootdown
+    k.mprotect(a, P, Prot::READ).unwrap(); // mode + mprotect (+ a local invalidation)
+    k.madvise(a + P, P, Advice::DontNeed).unwrap(); // mode + madvise + free + teardown
+    k.munmap(a, 3 * P).unwrap(); // mode + munmap + free + teardown
     k.charge_user(3.0);
     k.charge_user(-5.0); // ignored
     let p2 = k.spawn();
@@ -698,7 +781,8 @@ fn the_ledger_sums_exactly_what_the_cost_model_says() {
     assert_eq!(get(CostCategory::Zeroing), 2.0 * c.zero_page_ns);
     assert_eq!(get(CostCategory::PageTable), 3.0 * c.page_table_page_ns);
     assert_eq!(get(CostCategory::Tlb), 2.0 * c.tlb_miss_ns);
-    assert_eq!(get(CostCategory::Shootdown), 3.0 * c.shootdown_ns);
+    assert_eq!(get(CostCategory::Teardown), 2.0 * c.unmap_teardown_ns);
+    assert_eq!(get(CostCategory::Shootdown), 0.0, "one CPU");
     assert_eq!(get(CostCategory::ContextSwitch), c.context_switch_ns);
     assert_eq!(get(CostCategory::User), 3.0);
     let sum: f64 = CostCategory::ALL.iter().map(|&cat| l.get(cat)).sum();
@@ -752,7 +836,7 @@ fn map_populate_and_mremap_charges() {
     );
     assert_eq!(d(CostCategory::Fault), 0.0);
     assert_eq!(d(CostCategory::Zeroing), 0.0);
-    assert_eq!(d(CostCategory::Shootdown), c.shootdown_ns);
+    assert_eq!(d(CostCategory::Teardown), c.unmap_teardown_ns);
     assert_eq!(d(CostCategory::PageTable), 0.0, "same page table region");
 }
 

@@ -8,6 +8,9 @@
 //! - [`experiments`]: every figure of the book as a named, seeded
 //!   [`experiments::Experiment`] that returns its data (CSV, a Markdown table, and the
 //!   [`experiments::Figure`] to draw) for `sim figures`.
+//! - [`quiz`]: seeded quizzes whose answers the simulator computes (free lists,
+//!   paging, TLB, glibc), OSTEP's `malloc.py` reproduced byte for byte, and a
+//!   step-through session for the classroom.
 //! - [`scenarios`]: the mmap-specific probes of the fact-check chapter (SIGSEGV from
 //!   mapped memory, `vm.max_map_count`), as data.
 //!
@@ -16,5 +19,6 @@
 //! clocks, no threads; `sim` does the I/O and the real-machine measurements.
 
 pub mod experiments;
+pub mod quiz;
 pub mod registry;
 pub mod scenarios;

@@ -13,8 +13,12 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 const CHART: &str = "cost";
 
+/// The colour of TLB shootdowns, the one category beyond the Okabe–Ito palette and
+/// the allocator's grey (charged only when other CPUs run an address space).
+const LIGHT_GREY: RGBColor = RGBColor(0xCC, 0xCC, 0xCC);
+
 /// A cost category's name in the legend and inside its bar segments, and its colour.
-/// Nine categories, eight Okabe–Ito colours and a grey.
+/// Ten categories: eight Okabe–Ito colours and two greys.
 fn category_look(c: CostCategory) -> (&'static str, RGBColor) {
     match c {
         CostCategory::ModeSwitch => ("mode switch", okabe_ito::BLUE),
@@ -23,10 +27,17 @@ fn category_look(c: CostCategory) -> (&'static str, RGBColor) {
         CostCategory::Zeroing => ("page zeroing", okabe_ito::ORANGE),
         CostCategory::PageTable => ("page tables", okabe_ito::REDDISH_PURPLE),
         CostCategory::Tlb => ("TLB misses", okabe_ito::BLUISH_GREEN),
-        CostCategory::Shootdown => ("TLB shootdowns", okabe_ito::YELLOW),
+        CostCategory::Teardown => ("unmap teardown", okabe_ito::YELLOW),
+        CostCategory::Shootdown => ("TLB shootdowns", LIGHT_GREY),
         CostCategory::ContextSwitch => ("context switches", okabe_ito::BLACK),
         CostCategory::User => ("allocator (user space)", GREY),
     }
+}
+
+/// A cost category's name as the cost chart's legend writes it (also for tables that
+/// should use the chart's words).
+pub fn cost_category_label(c: CostCategory) -> &'static str {
+    category_look(c).0
 }
 
 /// A syscall's colour.

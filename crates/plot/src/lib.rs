@@ -95,7 +95,7 @@ mod xy;
 
 pub use bars::bar_chart;
 pub use compare::{compare_timelines_chart, model_vs_real_chart};
-pub use cost::cost_chart;
+pub use cost::{cost_category_label, cost_chart};
 pub use crossover::{CostPoint, crossover_chart};
 pub use error::PlotError;
 pub use fragmentation::fragmentation_chart;

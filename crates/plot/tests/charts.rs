@@ -195,7 +195,7 @@ fn cost_chart_stacks_categories_in_order_and_counts_syscalls() {
     let pos = |s: &str| doc.texts.iter().position(|t| t == s).unwrap();
     assert!(pos("mode switch") < pos("syscall work"));
     assert!(pos("syscall work") < pos("page faults"));
-    assert!(pos("TLB shootdowns") < pos("allocator (user space)"));
+    assert!(pos("unmap teardown") < pos("allocator (user space)"));
 }
 
 #[test]

@@ -7,6 +7,7 @@ const EXAMPLES: &str = "\
 Examples:
   sim --workload churn                       compare the default allocators on churn
   sim --workload ramp --allocator glibc,first-fit --seed 3
+  sim -w churn -a 'glibc,glibc[mmap_threshold=64K],first-fit[order=lifo]'
   sim --trace my.rep --allocator glibc       replay a CS:APP trace
   sim --workload churn --format json         the summary as JSON on stdout
   sim list                                   every workload and allocator
@@ -14,12 +15,28 @@ Examples:
                                              two runs, metric by metric
   sim compare run/summary.json:glibc run/summary.json:mmap --out cmp
   sim replay --trace t.rep --real --emit-ops real.csv
+  sim kernel --script s.ks                   a kernel script's rows (KERNEL-SCRIPTS.md)
+  sim kernel --script s.ks --real --emit-rows real.csv   the same on this machine's kernel
   sim record -- ls -R /usr/share/doc         trace a real program's mallocs (ls.trace)
   sim calibrate --quick                      measure this machine's costs
   sim bench --all                            simulator vs real glibc, ns per op
   sim validate --workload churn --allocator mmap
   sim figures                                regenerate the book's figures and data
-  sim figures --check                        fail if a committed figure is stale";
+  sim figures --check                        fail if a committed figure is stale
+  sim quiz paging --seed 4                   a quiz; add --answers for the answers
+  sim quiz freelist --ostep -n 10 -s 2 -c    OSTEP's malloc.py, byte for byte
+  sim step --workload churn --allocator glibc   one op per Enter, in front of a class";
+
+const STEP_COMMANDS: &str = "\
+Commands (one a line, from stdin or --script):
+  Enter, n    run the next op
+  n N         run the next N ops
+  until N     run until op N has run
+  peak        run to the op after which the footprint is at its peak
+  h           list the commands
+  q           quit (so does the end of the input)
+After each command: the op(s), the heap map, the free list (or glibc's tcache,
+fastbins and bins), the VMAs, RSS and the footprint.";
 
 /// brkmap: see where memory comes from (brk, mmap, malloc) and when it goes back.
 ///
@@ -51,6 +68,12 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Regenerate the book's figures, tables and notebook data (or check them).
     Figures(FiguresArgs),
+    /// A seeded quiz (freelist, paging, tlb, glibc, kernel) with answers computed by
+    /// the simulator; `freelist --ostep` speaks OSTEP's malloc.py.
+    Quiz(QuizArgs),
+    /// Step through a workload one op at a time, showing the heap after each.
+    #[command(after_help = STEP_COMMANDS)]
+    Step(StepArgs),
     /// Run a program and record its malloc, calloc, realloc, free and aligned
     /// allocations as a trace.
     Record(crate::record::RecordArgs),
@@ -67,6 +90,24 @@ pub enum Command {
     /// compared with the same-named one. Metrics that are 0 in both runs are left out
     /// of the table (JSON and CSV list every metric).
     Compare(CompareArgs),
+    /// Run a kernel script on the simulated kernel, or with --real on this machine's:
+    /// one row per line (mappings, RssAnon, page tables, faults), row for row the same.
+    Kernel(KernelArgs),
+}
+
+/// Arguments of `sim kernel`.
+#[derive(Debug, Args)]
+pub struct KernelArgs {
+    /// The kernel script (see KERNEL-SCRIPTS.md: `map a 1M rw`, `touch a 0 64K w`, ...).
+    #[arg(long, value_name = "FILE")]
+    pub script: PathBuf,
+    /// Write the rows as CSV here (atomically) instead of printing them as a table.
+    #[arg(long, value_name = "OUT.csv")]
+    pub emit_rows: Option<PathBuf>,
+    /// Run the script on this machine's real kernel (in a fresh child process laid out
+    /// as the simulated one) instead of the simulated kernel.
+    #[arg(long)]
+    pub real: bool,
 }
 
 /// Where the ops come from.
@@ -84,6 +125,11 @@ pub struct Source {
     /// How many ops to generate (a trace is cut to its first N ops).
     #[arg(long, value_name = "N")]
     pub ops: Option<u64>,
+    /// A parameter of the workload generator, `NAME=VALUE` (repeatable; `sim list`
+    /// shows each generator's parameters and defaults): `--param keep_every=3
+    /// --param big_sizes=128-1K`.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
     /// The most ops a workload or trace may have (a limit that keeps the host's
     /// memory bounded: every op is held in memory). A simulation run streams a `.rep`
     /// trace of 16 MiB or more instead (see --stream), and this limit does not apply.
@@ -119,12 +165,14 @@ pub struct RunArgs {
     /// Where the ops come from.
     #[command(flatten)]
     pub source: Source,
-    /// Allocators to compare, comma separated (see `sim list`).
-    #[arg(long, short = 'a', value_delimiter = ',', value_name = "A,B,...")]
+    /// Allocators to compare, comma separated (see `sim list`), each with options of
+    /// its own in brackets: `glibc,glibc[mmap_threshold=64K],first-fit[order=lifo]`.
+    /// Each row is labelled as written.
+    #[arg(long, short = 'a', value_name = "A,B[K=V,...],...")]
     pub allocator: Vec<String>,
     /// An allocator option `NAME=VALUE` (glibc tunables such as mmap_threshold=65536,
-    /// free-list settings such as order=lifo); repeatable; applies to every allocator
-    /// that knows the name.
+    /// free-list settings such as order=lifo); repeatable; applies to every listed
+    /// allocator that takes the name (an option in an entry's brackets wins).
     #[arg(long = "tunable", value_name = "NAME=VALUE")]
     pub tunables: Vec<String>,
     /// A cost model JSON (as written by `sim calibrate`) instead of the defaults.
@@ -266,4 +314,56 @@ pub struct FiguresArgs {
     /// The source tree to write into [default: the workspace sim was built from].
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+}
+
+/// Output formats of a quiz.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QuizFormat {
+    /// Text for an 80-column terminal.
+    Text,
+    /// JSON (schema `brkmap-quiz/1`, for importing into a course site).
+    Json,
+}
+
+/// Arguments of `sim quiz`.
+#[derive(Debug, Args)]
+pub struct QuizArgs {
+    /// The kind of quiz: freelist, paging, tlb, glibc or kernel.
+    pub kind: String,
+    /// The seed: the same seed gives the same quiz [default: 1].
+    #[arg(long, short = 's')]
+    pub seed: Option<u64>,
+    /// Print the answers, worked, instead of `?`.
+    #[arg(long)]
+    pub answers: bool,
+    /// Text or JSON.
+    #[arg(long, short = 'f', value_enum, default_value_t = QuizFormat::Text)]
+    pub format: QuizFormat,
+    /// (freelist only) Everything after --ostep is malloc.py's command line (-s -S -b
+    /// -H -a -p -l -C -n -r -P -A -c), and the output is exactly malloc.py's.
+    #[arg(
+        long,
+        num_args = 0..,
+        allow_hyphen_values = true,
+        value_name = "MALLOC.PY FLAGS"
+    )]
+    pub ostep: Option<Vec<String>>,
+}
+
+/// Arguments of `sim step`.
+#[derive(Debug, Args)]
+pub struct StepArgs {
+    /// Where the ops come from.
+    #[command(flatten)]
+    pub source: Source,
+    /// The allocator to watch (see `sim list`).
+    #[arg(long, short = 'a', default_value = "glibc")]
+    pub allocator: String,
+    /// Allocator options, as for a simulation run.
+    #[arg(long = "tunable", value_name = "NAME=VALUE")]
+    pub tunables: Vec<String>,
+    /// Replay the commands of this file (one a line; a blank line is Enter, `#`
+    /// starts a comment) instead of reading them from stdin.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
 }

@@ -307,27 +307,12 @@ fn metrics() -> Vec<Metric> {
     for cat in CostCategory::ALL {
         m.push(metric(
             &format!("cost_{}", cat.name()),
-            &format!("time: {}", category_label(cat)),
+            &format!("time: {}", plot::cost_category_label(cat)),
             Nanos,
             move |s| s.cost(cat),
         ));
     }
     m
-}
-
-/// A cost category as the table names it (the words of the cost chart's legend).
-fn category_label(c: CostCategory) -> &'static str {
-    match c {
-        CostCategory::ModeSwitch => "mode switches",
-        CostCategory::Syscall => "syscall work",
-        CostCategory::Fault => "page faults",
-        CostCategory::Zeroing => "page zeroing",
-        CostCategory::PageTable => "page tables",
-        CostCategory::Tlb => "TLB misses",
-        CostCategory::Shootdown => "TLB shootdowns",
-        CostCategory::ContextSwitch => "context switches",
-        CostCategory::User => "allocator (user)",
-    }
 }
 
 /// One row of a comparison.

@@ -35,6 +35,8 @@ pub const REFRESH: &str = "cargo run -p sim -- figures";
 const FIGURES_DIR: &str = "book/src/figures";
 /// Where the tables go.
 const TABLES_DIR: &str = "book/src/generated";
+/// Appendix A's table of every figure's commands, in the tables folder.
+const COMMANDS_FILE: &str = "figure-commands.md";
 /// Where the data go.
 const DATA_DIR: &str = "notebooks-data";
 /// The line that separates the README's hand-written introduction from its generated
@@ -93,6 +95,12 @@ pub fn run(args: &FiguresArgs) -> CliResult {
     }
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    if args.only.is_none() {
+        files.push(Generated {
+            path: format!("{TABLES_DIR}/{COMMANDS_FILE}"),
+            text: experiments::commands_md(),
+        });
     }
     let readme_path = root.join(DATA_DIR).join("README.md");
     let old_readme = std::fs::read_to_string(&readme_path).ok();
@@ -228,6 +236,7 @@ fn strays(root: &Path) -> CliResult<Vec<String>> {
         }
     }
     expected.insert(format!("{DATA_DIR}/README.md"));
+    expected.insert(format!("{TABLES_DIR}/{COMMANDS_FILE}"));
     let mut out = Vec::new();
     for dir in [FIGURES_DIR, TABLES_DIR, DATA_DIR] {
         let entries = match std::fs::read_dir(root.join(dir)) {

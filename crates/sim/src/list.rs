@@ -26,6 +26,21 @@ fn render(entries: &[Entry]) -> String {
         ]);
     }
     let mut text = t.render();
+    text.push_str(
+        "\nWorkload parameters (--param NAME=VALUE; sizes as 4096 or 64K, size ranges as \
+         MIN-MAX or W:MIN-MAX+W:MIN-MAX, log-uniform inside each):\n",
+    );
+    let mut t = Table::new(&["workload", "parameter", "default"])
+        .left(1)
+        .left(2);
+    for g in workload::GENERATORS {
+        if let Ok(p) = workload::GeneratorParams::defaults(g.name) {
+            for (k, v) in p.settings() {
+                t.row(vec![g.name.to_string(), k, v]);
+            }
+        }
+    }
+    text.push_str(&t.render());
     text.push('\n');
     let mut t = Table::new(&["allocator", "family", "what it is"])
         .left(1)

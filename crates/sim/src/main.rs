@@ -16,17 +16,21 @@
 
 mod bench;
 mod calibration;
+mod choice;
 mod cli;
 mod compare;
 mod error;
 mod figures;
+mod kernel;
 mod list;
 mod output;
+mod quiz;
 mod record;
 mod replay;
 mod report;
 mod simulate;
 mod source;
+mod step;
 mod validate;
 
 use clap::Parser;
@@ -59,6 +63,9 @@ fn run() -> i32 {
         Some(Command::Validate(args)) => validate::run(args),
         Some(Command::Calibrate(args)) => calibration::run(args),
         Some(Command::Figures(args)) => figures::run(args),
+        Some(Command::Quiz(args)) => quiz::run(args),
+        Some(Command::Step(args)) => step::run(args),
+        Some(Command::Kernel(args)) => kernel::run(args),
         Some(Command::Record(args)) => record::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Compare(args)) => compare::run(args),

@@ -1,5 +1,6 @@
 //! The default command: simulate one op stream through several allocators and compare.
 
+use crate::choice::{self, Choice};
 use crate::cli::{Format, RunArgs};
 use crate::error::{CliError, CliResult};
 use crate::output::{RunDir, Table, bytes, emit, nanos, progress};
@@ -22,7 +23,18 @@ struct SummaryFile<'a> {
     seed: Option<u64>,
     ops: usize,
     cost_model: &'a kernel::CostModel,
+    /// Each run's allocator and the options it was built with, in run order.
+    allocators: Vec<AllocatorRecord>,
     runs: Vec<&'a Summary>,
+}
+
+/// An allocator as summary.json records it: its label (the name of its run), its
+/// registry name and every option it was given (its own and the `--tunable`s it takes).
+#[derive(Serialize)]
+struct AllocatorRecord {
+    label: String,
+    allocator: String,
+    options: std::collections::BTreeMap<String, String>,
 }
 
 /// Runs `sim [--workload|--trace] ...`.
@@ -45,23 +57,33 @@ pub fn run(args: &RunArgs) -> CliResult {
     let w = &loaded.workload;
     let settings = source::settings(&args.tunables)?;
     let cost = source::cost_model(args.cost.as_deref())?;
-    let names: Vec<String> = if args.allocator.is_empty() {
-        DEFAULT_ALLOCATORS.iter().map(|s| s.to_string()).collect()
-    } else {
-        args.allocator
+    let choices: Vec<Choice> = if args.allocator.is_empty() {
+        DEFAULT_ALLOCATORS
             .iter()
-            .map(|s| s.trim().to_string())
+            .map(|s| Choice::plain(s))
             .collect()
+    } else {
+        choice::parse(&args.allocator)?
     };
+    choice::check(&choices)?;
+    let labels: Vec<String> = choices.iter().map(|c| c.label.clone()).collect();
     if args.sample_every == Some(0) {
         return Err(CliError::usage("--sample-every must be at least 1"));
     }
     check_samples(&loaded, args.sample_every, args.max_samples)?;
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let refs: Vec<&str> = choices.iter().map(|c| c.name.as_str()).collect();
     source::check_settings(&refs, &settings)?;
     let mut allocators = Vec::new();
-    for name in &names {
-        let a = registry::build(name, &settings).map_err(|e| CliError::usage(e.to_string()))?;
+    for c in &choices {
+        let a = registry::build(&c.name, &c.settings(&settings)).map_err(|e| {
+            // The registry's message names the allocator; name the entry when the
+            // user's label says more (its own options).
+            if c.label == c.name {
+                CliError::usage(e.to_string())
+            } else {
+                CliError::usage(format!("--allocator {}: {e}", c.label))
+            }
+        })?;
         allocators.push(a);
     }
     let config = RunConfig {
@@ -115,12 +137,18 @@ pub fn run(args: &RunArgs) -> CliResult {
             emit(text);
         }
     };
-    for (k, (name, a)) in names.iter().zip(allocators).enumerate() {
+    for (k, (c, a)) in choices.iter().zip(allocators).enumerate() {
         if args.verbose {
-            say(&format!("== {} ==\n", a.name()));
+            say(&format!("== {} ==\n", c.label));
+            if c.name == "glibc" {
+                say(
+                    "(pointers: decimal offsets from the heap start; bins: chunk offsets in hex, \
+                     a chunk's payload is 0x10 after it)\n",
+                );
+            }
         }
         if let Some(b) = &bar {
-            b.set_message(a.name().to_string());
+            b.set_message(c.label.clone());
         }
         // report.html's states are recorded as the run goes.
         let mut recorder = report::Recorder::for_ops(n, base);
@@ -145,11 +173,15 @@ pub fn run(args: &RunArgs) -> CliResult {
         if let Some(b) = &bar {
             b.set_position((k as u64 + 1) * n);
         }
-        let r = r?;
+        let mut r = r?;
+        // The run is called what the user wrote, so two glibc rows stay apart.
+        r.summary.allocator = c.label.clone();
+        r.timeline.allocator = c.label.clone();
         // The peaks' states come from a second run over the ops in memory; a streamed
         // trace's report shows the evenly spaced states only.
         if loaded.stream.is_none() {
-            let build = || registry::build(name, &settings).map_err(|e| e.to_string());
+            let build =
+                || registry::build(&c.name, &c.settings(&settings)).map_err(|e| e.to_string());
             recorder
                 .capture_peaks(w, build, &config)
                 .map_err(CliError::failed)?;
@@ -158,11 +190,30 @@ pub fn run(args: &RunArgs) -> CliResult {
         results.push(r);
     }
 
+    // Under the table: the options each allocator ran with (its own and --tunables).
+    let option_lines: Vec<String> = choices
+        .iter()
+        .filter_map(|c| {
+            let set = c.settings(&settings);
+            (!set.is_empty()).then(|| {
+                let kv: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("options   {}: {}", c.label, kv.join(" "))
+            })
+        })
+        .collect();
     let summary = SummaryFile {
         workload: &w.name,
         seed: w.seed,
         ops: loaded.ops() as usize,
         cost_model: &cost,
+        allocators: choices
+            .iter()
+            .map(|c| AllocatorRecord {
+                label: c.label.clone(),
+                allocator: c.name.clone(),
+                options: c.settings(&settings).into_iter().collect(),
+            })
+            .collect(),
         runs: results.iter().map(|r| &r.summary).collect(),
     };
     let mut json = serde_json::to_string_pretty(&summary)
@@ -178,9 +229,9 @@ pub fn run(args: &RunArgs) -> CliResult {
     };
     let page = report::Page {
         title: heading(&loaded).trim().to_string(),
-        setup: format!("allocators {} · cost model {cost_name}", names.join(", ")),
+        setup: format!("allocators {} · cost model {cost_name}", labels.join(", ")),
         table: table_cells(&results),
-        notes: notes(&results),
+        notes: notes(&results, &option_lines),
         charts: &charts,
     };
     let report_html = report::html(&page, recorded).map_err(CliError::failed)?;
@@ -203,7 +254,7 @@ pub fn run(args: &RunArgs) -> CliResult {
         Format::Table => {
             let mut text = heading(&loaded);
             text.push_str(&table(&results));
-            for note in notes(&results) {
+            for note in notes(&results, &option_lines) {
                 text.push_str(&note);
                 text.push('\n');
             }
@@ -430,7 +481,7 @@ fn table_cells(results: &[RunResult]) -> (Vec<&'static str>, Vec<Vec<String>>) {
 }
 
 /// Lines under the table: runs that stopped early, and what the columns mean.
-fn notes(results: &[RunResult]) -> Vec<String> {
+fn notes(results: &[RunResult], options: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for r in results {
         match &r.summary.outcome {
@@ -446,6 +497,7 @@ fn notes(results: &[RunResult]) -> Vec<String> {
         }
     }
     out.push(String::new());
+    out.extend(options.iter().cloned());
     out.push("frag_max  (max footprint - max live) / max live".to_string());
     out.push("returned  bytes given back to the OS: brk shrink + munmap + madvise".to_string());
     out.push(

@@ -102,14 +102,27 @@ pub fn load(source: &Source) -> CliResult<Workload> {
             units::bytes(source.max_trace_size)
         )));
     }
+    if let Some(name) = &source.workload
+        && !workload::GENERATORS.iter().any(|g| g.name == name)
+    {
+        let names: Vec<&str> = workload::GENERATORS.iter().map(|g| g.name).collect();
+        let hint = match malloc::options::nearest(name, names.iter().copied()) {
+            Some(n) => format!("did you mean `{n}`? "),
+            None => String::new(),
+        };
+        return Err(CliError::usage(format!(
+            "--workload {name}: no such workload ({hint}known: {}; see `sim list`)",
+            names.join(", ")
+        )));
+    }
+    if !source.params.is_empty() && source.trace.is_some() {
+        return Err(CliError::usage(
+            "--param sets a parameter of a generated workload, not of a trace",
+        ));
+    }
     // A trace is checked once, as it is parsed (the readers run the validator on every
     // line, so their errors name the line); a generated workload is checked below.
     let (w, checked) = match (&source.workload, &source.trace) {
-        (Some(name), None) => (
-            workload::generate(name, source.seed, source.ops)
-                .map_err(|e| CliError::usage(e.to_string()))?,
-            false,
-        ),
         (None, Some(path)) => {
             let mut w = workload::read_trace(path).map_err(|e| CliError::usage(e.to_string()))?;
             if let Some(n) = source.ops {
@@ -117,13 +130,28 @@ pub fn load(source: &Source) -> CliResult<Workload> {
             }
             (w, true)
         }
-        (None, None) => (
-            workload::generate("churn", source.seed, source.ops)
-                .map_err(|e| CliError::usage(e.to_string()))?,
-            false,
-        ),
         (Some(_), Some(_)) => {
             return Err(CliError::usage("give --workload or --trace, not both"));
+        }
+        (name, None) => {
+            let name = name.as_deref().unwrap_or("churn");
+            let mut params = workload::GeneratorParams::defaults(name)
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            for p in &source.params {
+                let (k, v) = p.split_once('=').ok_or_else(|| {
+                    CliError::usage(format!("--param `{p}`: expected NAME=VALUE"))
+                })?;
+                params
+                    .set(k.trim(), v.trim())
+                    .map_err(|e| CliError::usage(format!("--param {p}: {e}")))?;
+            }
+            if let Some(ops) = source.ops {
+                params.set_ops(ops);
+            }
+            let w = params
+                .generate(source.seed)
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            (w, false)
         }
     };
     if w.ops.len() as u64 > source.max_ops {

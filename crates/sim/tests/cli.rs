@@ -49,7 +49,7 @@ fn unknown_workload_is_a_usage_error() {
 #[test]
 fn unknown_allocator_is_a_usage_error() {
     let o = sim(&["--workload", "churn", "--allocator", "first-fit,nope"]);
-    assert_usage_error(&o, "unknown allocator 'nope'");
+    assert_usage_error(&o, "unknown allocator `nope`");
 }
 
 #[test]
@@ -626,4 +626,24 @@ fn the_listing_shows_kinds_and_defaults() {
         line.contains("size 4 KiB to 1 GiB") && line.contains("1M"),
         "{line}"
     );
+}
+
+#[test]
+fn verbose_glibc_prints_its_bins_after_each_op() {
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workload/traces/textbook.trace");
+    let dir = scratch("verbose-glibc");
+    let o = sim(&[
+        "--trace",
+        trace.to_str().unwrap(),
+        "-a",
+        "glibc",
+        "-v",
+        "--no-svg",
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("tcache 0x30      [1]: +0x290"), "{text}");
+    assert!(text.contains("  top "), "{text}");
 }

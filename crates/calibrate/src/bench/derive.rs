@@ -6,7 +6,7 @@
 //! the simulator as mode switch + munmap work + freeing one frame + a TLB flush, so the
 //! flush cost is what is left of the measured total once the others are taken out.
 //!
-//! The mapping fields (`mmap_ns`, `munmap_ns`, `shootdown_ns`) come from the
+//! The mapping fields (`mmap_ns`, `munmap_ns`, `unmap_teardown_ns`) come from the
 //! steady-state benchmark (many live one-page mappings, a random old one replaced at a
 //! time), not from the hot loops that map and unmap one page at one address: the hot
 //! loops keep everything those calls touch in the caches and measure a best case that
@@ -276,10 +276,18 @@ pub fn derive_cost_model(
         d.tlb_miss_ns,
         "chase step with one line per page - same lines packed in few pages".to_string(),
     );
-    let shootdown_ns = set(
-        "shootdown_ns",
+    // Not measured here yet (a pointer chase between the two TLB levels' sizes): the
+    // reference machine's figure, said so in the report.
+    let tlb_l2_hit_ns = set(
+        "tlb_l2_hit_ns",
+        d.tlb_l2_hit_ns,
+        d.tlb_l2_hit_ns,
+        "not measured by sim calibrate: the reference machine's figure".to_string(),
+    );
+    let unmap_teardown_ns = set(
+        "unmap_teardown_ns",
         steady_cycle - steady_mmap - steady_munmap - write_fault - free_page_ns,
-        d.shootdown_ns,
+        d.unmap_teardown_ns,
         format!(
             "(mmap + write + munmap) among many - mmap - munmap among many - write fault \
              - free_page = {} - {} - {} - {} - {}",
@@ -289,6 +297,14 @@ pub fn derive_cost_model(
             ns(write_fault),
             ns(free_page_ns)
         ),
+    );
+    // Not measured here yet (the touched cycle with a second thread of the process on
+    // another CPU): the reference machine's figure, said so in the report.
+    let tlb_shootdown_ns = set(
+        "tlb_shootdown_ns",
+        d.tlb_shootdown_ns,
+        d.tlb_shootdown_ns,
+        "not measured by sim calibrate: the reference machine's figure".to_string(),
     );
     let context_switch_ns = set(
         "context_switch_ns",
@@ -322,7 +338,9 @@ pub fn derive_cost_model(
         free_page_ns,
         page_table_page_ns,
         tlb_miss_ns,
-        shootdown_ns,
+        tlb_l2_hit_ns,
+        unmap_teardown_ns,
+        tlb_shootdown_ns,
         context_switch_ns,
         alloc_op_ns,
     };
@@ -414,7 +432,7 @@ mod tests {
         assert_eq!(c.munmap_ns, 1210.0);
         // 6040 - 930 - 1330 - 920 - free_page, with free_page = 374000/256 - 920.
         let free = 374_000.0 / 256.0 - 920.0;
-        assert!((c.shootdown_ns - (6040.0 - 930.0 - 1330.0 - 920.0 - free)).abs() < 0.01);
+        assert!((c.unmap_teardown_ns - (6040.0 - 930.0 - 1330.0 - 920.0 - free)).abs() < 0.01);
         // What the model charges for one block (2 syscalls, a fault with its zeroing, a
         // freed frame and a flush) is exactly the measured steady-state cycle.
         let block = 2.0 * c.mode_switch_ns
@@ -423,7 +441,7 @@ mod tests {
             + c.fault_ns
             + c.zero_page_ns
             + c.free_page_ns
-            + c.shootdown_ns;
+            + c.unmap_teardown_ns;
         assert!((block - 6040.0).abs() < 0.05, "{block}");
         // The hot-loop figures move none of the three.
         let hot = with(v, keys::MMAP_CALL, 1.0);
@@ -457,9 +475,9 @@ mod tests {
         );
         assert!(close(c.madvise_ns, def.madvise_ns, 1.0), "{}", c.madvise_ns);
         assert!(
-            close(c.shootdown_ns, def.shootdown_ns, 1.0),
+            close(c.unmap_teardown_ns, def.unmap_teardown_ns, 1.0),
             "{}",
-            c.shootdown_ns
+            c.unmap_teardown_ns
         );
         // "about 1600": 2084 - 494 = 1590.
         assert!(close(c.context_switch_ns, def.context_switch_ns, 10.0));
@@ -467,7 +485,7 @@ mod tests {
         assert_eq!(c.page_table_page_ns, def.page_table_page_ns);
         assert_eq!(c.tlb_miss_ns, def.tlb_miss_ns);
         assert!(d.notes.is_empty());
-        assert_eq!(d.derivations.len(), 17);
+        assert_eq!(d.derivations.len(), 19);
         let brk = d.derivations.iter().find(|x| x.field == "brk_ns").unwrap();
         assert_eq!(
             brk.formula,

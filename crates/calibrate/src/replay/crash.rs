@@ -238,14 +238,14 @@ pub fn run_crash_experiment(
 
 /// The signal that ended a child, if one did.
 #[cfg(unix)]
-pub(super) fn signal_of(status: &std::process::ExitStatus) -> Option<i32> {
+pub(crate) fn signal_of(status: &std::process::ExitStatus) -> Option<i32> {
     use std::os::unix::process::ExitStatusExt as _;
     status.signal()
 }
 
 /// Without Unix signals, no child ends by one.
 #[cfg(not(unix))]
-pub(super) fn signal_of(_status: &std::process::ExitStatus) -> Option<i32> {
+pub(crate) fn signal_of(_status: &std::process::ExitStatus) -> Option<i32> {
     None
 }
 

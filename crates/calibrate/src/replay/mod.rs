@@ -31,13 +31,14 @@
 mod crash;
 mod output;
 mod plan;
-mod wire;
+pub(crate) mod wire;
 #[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
 mod writer;
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod child;
 
+pub(crate) use crash::signal_of;
 pub use crash::{
     CrashExperiment, CrashOutcome, CrashReport, SIGBUS, SIGSEGV, run_crash_experiment,
     segv_experiments,
@@ -441,7 +442,7 @@ fn malloc_altering(name: &std::ffi::OsStr) -> bool {
 
 /// Runs `exe CHILD_MARKER args...`, feeding it `input` on stdin, and collects its
 /// output.
-fn run_child(
+pub(crate) fn run_child(
     exe: &Path,
     args: &[&str],
     input: Option<&[u8]>,
@@ -544,6 +545,7 @@ fn run_as_child(mode: Option<&[u8]>, name: Option<&[u8]>) -> ! {
         Some(m) if m == wire::MODE_REPLAY.as_bytes() => child::main(false),
         Some(m) if m == wire::MODE_BENCH.as_bytes() => child::main(true),
         Some(m) if m == wire::MODE_CRASH.as_bytes() => crash::child_main(name),
+        Some(m) if m == wire::MODE_KERNEL_SCRIPT.as_bytes() => crate::kscript::child_main(),
         _ => {
             let _ = crate::sys::write_all(2, b"replay child: unknown mode\n");
             crate::sys::exit_now(wire::EXIT_USAGE)

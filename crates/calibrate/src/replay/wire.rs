@@ -24,6 +24,8 @@ pub const MODE_REPLAY: &str = "replay";
 pub const MODE_BENCH: &str = "bench";
 /// `argv[2]` sub-mode: run one crash experiment named by `argv[3]`.
 pub const MODE_CRASH: &str = "crash";
+/// `argv[2]` sub-mode: run the kernel script on stdin (see `crate::kscript`).
+pub const MODE_KERNEL_SCRIPT: &str = "kernel-script";
 
 /// First header word: "BRKMAPR1" read as a little-endian number.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"BRKMAPR1");

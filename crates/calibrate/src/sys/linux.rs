@@ -795,6 +795,125 @@ pub unsafe fn sbrk(delta: isize) -> Result<*mut u8, SysError> {
     Ok(p.cast())
 }
 
+/// The raw `brk(addr)` system call, without glibc's cached break: returns the break
+/// the kernel ended with (the old one when it refuses). `brk(0)` asks where it is.
+///
+/// # Safety
+/// glibc's `malloc` believes it owns the break. Nothing may allocate with `malloc`
+/// while the caller moves the break, and a shrink may only give back memory the caller
+/// added itself (with this call) and no longer uses.
+pub unsafe fn raw_brk(addr: usize) -> usize {
+    // SAFETY: the caller's contract; the kernel checks the address itself.
+    unsafe { libc::syscall(libc::SYS_brk, addr) as usize }
+}
+
+/// The fields of `struct prctl_mm_map` (`linux/prctl.h`): where the kernel keeps a
+/// process's code, data, heap, stack, arguments and environment.
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default)]
+pub struct MmMap {
+    /// Start of the code segment.
+    pub start_code: u64,
+    /// End of the code segment.
+    pub end_code: u64,
+    /// Start of the data segment.
+    pub start_data: u64,
+    /// End of the data segment.
+    pub end_data: u64,
+    /// Where the heap starts (`brk` cannot go below it).
+    pub start_brk: u64,
+    /// The program break.
+    pub brk: u64,
+    /// Start of the main stack.
+    pub start_stack: u64,
+    /// Start of the argument strings.
+    pub arg_start: u64,
+    /// End of the argument strings.
+    pub arg_end: u64,
+    /// Start of the environment strings.
+    pub env_start: u64,
+    /// End of the environment strings.
+    pub env_end: u64,
+    /// The auxiliary vector (null: unchanged).
+    pub auxv: u64,
+    /// Its size in bytes (0: unchanged).
+    pub auxv_size: u32,
+    /// A file descriptor for `/proc/self/exe` (`u32::MAX`: unchanged).
+    pub exe_fd: u32,
+}
+
+/// `prctl(PR_SET_MM, PR_SET_MM_MAP, map)`: sets the memory layout fields of this
+/// process at once (what checkpoint/restore tools use; no capability is needed when the
+/// executable link is left alone). Used to move the program break.
+///
+/// # Safety
+/// Moving the break under glibc's `malloc` (whose cached break goes stale) is only
+/// sound if `malloc` grows no heap until the caller is done with the new break.
+pub unsafe fn set_mm_map(map: &MmMap) -> Result<(), SysError> {
+    // SAFETY: `map` is a valid prctl_mm_map for the duration of the call; the caller's
+    // contract covers what the new layout means for malloc.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_MM,
+            libc::PR_SET_MM_MAP as libc::c_ulong,
+            map as *const MmMap as libc::c_ulong,
+            std::mem::size_of::<MmMap>() as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    check(rc, "prctl(PR_SET_MM_MAP)")
+}
+
+/// Sets the soft limit of `resource` (`RLIMIT_DATA`, `RLIMIT_AS`, ...) to `soft`
+/// bytes, keeping the hard limit.
+pub fn set_soft_limit(resource: c_int, soft: u64) -> Result<(), SysError> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit for the duration of the call.
+    let rc = unsafe { libc::getrlimit(resource as _, &mut lim) };
+    check(rc, "getrlimit")?;
+    lim.rlim_cur = soft as libc::rlim_t;
+    // SAFETY: `lim` is a valid rlimit; a soft limit above the hard one is refused by
+    // the kernel (EINVAL), never undefined.
+    let rc = unsafe { libc::setrlimit(resource as _, &lim) };
+    check(rc, "setrlimit")
+}
+
+/// Minor and major page faults of this process so far (`getrusage`).
+pub fn fault_counts() -> (u64, u64) {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage for the duration of the call.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    if rc != 0 {
+        (0, 0)
+    } else {
+        (ru.ru_minflt as u64, ru.ru_majflt as u64)
+    }
+}
+
+/// Reads the file at `path` (a `/proc` file, say) into `buf` with `open(2)`, `read(2)`
+/// and `close(2)` only: no allocation, no stdio. Returns the bytes read (at most
+/// `buf.len()`; the rest of a longer file is not read).
+pub fn read_file(path: &CStr, buf: &mut [u8]) -> Result<usize, SysError> {
+    // SAFETY: `path` is a valid NUL-terminated string.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(last_error("open"));
+    }
+    let fd = Fd(fd);
+    let mut n = 0;
+    while n < buf.len() {
+        match read_some(fd.raw(), &mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
 // ---------------------------------------------------------------------------------
 // Files, pipes and processes
 

@@ -26,6 +26,8 @@
 //!     (`program_break`, `sbrk`) for the replay;
 //!   - clocks and counters (`monotonic_ns`, `minor_faults`), CPUs (`page_size`,
 //!     `online_cpus`, `allowed_cpus`, `pin_to`, `current_cpu`);
+//!   - the process's layout and limits for kernel scripts: `raw_brk`, `set_mm_map`
+//!     (`MmMap`), `set_soft_limit`, `fault_counts`, `read_file`;
 //!   - processes and files: `Fd`, `pipe`, `memfd`, `write_all`, `read_exact`,
 //!     `fork`, `wait_for`, `kill`, `exit_now`; signals and limits for the crash
 //!     experiments.
@@ -43,6 +45,11 @@
 //! - `replay/child.rs`: the replayer keeps the blocks it replays as addresses in a
 //!   table in an anonymous mapping (it must not allocate), and frees, resizes and
 //!   writes through them; that they are live is the replay's own bookkeeping.
+//! - `kscript.rs`: the real kernel-script runner moves its program break, maps,
+//!   unmaps, protects and advises the script's ranges (all between `brk0` and the
+//!   floor, where nothing of the runner's is), touches them with one-instruction
+//!   probes in inline assembly, and catches their SIGSEGV by rewriting the interrupted
+//!   instruction pointer to the probe's recovery label.
 //! - `replay/crash.rs`: the crash experiments exist to make accesses Rust forbids
 //!   (past a mapping's end, after `munmap`, to a read-only page) and watch the kernel
 //!   refuse them.
@@ -124,6 +131,7 @@ pub fn errno_name(errno: i32) -> &'static str {
         12 => "ENOMEM",
         13 => "EACCES",
         14 => "EFAULT",
+        17 => "EEXIST",
         22 => "EINVAL",
         24 => "EMFILE",
         32 => "EPIPE",

@@ -151,6 +151,60 @@ impl Setup {
         Ok(out)
     }
 
+    /// The `sim` command lines that run the setup's workloads through its allocators
+    /// exactly as the experiment does (one command per workload), or `None` when the
+    /// setup needs something the command line cannot say (another simulated machine).
+    /// Each command names every generator parameter that differs from its default, so
+    /// the runs, and their summaries, are the experiment's own.
+    pub fn cli_commands(&self) -> Option<Vec<String>> {
+        if self.workloads.is_empty() || self.allocators.is_empty() {
+            return None;
+        }
+        if self.kernel != KernelConfig::default() {
+            return None;
+        }
+        let allocators: Vec<String> = self
+            .allocators
+            .iter()
+            .map(|a| {
+                if a.settings.is_empty() {
+                    a.name.clone()
+                } else {
+                    let kv: Vec<String> =
+                        a.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("{}[{}]", a.name, kv.join(","))
+                }
+            })
+            .collect();
+        let mut out = Vec::new();
+        for spec in &self.workloads {
+            let name = spec.params.name();
+            let defaults = GeneratorParams::defaults(name).ok()?.settings();
+            let mut cmd = format!("sim -w {name} --seed {}", spec.seed);
+            for (k, v) in spec.params.settings() {
+                if defaults.iter().any(|(dk, dv)| *dk == k && *dv == v) {
+                    continue;
+                }
+                if k == "ops" {
+                    cmd.push_str(&format!(" --ops {v}"));
+                } else {
+                    cmd.push_str(&format!(" --param {k}={v}"));
+                }
+            }
+            if self.sample_every > 0 {
+                cmd.push_str(&format!(" --sample-every {}", self.sample_every));
+            }
+            let list = allocators.join(",");
+            if list.contains('[') {
+                cmd.push_str(&format!(" -a '{list}'"));
+            } else {
+                cmd.push_str(&format!(" -a {list}"));
+            }
+            out.push(cmd);
+        }
+        Some(out)
+    }
+
     /// The allocators' labels.
     pub fn labels(&self) -> Vec<String> {
         self.allocators.iter().map(|a| a.label.clone()).collect()

@@ -379,8 +379,12 @@ pub(super) const COST_COLUMNS: &[(&str, &str)] = &[
     ("page_table_ns", "simulated ns allocating page-table pages"),
     ("tlb_ns", "simulated ns of TLB misses"),
     (
+        "teardown_ns",
+        "simulated ns tearing down the translations of unmapped pages",
+    ),
+    (
         "shootdown_ns",
-        "simulated ns of TLB shootdowns and freeing frames",
+        "simulated ns of TLB shootdowns (other CPUs running the process; none here)",
     ),
     ("context_switch_ns", "simulated ns of context switches"),
     ("user_ns", "simulated ns of the allocator's own work"),

@@ -92,12 +92,12 @@ pub const MMAP_THRESHOLD: Experiment = Experiment {
     chapter: "5",
     claims: &[1],
     shows: "the large workload through glibc: which requests got their own mapping as the \
-            dynamic mmap threshold rises; with a data limit, the heap continues in a mapping \
-            when brk fails",
+            dynamic mmap threshold rises; when the break runs into a mapping, the heap \
+            continues in a mapping",
     columns: &[
         (
             "run",
-            "large (the large workload) or brk-limit (heap growth against a data limit)",
+            "large (the large workload) or brk-limit (heap growth up to a mapping)",
         ),
         ("op", "index of the op in the workload"),
         ("kind", "malloc or realloc"),
@@ -128,7 +128,9 @@ pub const MMAP_THRESHOLD: Experiment = Experiment {
 /// throughout and would hide the large ones).
 const PLOT_MIN: u64 = 32 * 1024;
 
-/// The data limit of the brk-fallback run.
+/// How far the heap of the brk-fallback run can grow: a mapping sits one guard page
+/// above that. (Not `RLIMIT_DATA`: since Linux 4.7 it limits private writable mappings
+/// too, so glibc's fallback mapping would be refused as well.)
 const FALLBACK_LIMIT: u64 = 512 * 1024;
 
 fn mmap_threshold(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, ExperimentError> {
@@ -208,8 +210,8 @@ fn mmap_threshold(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experim
     let caption = format!(
         "Experiment glibc-mmap-threshold: large (seed 1, {} allocator calls: 256 small objects \
          and 4 buffers of 64 KiB–4 MiB live) through the glibc model with its dynamic mmap \
-         threshold; then 64 KiB mallocs against a {} data limit (RLIMIT_DATA); fresh \
-         simulated kernels.",
+         threshold; then 64 KiB mallocs with a mapping {} above the heap's start, where \
+         the break runs into it; fresh simulated kernels.",
         count(w.allocator_calls()),
         bytes(FALLBACK_LIMIT)
     );
@@ -286,14 +288,22 @@ fn mmap_threshold(setup: &Setup, _: &Inputs) -> Result<ExperimentOutput, Experim
     })
 }
 
-/// Mallocs of 64 KiB against a data limit until one comes from a mapping and a few
-/// more after; returns the table rows and writes the CSV rows.
+/// Mallocs of 64 KiB until the break runs into a mapping, one comes from a mapping and
+/// a few more after; returns the table rows and writes the CSV rows.
 fn brk_fallback(csv: &mut Csv) -> Result<Vec<Vec<String>>, ExperimentError> {
-    let cfg = KernelConfig {
-        data_limit: Some(FALLBACK_LIMIT),
-        ..KernelConfig::default()
-    };
+    let cfg = KernelConfig::default();
     let mut k = Kernel::new(cfg.clone());
+    let wall = cfg.heap_start + FALLBACK_LIMIT + kernel::PAGE_SIZE;
+    k.mmap(
+        wall,
+        kernel::PAGE_SIZE,
+        kernel::Prot::NONE,
+        kernel::MapFlags::FIXED,
+    )
+    .map_err(|e| ExperimentError::Driver {
+        what: "glibc-mmap-threshold: the mapping above the heap".to_string(),
+        detail: e.to_string(),
+    })?;
     let mut g = Glibc::new();
     g.record_syscalls(true);
     let size = 64 * 1024;
@@ -349,7 +359,7 @@ fn brk_fallback(csv: &mut Csv) -> Result<Vec<Vec<String>>, ExperimentError> {
             }
             other => {
                 return Err(ExperimentError::Driver {
-                    what: "glibc-mmap-threshold: mallocs against a data limit".to_string(),
+                    what: "glibc-mmap-threshold: mallocs up to a mapping".to_string(),
                     detail: format!("{other:?}"),
                 });
             }

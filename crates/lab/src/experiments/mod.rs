@@ -299,6 +299,38 @@ static EXPERIMENTS: &[Experiment] = &[
     real::MODEL_VS_REAL,
 ];
 
+/// The command lines of every experiment, as Appendix A lists them: a Markdown table
+/// of the command that regenerates each figure and, where the command line can say
+/// the setup, the `sim` runs that give the same results. A test runs every one.
+pub fn commands_md() -> String {
+    let mut s = String::from(
+        "*How to reproduce each figure: `figures --only` regenerates the figure itself; where \
+         the experiment's setup is workloads run through allocators on the default machine, \
+         the `sim` command that makes those runs (a test checks that its summary numbers are \
+         the experiment's; a few figures then add steps of their own, which only `figures \
+         --only` shows).*\n\n\
+         | figure | regenerate it | its setup's runs from the command line |\n\
+         | :--- | :--- | :--- |\n",
+    );
+    for e in all() {
+        let runs = match (e.setup)().cli_commands() {
+            Some(cmds) => cmds
+                .iter()
+                .map(|c| format!("`cargo run -p sim -- {}`", c.trim_start_matches("sim ")))
+                .collect::<Vec<_>>()
+                .join("<br>"),
+            None => "a driver of its own (see its chapter)".to_string(),
+        };
+        s.push_str(&format!(
+            "| `{}` | `cargo run -p sim -- figures --only {}` | {} |\n",
+            e.name,
+            e.name,
+            runs.replace('|', "\\|")
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

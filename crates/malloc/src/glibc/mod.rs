@@ -76,6 +76,7 @@
 
 mod bins;
 mod chunks;
+mod describe;
 mod free;
 mod layout;
 mod malloc;
@@ -84,6 +85,7 @@ mod sys;
 mod tcache;
 mod tunables;
 
+pub use describe::{BinKind, BinView};
 pub use tunables::Tunables;
 
 use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats, Usage};
@@ -525,6 +527,10 @@ impl Allocator for Glibc {
             allocated: self.allocated,
             footprint: self.system_mem + self.mmapped_mem,
         }
+    }
+
+    fn describe(&self) -> Option<String> {
+        self.describe_bins()
     }
 
     fn blocks(&self, out: &mut Vec<Block>) {

@@ -33,6 +33,7 @@ mod builder;
 mod churn;
 mod large;
 mod lifetimes;
+mod params;
 mod ramp;
 mod realloc_growth;
 mod sawtooth;
@@ -257,6 +258,27 @@ pub enum GenError {
         ops: u64,
     },
     /// A parameter is out of range.
+    /// A parameter name the generator does not have.
+    UnknownParam {
+        /// The generator.
+        generator: &'static str,
+        /// The name given.
+        param: String,
+        /// The parameters it has.
+        known: Vec<String>,
+    },
+    /// A parameter value that is not of the parameter's type.
+    BadValue {
+        /// The generator.
+        generator: &'static str,
+        /// The parameter.
+        param: String,
+        /// The text given.
+        value: String,
+        /// What the parameter takes.
+        expected: String,
+    },
+    /// A parameter value the generator rejects.
     BadParam {
         /// The generator.
         generator: &'static str,
@@ -297,6 +319,24 @@ impl fmt::Display for GenError {
                 param,
                 message,
             } => write!(f, "{generator}: parameter `{param}`: {message}"),
+            GenError::UnknownParam {
+                generator,
+                param,
+                known,
+            } => write!(
+                f,
+                "{generator} has no parameter `{param}` (its parameters: {})",
+                known.join(", ")
+            ),
+            GenError::BadValue {
+                generator,
+                param,
+                value,
+                expected,
+            } => write!(
+                f,
+                "{generator}: parameter `{param}`: `{value}` is not {expected}"
+            ),
         }
     }
 }
