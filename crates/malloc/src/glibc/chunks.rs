@@ -59,6 +59,9 @@ pub(super) struct Chunk {
     pub(super) state: State,
     /// The PREV_INUSE bit: false when the chunk before is free (in a bin).
     pub(super) prev_inuse: bool,
+    /// In the unsorted bin (its size is counted in `Glibc::unsorted_sizes`). Not
+    /// glibc's: the model's bookkeeping, so that `largest_free` need not walk the bin.
+    pub(super) unsorted: bool,
 }
 
 /// A cheap hasher for chunk addresses (16-byte aligned integers). The chunk map is
@@ -92,6 +95,7 @@ pub(super) const EMPTY_CHUNK: Chunk = Chunk {
     bk_nextsize: 0,
     state: State::InUse,
     prev_inuse: true,
+    unsorted: false,
 };
 
 impl Glibc {
@@ -132,6 +136,7 @@ impl Glibc {
         self.count_in(state, size);
         if let Some(old) = self.chunks.insert(a, c) {
             self.count_out(old.state, old.size);
+            self.forget_unsorted(&old);
         }
     }
 
@@ -139,6 +144,43 @@ impl Glibc {
     pub(super) fn drop_chunk(&mut self, a: u64) {
         if let Some(old) = self.chunks.remove(&a) {
             self.count_out(old.state, old.size);
+            self.forget_unsorted(&old);
+        }
+    }
+
+    /// Counts chunk `a` (its size set) as a member of the unsorted bin.
+    pub(super) fn unsorted_add(&mut self, a: u64) {
+        let c = self.chm(a);
+        if c.unsorted {
+            return;
+        }
+        c.unsorted = true;
+        let size = c.size;
+        *self.unsorted_sizes.entry(size).or_insert(0) += 1;
+    }
+
+    /// Chunk `a` leaves the unsorted bin (nothing happens when it was not in it).
+    pub(super) fn unsorted_remove(&mut self, a: u64) {
+        let c = self.chm(a);
+        if !c.unsorted {
+            return;
+        }
+        c.unsorted = false;
+        let old = *c;
+        self.forget_unsorted(&old);
+    }
+
+    fn forget_unsorted(&mut self, old: &Chunk) {
+        if !old.unsorted {
+            return;
+        }
+        if let Some(n) = self.unsorted_sizes.get_mut(&old.size) {
+            *n -= 1;
+            if *n == 0 {
+                self.unsorted_sizes.remove(&old.size);
+            }
+        } else {
+            debug_assert!(false, "glibc model: unsorted size {} not counted", old.size);
         }
     }
 

@@ -95,6 +95,7 @@ use chunks::{Chunk, ChunkMap, EMPTY_CHUNK, State};
 use kernel::{Access, Addr, Fault, Kernel};
 use layout::*;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// glibc's `struct mallinfo2`: the allocator's own statistics.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +196,9 @@ pub struct Glibc {
     /// Stand-in written to when a chunk is unexpectedly missing (a model bug; debug
     /// builds assert instead), so that no op sequence can panic.
     scratch: Chunk,
+    /// Sizes of the chunks in the unsorted bin, with their counts: the bin is
+    /// unordered, and `largest_free` reads its largest here instead of walking it.
+    unsorted_sizes: BTreeMap<u64, u32>,
     bins: [BinHead; NBINS],
     binmap: [u32; 4],
     fastbins: [u64; NFASTBINS],
@@ -276,6 +280,7 @@ impl Glibc {
             p,
             chunks: ChunkMap::default(),
             scratch: EMPTY_CHUNK,
+            unsorted_sizes: BTreeMap::new(),
             bins,
             binmap: [0; 4],
             fastbins: [0; NFASTBINS],
@@ -427,12 +432,20 @@ impl Glibc {
     /// The largest chunk a malloc could reuse without a syscall.
     fn largest_free(&self) -> u64 {
         let mut best = self.top_size;
-        // The unsorted bin is unordered: walk it.
-        let mut p = self.bins[UNSORTED].bk;
-        while !Self::is_bin(p) {
-            best = best.max(self.size_of(p));
-            p = self.bk(p);
+        // The unsorted bin is unordered: its sizes are counted as chunks come and go.
+        let unsorted = self.unsorted_sizes.keys().next_back().copied().unwrap_or(0);
+        #[cfg(debug_assertions)]
+        {
+            // Debug builds (the tests) check the count against a walk of the bin.
+            let mut walked = 0;
+            let mut p = self.bins[UNSORTED].bk;
+            while !Self::is_bin(p) {
+                walked = walked.max(self.size_of(p));
+                p = self.bk(p);
+            }
+            debug_assert_eq!(walked, unsorted, "glibc model: unsorted sizes");
         }
+        best = best.max(unsorted);
         // Bins hold ever larger sizes (a smallbin one size, a largebin a range above
         // the bin before it) and a largebin is sorted largest first: the largest binned
         // chunk is the first of the highest bin that is not empty.
