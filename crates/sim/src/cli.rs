@@ -123,7 +123,7 @@ pub struct Source {
     #[arg(long, short = 's', default_value_t = 1)]
     pub seed: u64,
     /// How many ops to generate (a trace is cut to its first N ops).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub ops: Option<u64>,
     /// A parameter of the workload generator, `NAME=VALUE` (repeatable; `sim list`
     /// shows each generator's parameters and defaults): `--param keep_every=3

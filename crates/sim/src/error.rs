@@ -46,7 +46,7 @@ pub type CliResult<T = ()> = Result<T, CliError>;
 /// wrong, every detail clap gives (the missing arguments, a did-you-mean tip, the
 /// possible values), the usage line, and the help of the subcommand concerned.
 /// Names are quoted with backticks, as in every other message of `sim`.
-pub fn usage_line(clap_text: &str) -> String {
+pub fn usage_line(clap_text: &str, typed: Option<&str>) -> String {
     let mut line = String::new();
     let mut usage = None;
     for part in clap_text.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -55,6 +55,14 @@ pub fn usage_line(clap_text: &str) -> String {
         }
         if let Some(u) = part.strip_prefix("Usage: ") {
             usage = Some(u.to_string());
+            continue;
+        }
+        // A usage of several lines: `Usage: sim [OPTIONS]` then `sim <COMMAND>`.
+        if let Some(u) = usage.as_mut()
+            && part.starts_with("sim ")
+        {
+            u.push_str(" | ");
+            u.push_str(part);
             continue;
         }
         let part = part.strip_prefix("error: ").unwrap_or(part);
@@ -78,10 +86,10 @@ pub fn usage_line(clap_text: &str) -> String {
         line.push_str("; usage: ");
         line.push_str(u);
     }
-    let help = if sub.is_empty() {
-        "sim --help".to_string()
-    } else {
-        format!("sim {} --help", sub.join(" "))
+    let help = match (sub.is_empty(), typed) {
+        (false, _) => format!("sim {} --help", sub.join(" ")),
+        (true, Some(t)) => format!("sim {t} --help"),
+        (true, None) => "sim --help".to_string(),
     };
     format!("{} (see `{help}`)", backticks(&line))
 }
@@ -116,7 +124,7 @@ mod tests {
                        <--workload <NAME>|--trace <FILE>>\n\nFor more information, try \
                        '--help'.\n";
         assert_eq!(
-            usage_line(missing),
+            usage_line(missing, None),
             "the following required arguments were not provided: --emit-ops <FILE>; usage: \
              sim replay --emit-ops <FILE> <--workload <NAME>|--trace <FILE>> (see `sim replay \
              --help`)"
@@ -124,11 +132,18 @@ mod tests {
         let typo = "error: unexpected argument '--worklaod' found\n\n  tip: a similar \
                     argument exists: '--workload'\n\nUsage: sim --workload <NAME>\n";
         assert_eq!(
-            usage_line(typo),
+            usage_line(typo, None),
             "unexpected argument `--worklaod` found; tip: a similar argument exists: \
              `--workload`; usage: sim --workload <NAME> (see `sim --help`)"
         );
-        assert_eq!(usage_line(""), "bad usage (see `sim --help`)");
+        assert_eq!(usage_line("", None), "bad usage (see `sim --help`)");
         assert_eq!(backticks("don't"), "don't");
+        assert_eq!(
+            usage_line(
+                "error: invalid value 'x' for '--seed <SEED>'\n",
+                Some("quiz")
+            ),
+            "invalid value `x` for `--seed <SEED>` (see `sim quiz --help`)"
+        );
     }
 }

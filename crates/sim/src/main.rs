@@ -49,7 +49,18 @@ fn run() -> i32 {
             return 0;
         }
         Err(e) => {
-            eprintln!("sim: error: {}", error::usage_line(&e.render().to_string()));
+            // The subcommand the user typed, for the pointer to its help when clap's
+            // message has no usage line to tell (a bad value).
+            use clap::CommandFactory;
+            let first = std::env::args().nth(1).unwrap_or_default();
+            let sub = Cli::command()
+                .get_subcommands()
+                .any(|c| c.get_name() == first)
+                .then_some(first);
+            eprintln!(
+                "sim: error: {}",
+                error::usage_line(&e.render().to_string(), sub.as_deref())
+            );
             return 2;
         }
     };

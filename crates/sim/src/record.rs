@@ -118,6 +118,8 @@ fn record(args: &RecordArgs) -> CliResult {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{name}.trace")));
+    // Before the program runs: the trace can be written (exit 2 if not).
+    crate::output::check_file_target(&out, "--out")?;
 
     let dir = TempDir::new()?;
     let library = dir.0.join("libbrkmap_tracer.so");
