@@ -165,8 +165,8 @@ impl Glibc {
         if !c.unsorted {
             return;
         }
-        c.unsorted = false;
         let old = *c;
+        c.unsorted = false;
         self.forget_unsorted(&old);
     }
 
