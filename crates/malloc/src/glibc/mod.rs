@@ -548,7 +548,7 @@ impl Allocator for Glibc {
 
     fn blocks(&self, out: &mut Vec<Block>) {
         let start = out.len();
-        for (&addr, c) in &self.chunks {
+        for (addr, c) in self.chunks.iter() {
             let kind = match c.state {
                 State::InUse | State::Mmapped => BlockKind::Used,
                 State::Meta | State::Fence => BlockKind::Meta,
