@@ -24,6 +24,7 @@
 //! other builds do not inflate the figures. Medians of several repetitions (`--reps`)
 //! take out the rest.
 
+use crate::choice;
 use crate::cli::Source;
 use crate::error::{CliError, CliResult};
 use crate::output::{Table, emit, spinner};
@@ -54,8 +55,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", conflicts_with_all = ["trace", "workload"],
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub live: Option<u64>,
-    /// The simulated allocator. `glibc` and `mmap` have a real counterpart; any other
-    /// needs --no-real.
+    /// The simulated allocator, with options of its own in brackets as elsewhere
+    /// (`glibc[mmap_threshold=64K]`, then with --no-real). `glibc` and `mmap` have a real
+    /// counterpart; any other needs --no-real.
     #[arg(long, short = 'a', default_value = "glibc")]
     pub allocator: String,
     /// An allocator option `NAME=VALUE` for the simulated side (with --no-real only for
@@ -126,30 +128,43 @@ struct Report<'a> {
 
 /// Runs `sim bench`.
 pub fn run(args: &BenchArgs) -> CliResult {
-    let settings = source::settings(&args.tunables)?;
-    if let Some(key) = registry::unknown_keys(&[args.allocator.as_str()], &settings).first() {
+    let tunables = source::settings(&args.tunables)?;
+    // One allocator, as `--allocator` takes it elsewhere: a name with options of its
+    // own in brackets (`glibc[mmap_threshold=64K]`).
+    let mut choices = choice::parse(std::slice::from_ref(&args.allocator))?;
+    if choices.len() != 1 {
         return Err(CliError::usage(format!(
-            "--tunable {key}: allocator {} takes no such option",
+            "--allocator {}: sim bench times one allocator at a time",
             args.allocator
         )));
     }
+    choice::check(&choices)?;
+    let chosen = choices.remove(0);
+    if let Some(key) = registry::unknown_keys(&[chosen.name.as_str()], &tunables).first() {
+        return Err(CliError::usage(format!(
+            "--tunable {key}: allocator {} takes no such option",
+            chosen.name
+        )));
+    }
+    let settings = chosen.settings(&tunables);
     // Checks the name and the options before any work.
-    registry::build(&args.allocator, &settings).map_err(|e| CliError::usage(e.to_string()))?;
+    registry::build(&chosen.name, &settings).map_err(|e| CliError::usage(e.to_string()))?;
     let real = if args.no_real {
         None
     } else {
-        let strategy: Strategy = args.allocator.parse().map_err(|_| {
+        let strategy: Strategy = chosen.name.parse().map_err(|_| {
             CliError::usage(format!(
                 "allocator {} has no real counterpart (glibc and mmap have); add --no-real \
                  to time the simulator alone",
-                args.allocator
+                chosen.name
             ))
         })?;
         if !settings.is_empty() {
-            return Err(CliError::usage(
-                "--tunable changes only the simulated side; the real one runs glibc's \
-                 defaults: add --no-real",
-            ));
+            return Err(CliError::usage(format!(
+                "--allocator {}: options change only the simulated side; the real one runs \
+                 its defaults: add --no-real",
+                chosen.label
+            )));
         }
         Some(strategy)
     };
@@ -162,11 +177,20 @@ pub fn run(args: &BenchArgs) -> CliResult {
             let mut src = args.source.clone();
             src.trace = Some(path);
             src.workload = None;
-            rows.push(measure(args, &src, None, real, &exe, &settings)?);
+            rows.push(measure(
+                args,
+                &chosen.name,
+                &src,
+                None,
+                real,
+                &exe,
+                &settings,
+            )?);
         }
     } else {
         rows.push(measure(
             args,
+            &chosen.name,
             &args.source,
             args.live,
             real,
@@ -255,6 +279,7 @@ fn tidy(p: &Path) -> PathBuf {
 /// Loads one op stream and measures it both ways, alternating.
 fn measure(
     args: &BenchArgs,
+    allocator: &str,
     src: &Source,
     live: Option<u64>,
     real: Option<Strategy>,
@@ -290,8 +315,7 @@ fn measure(
     let mut sim = Vec::new();
     let mut real_runs = Vec::new();
     for _ in 0..args.reps {
-        let a = registry::build(&args.allocator, settings)
-            .map_err(|e| CliError::usage(e.to_string()))?;
+        let a = registry::build(allocator, settings).map_err(|e| CliError::usage(e.to_string()))?;
         let t0 = calibrate::sys::process_cpu_ns();
         let r = engine::run(&w, a, &config);
         // Dropping the result (timeline, summary) is part of the run's cost.
