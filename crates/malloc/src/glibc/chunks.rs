@@ -121,6 +121,7 @@ struct Group {
 
 impl Group {
     /// `Ok(index)` of the chunk at granule `k`, or `Err(index)` where it would go.
+    #[inline]
     fn find(&self, k: u32) -> Result<usize, usize> {
         let (w, b) = ((k >> 6) as usize, k & 63);
         let below = if w == 0 {
@@ -147,16 +148,19 @@ impl Group {
 
 impl ChunkMap {
     /// The group's address and the granule within it; `None` when not 16-byte aligned.
+    #[inline]
     fn split(a: u64) -> Option<(u64, u32)> {
         (a & 15 == 0).then_some((a & !GROUP_MASK, ((a & GROUP_MASK) >> 4) as u32))
     }
 
+    #[inline]
     fn dense_index(&self, g: u64) -> Option<usize> {
         let base = self.base?;
         let i = g.checked_sub(base)? >> GROUP_SHIFT;
         (i < self.dense.len() as u64).then_some(i as usize)
     }
 
+    #[inline]
     fn group(&self, g: u64) -> Option<&Group> {
         match self.dense_index(g) {
             Some(i) => Some(&self.dense[i]),
@@ -164,6 +168,7 @@ impl ChunkMap {
         }
     }
 
+    #[inline]
     fn group_mut(&mut self, g: u64) -> Option<&mut Group> {
         match self.dense_index(g) {
             Some(i) => Some(&mut self.dense[i]),
@@ -203,6 +208,7 @@ impl ChunkMap {
         self.sparse.entry(g).or_default()
     }
 
+    #[inline]
     pub(super) fn get(&self, a: &u64) -> Option<&Chunk> {
         let Some((g, k)) = Self::split(*a) else {
             return self.odd.get(a);
@@ -211,6 +217,7 @@ impl ChunkMap {
         v.find(k).ok().map(|i| &v.chunks[i])
     }
 
+    #[inline]
     pub(super) fn get_mut(&mut self, a: &u64) -> Option<&mut Chunk> {
         let Some((g, k)) = Self::split(*a) else {
             return self.odd.get_mut(a);
