@@ -7,8 +7,8 @@
 mod replay_support;
 
 use calibrate::replay::{
-    CrashExperiment, CrashOutcome, RealRun, ReplayError, ReplayOptions, Strategy, replay_real,
-    replay_real_ops, segv_experiments,
+    CrashExperiment, CrashOutcome, RealRun, ReplayError, ReplayOptions, Strategy, bench_real,
+    replay_real, replay_real_ops, segv_experiments,
 };
 use engine::Region;
 use replay_support::{exe, parse_rep, read_rep};
@@ -308,6 +308,40 @@ fn samples_follow_the_interval_phases_and_the_end() {
             .all(|w| w[0].time_ns <= w[1].time_ns)
     );
     assert!(run.op_ns <= run.elapsed_ns);
+}
+
+/// A benchmark child runs the same ops: written blocks fault their pages in (one fault
+/// a page under the mmap strategy, as the replay counts them), unwritten ones do not,
+/// and the loop's CPU time is measured.
+#[test]
+fn bench_replays_time_the_ops_and_fault_what_they_write() {
+    let mut w = Workload::new("bench");
+    for id in 0..64 {
+        w.ops.push(Op::Malloc { id, size: 3 * PAGE });
+    }
+    for id in 0..64 {
+        w.ops.push(Op::Free { id });
+    }
+    let options = opts(Strategy::Mmap);
+    let written = match bench_real(exe(), &w, &options) {
+        Err(ReplayError::Unavailable(_)) => return assert!(unavailable_here()),
+        other => other.unwrap(),
+    };
+    assert!(written.cpu_ns > 0, "{written:?}");
+    assert!(written.wall_ns > 0, "{written:?}");
+    assert!(
+        (192..192 + 16).contains(&written.minor_faults),
+        "64 blocks of 3 written pages: {written:?}"
+    );
+    w.touch = TouchPolicy::None;
+    let untouched = bench_real(exe(), &w, &options).unwrap();
+    assert!(untouched.minor_faults < 16, "{untouched:?}");
+    if glibc_236() {
+        assert_eq!(written.glibc_version, "2.36");
+    }
+    // glibc: the same stream through malloc and free.
+    let glibc = bench_real(exe(), &w, &opts(Strategy::Glibc)).unwrap();
+    assert!(glibc.cpu_ns > 0, "{glibc:?}");
 }
 
 #[test]

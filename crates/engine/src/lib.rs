@@ -8,6 +8,8 @@
 //!   simulated kernel, giving a [`RunResult`]: a [`Summary`] (peaks, fragmentation,
 //!   syscalls, faults, memory returned, simulated time), a [`Timeline`] of [`Sample`]s,
 //!   per-op [`OpRow`]s and heap maps ([`HeapSnapshot`]).
+//! - [`run_stream`]: the same with the ops read one at a time (a trace too large to
+//!   hold in memory).
 //! - [`Program`]: a workload executed one op at a time by a driver that wants to look
 //!   between ops or share a kernel.
 //! - [`run_system`]: several [`Program`]s as processes taking turns on one kernel
@@ -28,7 +30,7 @@ mod timeline;
 
 pub use oprow::{OpRow, Region};
 pub use program::{Blocks, Held, Program, Stepped, execute};
-pub use run::{HeapSnapshot, RunConfig, RunError, RunResult, Step, run, run_observed};
+pub use run::{HeapSnapshot, RunConfig, RunError, RunResult, Step, run, run_observed, run_stream};
 pub use summary::{Outcome, Summary};
 pub use system::{
     OomChoice, ProcessResult, ProcessSpec, RoundSample, SystemRun, run_system, system_summary,

@@ -105,13 +105,34 @@ pub struct Held {
 ///
 /// This is all a C program knows about its heap: the pointers in its variables. The
 /// allocator's own view (chunks, bins, mappings) is in the allocator.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Every op looks a block up by id, so this is on the simulator's hot path. Ids are
+/// usually small and dense (a trace numbers its blocks from 0; generators count up), so
+/// the blocks live in a vector indexed by id: a lookup is one bounds check and one
+/// load, with no hashing and no tree walk. An id far beyond the ids seen so far (more
+/// than twice the vector's length plus [`Blocks::DENSE_SLACK`]) goes to an ordered map
+/// instead, so a stream that names a block `10^15` does not make the vector huge; when
+/// the vector later grows over such ids they move into it. The vector costs 16 bytes
+/// per id below its length, live or not.
+#[derive(Clone, Default)]
 pub struct Blocks {
-    held: BTreeMap<BlockId, Held>,
+    /// `dense[id]` for ids below its length; `size == EMPTY` marks an id not held.
+    dense: Vec<Held>,
+    /// Ids at or above `dense.len()`.
+    sparse: BTreeMap<BlockId, Held>,
+    /// Blocks held.
+    count: usize,
     live: u64,
 }
 
+/// The size that marks a vector slot as not held (no request can be this large: sizes
+/// are at most 2^48, and a block of this size could never have been allocated).
+const EMPTY: u64 = u64::MAX;
+
 impl Blocks {
+    /// How far past twice the vector's length an id may be and still grow the vector.
+    pub const DENSE_SLACK: u64 = 1 << 16;
+
     /// Requested bytes of the blocks held.
     pub fn live(&self) -> u64 {
         self.live
@@ -119,35 +140,110 @@ impl Blocks {
 
     /// Number of blocks held.
     pub fn len(&self) -> usize {
-        self.held.len()
+        self.count
     }
 
     /// True when the program holds no block.
     pub fn is_empty(&self) -> bool {
-        self.held.is_empty()
+        self.count == 0
     }
 
     /// The block named `id`, if the program holds it.
+    #[inline]
     pub fn get(&self, id: BlockId) -> Option<Held> {
-        self.held.get(&id).copied()
+        if id < self.dense.len() as u64 {
+            let h = self.dense[id as usize];
+            (h.size != EMPTY).then_some(h)
+        } else {
+            self.sparse.get(&id).copied()
+        }
     }
 
     /// Every block held, in id order.
     pub fn iter(&self) -> impl Iterator<Item = (BlockId, Held)> + '_ {
-        self.held.iter().map(|(&id, &h)| (id, h))
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.size != EMPTY)
+            .map(|(id, &h)| (id as BlockId, h));
+        dense.chain(self.sparse.iter().map(|(&id, &h)| (id, h)))
     }
 
+    #[inline]
     fn insert(&mut self, id: BlockId, held: Held) {
-        if let Some(old) = self.held.insert(id, held) {
-            self.live -= old.size;
+        let len = self.dense.len() as u64;
+        let old = if id < len {
+            let slot = &mut self.dense[id as usize];
+            let old = (slot.size != EMPTY).then_some(*slot);
+            *slot = held;
+            old
+        } else if held.size != EMPTY && id < len.saturating_mul(2).saturating_add(Self::DENSE_SLACK)
+        {
+            self.grow_to(id);
+            self.dense[id as usize] = held;
+            None
+        } else {
+            self.sparse.insert(id, held)
+        };
+        match old {
+            Some(old) => self.live -= old.size,
+            None => self.count += 1,
         }
         self.live += held.size;
     }
 
+    /// Grows the vector to cover `id` (at least doubling it), moving the ids it now
+    /// covers out of the map.
+    #[cold]
+    fn grow_to(&mut self, id: BlockId) {
+        let new_len = (id as usize + 1).max(self.dense.len() * 2);
+        let empty = Held {
+            ptr: 0,
+            size: EMPTY,
+        };
+        self.dense.resize(new_len, empty);
+        let above = self.sparse.split_off(&(new_len as BlockId));
+        for (id, h) in std::mem::replace(&mut self.sparse, above) {
+            self.dense[id as usize] = h;
+        }
+    }
+
+    #[inline]
     fn remove(&mut self, id: BlockId) -> Option<Held> {
-        let h = self.held.remove(&id)?;
+        let h = if id < self.dense.len() as u64 {
+            let slot = &mut self.dense[id as usize];
+            if slot.size == EMPTY {
+                return None;
+            }
+            std::mem::replace(
+                slot,
+                Held {
+                    ptr: 0,
+                    size: EMPTY,
+                },
+            )
+        } else {
+            self.sparse.remove(&id)?
+        };
+        self.count -= 1;
         self.live -= h.size;
         Some(h)
+    }
+}
+
+impl PartialEq for Blocks {
+    /// The same blocks held, whatever the layout.
+    fn eq(&self, other: &Blocks) -> bool {
+        self.count == other.count && self.live == other.live && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Blocks {}
+
+impl std::fmt::Debug for Blocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -432,6 +528,50 @@ mod tests {
         assert!(index >= 1, "the first block fits in 64 frames");
         assert_eq!(p.blocks().len(), index + 1, "the faulting block is held");
         assert_eq!(p.live(), (index as u64 + 1) * (100 << 10));
+    }
+
+    #[test]
+    fn blocks_keep_dense_and_far_ids_in_id_order() {
+        let h = |ptr, size| Held { ptr, size };
+        let mut b = Blocks::default();
+        let far = 1 << 40;
+        b.insert(far, h(1, 10));
+        b.insert(3, h(2, 20));
+        b.insert(0, h(3, 30));
+        assert_eq!((b.len(), b.live()), (3, 60));
+        assert_eq!(b.get(far), Some(h(1, 10)));
+        assert_eq!(b.get(3), Some(h(2, 20)));
+        assert_eq!(b.get(2), None);
+        // Re-inserting an id replaces its block.
+        b.insert(3, h(4, 5));
+        assert_eq!((b.len(), b.live()), (3, 45));
+        let ids: Vec<_> = b.iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, [0, 3, far]);
+        // An id beyond the vector but near it grows the vector; one in the map that the
+        // vector now covers moves in, and order is kept.
+        let mut c = Blocks::default();
+        c.insert(Blocks::DENSE_SLACK * 3, h(9, 1));
+        c.insert(Blocks::DENSE_SLACK - 1, h(8, 1));
+        c.insert(Blocks::DENSE_SLACK * 2, h(7, 1));
+        assert_eq!(c.get(Blocks::DENSE_SLACK * 3), Some(h(9, 1)));
+        let ids: Vec<_> = c.iter().map(|(id, _)| id).collect();
+        assert_eq!(
+            ids,
+            [
+                Blocks::DENSE_SLACK - 1,
+                Blocks::DENSE_SLACK * 2,
+                Blocks::DENSE_SLACK * 3
+            ]
+        );
+        assert_eq!(c.remove(Blocks::DENSE_SLACK * 3), Some(h(9, 1)));
+        assert_eq!(c.remove(Blocks::DENSE_SLACK * 3), None);
+        assert_eq!(c.remove(5), None);
+        assert_eq!((c.len(), c.live()), (2, 2));
+        // Equality is about the blocks held, not the layout.
+        let mut d = Blocks::default();
+        d.insert(Blocks::DENSE_SLACK * 2, h(7, 1));
+        d.insert(Blocks::DENSE_SLACK - 1, h(8, 1));
+        assert_eq!(c, d);
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::timeline::{Sample, Source, Timeline};
 use kernel::{Addr, CostCategory, Kernel, KernelConfig, Syscall};
 use malloc::{Allocator, Block};
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
+use std::convert::Infallible;
 use std::fmt;
 use workload::{BlockId, Op, Workload};
 
@@ -89,6 +91,14 @@ pub enum RunError {
         /// The kernel's answer.
         detail: String,
     },
+    /// The op stream itself could not be read (a streamed trace with a malformed or
+    /// invalid line: the detail names the file and the line).
+    Input {
+        /// Ops executed before it.
+        op: u64,
+        /// What the reader said.
+        detail: String,
+    },
     /// The allocator broke its contract (rejected its own pointer, returned memory it
     /// does not own...).
     Allocator {
@@ -116,6 +126,7 @@ impl fmt::Display for RunError {
                 detail,
             } => write!(f, "op {op}: allocator {allocator} failed: {detail}"),
             RunError::Kernel { what, detail } => write!(f, "{what}: {detail}"),
+            RunError::Input { detail, .. } => f.write_str(detail),
         }
     }
 }
@@ -163,6 +174,50 @@ pub struct Step<'a> {
 /// prints the free list there).
 pub fn run_observed(
     workload: &Workload,
+    allocator: Box<dyn Allocator>,
+    config: &RunConfig,
+    observe: &mut dyn FnMut(&Step),
+) -> Result<RunResult, RunError> {
+    // The ops by reference: no copy of each op.
+    let ops = workload.ops.iter().map(Ok::<&Op, Infallible>);
+    drive(
+        workload,
+        workload.ops.len() as u64,
+        ops,
+        allocator,
+        config,
+        observe,
+    )
+}
+
+/// Like [`run_observed`], with the ops coming one at a time from `ops` instead of
+/// `workload.ops` (which is ignored; the workload gives the name, seed, touch policy
+/// and lifetime hints): a trace too large to hold in memory is read as it runs. The
+/// host memory a run needs is then what the simulated machine holds (the live
+/// blocks, the allocator's metadata, the kernel's pages and tables) and the samples,
+/// not the stream.
+///
+/// `expected_ops` is the stream's length as far as it is known in advance (a `.rep`
+/// header's op count); it only sets the default sampling interval (about 1000
+/// samples). An item of `ops` that is an error ends the run with
+/// [`RunError::Input`].
+pub fn run_stream<E: fmt::Display>(
+    workload: &Workload,
+    expected_ops: u64,
+    ops: impl Iterator<Item = Result<Op, E>>,
+    allocator: Box<dyn Allocator>,
+    config: &RunConfig,
+    observe: &mut dyn FnMut(&Step),
+) -> Result<RunResult, RunError> {
+    drive(workload, expected_ops, ops, allocator, config, observe)
+}
+
+/// The op loop of [`run_observed`] and [`run_stream`], over ops held (`&Op`) or read
+/// (`Op`).
+fn drive<O: Borrow<Op>, E: fmt::Display>(
+    workload: &Workload,
+    expected_ops: u64,
+    ops: impl Iterator<Item = Result<O, E>>,
     mut allocator: Box<dyn Allocator>,
     config: &RunConfig,
     observe: &mut dyn FnMut(&Step),
@@ -172,7 +227,7 @@ pub fn run_observed(
     let every = if config.sample_every > 0 {
         config.sample_every
     } else {
-        (workload.ops.len() as u64 / 1000).max(1)
+        (expected_ops / 1000).max(1)
     };
 
     let mut blocks = Blocks::default();
@@ -189,7 +244,16 @@ pub fn run_observed(
     let mut frees_refused: u64 = 0;
 
     sample(&kernel, allocator.as_ref(), 0, 0, None, &mut timeline);
-    for (i, op) in workload.ops.iter().enumerate() {
+    let mut n: u64 = 0;
+    // Ops until the next interval sample (a countdown: no division per op).
+    let mut until_sample = every;
+    for (i, op) in ops.enumerate() {
+        let op = op.map_err(|e| RunError::Input {
+            op: i as u64,
+            detail: e.to_string(),
+        })?;
+        let op: &Op = op.borrow();
+        n = i as u64 + 1;
         let stepped = execute(
             i,
             op,
@@ -233,7 +297,12 @@ pub fn run_observed(
             _ => None,
         };
         let stopped = outcome != Outcome::Completed;
-        if phase.is_some() || (i + 1).is_multiple_of(every) || stopped {
+        until_sample -= 1;
+        let due = until_sample == 0;
+        if due {
+            until_sample = every;
+        }
+        if phase.is_some() || due || stopped {
             sample(
                 &kernel,
                 allocator.as_ref(),
@@ -256,7 +325,6 @@ pub fn run_observed(
             break;
         }
     }
-    let n = workload.ops.len() as u64;
     let live = blocks.live();
     if timeline.samples.last().is_none_or(|s| s.op != n) && outcome == Outcome::Completed {
         sample(&kernel, allocator.as_ref(), n, live, None, &mut timeline);
@@ -338,8 +406,10 @@ fn row(
     }
 }
 
+/// Peaks after one op: O(1), so it can run after every op ([`Allocator::usage`], not
+/// the full statistics, whose `largest_free` may walk free lists).
 fn track_peaks(kernel: &Kernel, allocator: &dyn Allocator, live: u64, peaks: &mut Peaks) {
-    let stats = allocator.stats();
+    let stats = allocator.usage();
     let mem = kernel.mem();
     peaks.live = peaks.live.max(live);
     if stats.footprint > peaks.footprint {

@@ -109,3 +109,27 @@ fn every_allocator_runs_the_project_traces() {
         check(&workload::read_trace(&f).unwrap());
     }
 }
+
+/// `usage()`, what peak tracking reads after every op, says what `stats()` says, for
+/// every registered allocator after every op of a churn and a realloc-heavy stream.
+#[test]
+fn usage_agrees_with_stats_after_every_op() {
+    use engine::{Program, Stepped};
+    for name in ["churn", "realloc-growth"] {
+        let w = workload::generate(name, 2, Some(3_000)).unwrap();
+        for entry in registry::entries() {
+            let mut a = registry::build(entry.name, &[]).unwrap();
+            let mut k = kernel::Kernel::new(kernel::KernelConfig::default());
+            let mut p = Program::new(w.clone());
+            while let Stepped::Ran { index, .. } = p.step(&mut k, a.as_mut()).unwrap() {
+                let (u, s) = (a.usage(), a.stats());
+                assert_eq!(
+                    (u.allocated, u.footprint),
+                    (s.allocated, s.footprint),
+                    "{} on {name}, op {index}",
+                    entry.name
+                );
+            }
+        }
+    }
+}

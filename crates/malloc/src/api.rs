@@ -76,6 +76,16 @@ pub struct HeapStats {
 }
 // ANCHOR_END: heap_stats
 
+/// What an allocator holds now, in the two figures whose peaks a run reports: read
+/// after every op, so [`Allocator::usage`] must cost no more than a few loads.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// [`HeapStats::allocated`].
+    pub allocated: u64,
+    /// [`HeapStats::footprint`].
+    pub footprint: u64,
+}
+
 /// What a block in a heap map is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -174,6 +184,18 @@ pub trait Allocator {
     /// The allocator's accounting now.
     fn stats(&self) -> HeapStats;
 
+    /// The two figures peak tracking needs after every op ([`HeapStats::allocated`] and
+    /// [`HeapStats::footprint`]), cheaply. The default takes them from
+    /// [`Allocator::stats`]; an allocator whose `stats` does real work (glibc's
+    /// `largest_free` walks its bins) answers from counters it keeps anyway.
+    fn usage(&self) -> Usage {
+        let s = self.stats();
+        Usage {
+            allocated: s.allocated,
+            footprint: s.footprint,
+        }
+    }
+
     /// The allocator's free structures in words, for a verbose mode that prints them
     /// after every op so a student can check homework answers by hand (OSTEP's
     /// `malloc.py` style). `None` when the allocator has no such view.
@@ -229,6 +251,10 @@ impl<A: Allocator + ?Sized> Allocator for Box<A> {
 
     fn stats(&self) -> HeapStats {
         (**self).stats()
+    }
+
+    fn usage(&self) -> Usage {
+        (**self).usage()
     }
 
     fn describe(&self) -> Option<String> {

@@ -54,6 +54,7 @@
 
 pub(crate) mod config;
 mod heap;
+mod index;
 mod list;
 
 pub use config::{Coalesce, Fit, FreeListConfig, Order, PRESETS};
@@ -99,6 +100,14 @@ pub struct FreeList {
     list: BTreeMap<Key, (Addr, u64)>,
     /// Free blocks by size, for `largest_free` in O(log n).
     by_size: BTreeSet<(u64, Addr)>,
+    /// The free list's keys with their sizes, for walks answered in O(log n): how many
+    /// nodes precede a position, the first node from a position on that fits.
+    index: index::Index,
+    /// Every block's address (`(addr, 0)`), for the rank of a block in the heap.
+    heap_index: index::Index,
+    /// Free blocks by size, then list position: the first block of a size in list
+    /// order, for best and worst fit over lists not sorted by size.
+    by_size_key: BTreeSet<(u64, Key)>,
     /// Insertion counter for LIFO and FIFO keys.
     seq: u64,
     /// Next fit's roving pointer: the list position where the next search starts (the
@@ -136,6 +145,9 @@ impl FreeList {
             blocks: BTreeMap::new(),
             list: BTreeMap::new(),
             by_size: BTreeSet::new(),
+            index: index::Index::default(),
+            heap_index: index::Index::default(),
+            by_size_key: BTreeSet::new(),
             seq: 0,
             rover: None,
             used: 0,
@@ -207,44 +219,61 @@ impl FreeList {
     // ANCHOR: search
     /// Searches the list for a free block of at least `asize` bytes, by the fit policy.
     fn search(&mut self, asize: u64) -> Option<(Addr, u64, Key)> {
-        fn first_fit<'a, I>(it: I, asize: u64, seen: &mut u64) -> Option<(Addr, u64, Key)>
-        where
-            I: Iterator<Item = (&'a Key, &'a (Addr, u64))>,
-        {
-            for (&key, &(a, s)) in it {
-                *seen += 1;
-                if s >= asize {
-                    return Some((a, s, key));
-                }
-            }
-            None
-        }
-        let mut seen = 0;
+        let seen;
         let found = match (self.cfg.fit, self.cfg.order) {
+            // The walk a C loop makes, answered by the index: the first node that fits
+            // and how many nodes the walk passed on its way (all of them when none fits).
             (Fit::First, _) | (Fit::Best, Order::SizeAsc) => {
-                first_fit(self.list.iter(), asize, &mut seen)
+                match self.index.first_fit((0, 0), asize) {
+                    Some((key, rank)) => {
+                        seen = rank + 1;
+                        self.list.get(&key).map(|&(a, s)| (a, s, key))
+                    }
+                    None => {
+                        seen = self.index.len();
+                        None
+                    }
+                }
             }
             (Fit::Next, _) => {
                 // Resume at the rover's position, wrap around at the end of the list.
                 let r = self.rover.unwrap_or((0, 0));
-                first_fit(
-                    self.list.range(r..).chain(self.list.range(..r)),
-                    asize,
-                    &mut seen,
-                )
-            }
-            (Fit::Best, _) => {
-                let mut best: Option<(Addr, u64, Key)> = None;
-                for (&key, &(a, s)) in &self.list {
-                    seen += 1;
-                    if s >= asize && best.is_none_or(|(_, bs, _)| s < bs) {
-                        best = Some((a, s, key));
-                        if s == asize {
-                            break; // nothing fits better than exactly
-                        }
+                let start = self.index.rank(r);
+                let len = self.index.len();
+                let hit = match self.index.first_fit(r, asize) {
+                    Some((key, rank)) => Some((key, rank - start + 1)),
+                    None => self
+                        .index
+                        .first_fit((0, 0), asize)
+                        .filter(|&(key, _)| key < r)
+                        .map(|(key, rank)| (key, len - start + rank + 1)),
+                };
+                match hit {
+                    Some((key, walked)) => {
+                        seen = walked;
+                        self.list.get(&key).map(|&(a, s)| (a, s, key))
+                    }
+                    None => {
+                        seen = len;
+                        None
                     }
                 }
-                best
+            }
+            (Fit::Best, _) => {
+                // The C loop walks the whole list keeping the smallest block that fits
+                // (the first of that size in list order), and stops early at a block
+                // that fits exactly. The smallest fitting size and its first block in
+                // list order are the first entry of `by_size_key` from `asize` on.
+                let best = self
+                    .by_size_key
+                    .range((asize, (0, 0))..)
+                    .next()
+                    .map(|&(s, key)| (s, key));
+                seen = match best {
+                    Some((s, key)) if s == asize => self.index.rank(key) + 1,
+                    _ => self.index.len(),
+                };
+                best.and_then(|(_, key)| self.list.get(&key).map(|&(a, s)| (a, s, key)))
             }
             (Fit::Worst, Order::SizeDesc) => {
                 // The head is the largest block.
@@ -253,14 +282,15 @@ impl FreeList {
                 head.filter(|&(_, s, _)| s >= asize)
             }
             (Fit::Worst, _) => {
-                let mut worst: Option<(Addr, u64, Key)> = None;
-                for (&key, &(a, s)) in &self.list {
-                    seen += 1;
-                    if worst.is_none_or(|(_, ws, _)| s > ws) {
-                        worst = Some((a, s, key));
-                    }
-                }
-                worst.filter(|&(_, s, _)| s >= asize)
+                // The C loop walks the whole list keeping the first largest block.
+                seen = self.index.len();
+                let worst = self
+                    .by_size
+                    .last()
+                    .and_then(|&(max, _)| self.by_size_key.range((max, (0, 0))..).next().copied());
+                worst
+                    .and_then(|(_, key)| self.list.get(&key).map(|&(a, s)| (a, s, key)))
+                    .filter(|&(_, s, _)| s >= asize)
             }
         };
         self.visits += seen;

@@ -27,4 +27,4 @@ pub mod glibc;
 pub mod options;
 pub mod segregated;
 
-pub use api::{AllocError, Allocator, Block, BlockKind, HeapStats};
+pub use api::{AllocError, Allocator, Block, BlockKind, HeapStats, Usage};

@@ -289,3 +289,40 @@ fn calloc_skips_the_tcache_and_memalign_aligns() {
         g.free(&mut k, p).unwrap();
     }
 }
+
+/// `largest_free` (read by samples) is the largest chunk a malloc could reuse without
+/// a syscall: the largest free, cached or top block of the heap map, after every call
+/// of a mixed stream that fills every kind of bin.
+#[test]
+fn largest_free_is_the_largest_reusable_block() {
+    let (mut k, mut g) = fresh();
+    let mut live: Vec<u64> = Vec::new();
+    let mut x: u64 = 7;
+    for step in 0..4000u64 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let size = match (x >> 33) % 4 {
+            0 => 16 + (x >> 40) % 100,
+            1 => 200 + (x >> 40) % 900,
+            2 => 1100 + (x >> 40) % 6000,
+            _ => 20_000 + (x >> 40) % 60_000,
+        };
+        if live.len() < 50 || !(x >> 20).is_multiple_of(3) {
+            live.push(g.malloc(&mut k, size).unwrap());
+        } else {
+            let i = ((x >> 24) as usize) % live.len();
+            let p = live.swap_remove(i);
+            g.free(&mut k, p).unwrap();
+        }
+        let want = blocks(&g)
+            .iter()
+            .filter(|b| {
+                !b.mapped && matches!(b.kind, BlockKind::Free | BlockKind::Cached | BlockKind::Top)
+            })
+            .map(|b| b.size)
+            .max()
+            .unwrap_or(0);
+        assert_eq!(g.stats().largest_free, want, "after call {step}");
+    }
+}

@@ -19,6 +19,7 @@ Examples:
   sim kernel --script s.ks --real --emit-rows real.csv   the same on this machine's kernel
   sim record -- ls -R /usr/share/doc         trace a real program's mallocs (ls.trace)
   sim calibrate --quick                      measure this machine's costs
+  sim bench --all                            simulator vs real glibc, ns per op
   sim validate --workload churn --allocator mmap
   sim figures                                regenerate the book's figures and data
   sim figures --check                        fail if a committed figure is stale
@@ -78,6 +79,8 @@ pub enum Command {
     /// Run a program and record its malloc, calloc, realloc, free and aligned
     /// allocations as a trace.
     Record(crate::record::RecordArgs),
+    /// Time the simulator against the real glibc on the same ops (CPU time per op).
+    Bench(crate::bench::BenchArgs),
     /// Compare two runs metric by metric (A, B, B - A, B / A), and overlay their
     /// timelines.
     ///
@@ -174,12 +177,14 @@ pub struct Source {
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// The most ops a workload or trace may have (a limit that keeps the host's
-    /// memory bounded: every op is held in memory).
+    /// memory bounded: every op is held in memory). A simulation run streams a `.rep`
+    /// trace of 16 MiB or more instead (see --stream), and this limit does not apply.
     /// At most 200,000,000: held in memory, more would not fit a 24 GiB machine.
     #[arg(long, value_name = "N", default_value_t = 100_000_000,
           value_parser = clap::value_parser!(u64).range(1..=200_000_000))]
     pub max_ops: u64,
-    /// The largest trace file read (sizes such as 64M or 2G).
+    /// The largest trace file read whole (sizes such as 64M or 2G); a streamed `.rep`
+    /// trace may be larger.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = size_arg)]
     pub max_trace_size: u64,
 }
@@ -237,6 +242,11 @@ pub struct RunArgs {
     /// to check homework answers by hand. Addresses are offsets from the heap start.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Read a `.rep` trace one op at a time as each allocator runs it, never holding it
+    /// whole (the default for .rep traces of 16 MiB or more): memory for the live
+    /// blocks, not for the ops. An invalid line then stops the run where it is met.
+    #[arg(long)]
+    pub stream: bool,
     /// Sample the metrics every N ops (default: about 1000 samples per run).
     #[arg(long, value_name = "N")]
     pub sample_every: Option<u64>,

@@ -14,6 +14,7 @@
 // Under `cargo test` the harness owns `main`, so `run` and what it calls look unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod bench;
 mod calibration;
 mod choice;
 mod cli;
@@ -78,6 +79,7 @@ fn run() -> i32 {
         Some(Command::Step(args)) => step::run(args),
         Some(Command::Kernel(args)) => kernel::run(args),
         Some(Command::Record(args)) => record::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Compare(args)) => compare::run(args),
         Some(Command::Grade(args)) => grade::run(args),
     };

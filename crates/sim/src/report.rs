@@ -340,9 +340,8 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder for `workload` on a kernel whose heap starts at `heap_start`.
-    pub fn new(workload: &Workload, heap_start: u64) -> Recorder {
-        let n = workload.ops.len() as u64;
+    /// A recorder for a run of `n` ops on a kernel whose heap starts at `heap_start`.
+    pub fn for_ops(n: u64, heap_start: u64) -> Recorder {
         Recorder {
             heap_start,
             stride: n.div_ceil(MAX_STATES as u64).max(1),
@@ -367,7 +366,8 @@ impl Recorder {
     pub fn observe(&mut self, step: &Step) {
         self.follow_phase(step);
         let i = step.index;
-        let footprint = step.allocator.stats().footprint;
+        // After every op: `usage` is O(1), `stats` may walk the free lists.
+        let footprint = step.allocator.usage().footprint;
         let rss = step.kernel.mem().rss;
         let due = i == 0 || i == self.last || i % self.stride == self.stride - 1;
         let mut state = None;
@@ -773,7 +773,7 @@ mod tests {
     /// Runs `name` over `w` with a recorder; returns the recorder and the run's result.
     fn record(name: &str, w: &Workload) -> (Recorder, engine::RunResult) {
         let config = RunConfig::default();
-        let mut rec = Recorder::new(w, config.kernel.heap_start);
+        let mut rec = Recorder::for_ops(w.ops.len() as u64, config.kernel.heap_start);
         let a = lab::registry::build(name, &[]).unwrap();
         let r = engine::run_observed(w, a, &config, &mut |step| rec.observe(step)).unwrap();
         (rec, r)

@@ -53,7 +53,8 @@ pub fn run(args: &RunArgs) -> CliResult {
     {
         return Err(samples_error(ops, every, ops / every, args.max_samples, 0));
     }
-    let w = source::load(&args.source)?;
+    let loaded = source::load_for_run(&args.source, args.stream)?;
+    let w = &loaded.workload;
     let settings = source::settings(&args.tunables)?;
     let cost = source::cost_model(args.cost.as_deref())?;
     let choices: Vec<Choice> = if args.allocator.is_empty() {
@@ -69,7 +70,7 @@ pub fn run(args: &RunArgs) -> CliResult {
     if args.sample_every == Some(0) {
         return Err(CliError::usage("--sample-every must be at least 1"));
     }
-    check_samples(&w, args.sample_every, args.max_samples)?;
+    check_samples(&loaded, args.sample_every, args.max_samples)?;
     let refs: Vec<&str> = choices.iter().map(|c| c.name.as_str()).collect();
     source::check_settings(&refs, &settings)?;
     let mut allocators = Vec::new();
@@ -92,14 +93,14 @@ pub fn run(args: &RunArgs) -> CliResult {
         },
         sample_every: args.sample_every.unwrap_or(0),
         // Heap maps keep every block at every sample: only for small runs.
-        heap_maps: !args.no_svg && w.ops.len() <= HEAP_MAP_MAX_OPS,
+        heap_maps: !args.no_svg && loaded.ops() <= HEAP_MAP_MAX_OPS,
         ..RunConfig::default()
     };
     // Before any simulation: the output directory can be written (exit 2 if not).
     let run_dir = match named_out {
         Some(d) => d,
         // The default directory is sim's own (under target/brkmap): replaced freely.
-        None => RunDir::prepare(&source::default_out(&source::leaf_name(&w)), true, "--out")?,
+        None => RunDir::prepare(&source::default_out(&source::leaf_name(w)), true, "--out")?,
     };
     let cost_name = match &args.cost {
         Some(p) => p
@@ -109,8 +110,16 @@ pub fn run(args: &RunArgs) -> CliResult {
         None => "default costs".to_string(),
     };
 
+    // One run of the ops through an allocator: from memory, or streamed from the file.
+    let go = |a, observe: &mut dyn FnMut(&engine::Step)| -> CliResult<RunResult> {
+        let r = match loaded.stream()? {
+            None => engine::run_observed(w, a, &config, observe),
+            Some(ops) => engine::run_stream(w, loaded.ops(), ops, a, &config, observe),
+        };
+        r.map_err(source::run_error)
+    };
     let mut results: Vec<RunResult> = Vec::new();
-    let n = w.ops.len() as u64;
+    let n = loaded.ops();
     let bar = if args.verbose {
         None
     } else {
@@ -142,9 +151,9 @@ pub fn run(args: &RunArgs) -> CliResult {
             b.set_message(c.label.clone());
         }
         // report.html's states are recorded as the run goes.
-        let mut recorder = report::Recorder::new(&w, base);
+        let mut recorder = report::Recorder::for_ops(n, base);
         let mut line = String::new();
-        let r = engine::run_observed(&w, a, &config, &mut |step| {
+        let r = go(a, &mut |step| {
             if args.verbose {
                 line.clear();
                 verbose_line(step, base, &mut line);
@@ -164,14 +173,19 @@ pub fn run(args: &RunArgs) -> CliResult {
         if let Some(b) = &bar {
             b.set_position((k as u64 + 1) * n);
         }
-        let mut r = r.map_err(|e| CliError::failed(e.to_string()))?;
+        let mut r = r?;
         // The run is called what the user wrote, so two glibc rows stay apart.
         r.summary.allocator = c.label.clone();
         r.timeline.allocator = c.label.clone();
-        let build = || registry::build(&c.name, &c.settings(&settings)).map_err(|e| e.to_string());
-        recorder
-            .capture_peaks(&w, build, &config)
-            .map_err(CliError::failed)?;
+        // The peaks' states come from a second run over the ops in memory; a streamed
+        // trace's report shows the evenly spaced states only.
+        if loaded.stream.is_none() {
+            let build =
+                || registry::build(&c.name, &c.settings(&settings)).map_err(|e| e.to_string());
+            recorder
+                .capture_peaks(w, build, &config)
+                .map_err(CliError::failed)?;
+        }
         recorded.push(recorder.finish(&r.summary.allocator));
         results.push(r);
     }
@@ -190,7 +204,7 @@ pub fn run(args: &RunArgs) -> CliResult {
     let summary = SummaryFile {
         workload: &w.name,
         seed: w.seed,
-        ops: w.ops.len(),
+        ops: loaded.ops() as usize,
         cost_model: &cost,
         allocators: choices
             .iter()
@@ -214,7 +228,7 @@ pub fn run(args: &RunArgs) -> CliResult {
         charts(&results, &cost_name)?
     };
     let page = report::Page {
-        title: heading(&w).trim().to_string(),
+        title: heading(&loaded).trim().to_string(),
         setup: format!("allocators {} · cost model {cost_name}", labels.join(", ")),
         table: table_cells(&results),
         notes: notes(&results, &option_lines),
@@ -238,7 +252,7 @@ pub fn run(args: &RunArgs) -> CliResult {
 
     match args.format {
         Format::Table => {
-            let mut text = heading(&w);
+            let mut text = heading(&loaded);
             text.push_str(&table(&results));
             for note in notes(&results, &option_lines) {
                 text.push_str(&note);
@@ -269,9 +283,11 @@ pub fn run(args: &RunArgs) -> CliResult {
 /// Refuses, before any work, a run that would keep more than `max` samples: one
 /// every `every` ops (the engine's default keeps about 1000), one at every phase
 /// marker, the first and the last.
-fn check_samples(w: &workload::Workload, every: Option<u64>, max: u64) -> CliResult {
-    let ops = w.ops.len() as u64;
-    let phases = w
+fn check_samples(loaded: &source::Loaded, every: Option<u64>, max: u64) -> CliResult {
+    let ops = loaded.ops();
+    // A streamed trace is a .rep file: no phase markers.
+    let phases = loaded
+        .workload
         .ops
         .iter()
         .filter(|o| matches!(o, workload::Op::Phase { .. }))
@@ -337,7 +353,7 @@ fn verbose_line(step: &engine::Step, heap_start: u64, log: &mut String) {
 }
 
 /// Runs with at most this many ops also get a heap map per allocator.
-const HEAP_MAP_MAX_OPS: usize = 20_000;
+const HEAP_MAP_MAX_OPS: u64 = 20_000;
 
 /// The charts of a run: (file name, SVG).
 fn charts(results: &[RunResult], cost_name: &str) -> CliResult<Vec<(String, String)>> {
@@ -379,11 +395,16 @@ fn charts(results: &[RunResult], cost_name: &str) -> CliResult<Vec<(String, Stri
     Ok(out)
 }
 
-fn heading(w: &workload::Workload) -> String {
+fn heading(loaded: &source::Loaded) -> String {
+    let w = &loaded.workload;
     let what = match w.seed {
         Some(seed) => format!("workload {} (seed {seed})", w.name),
         None => format!("trace {}", w.name),
     };
+    if loaded.stream.is_some() {
+        // A .rep trace holds allocator calls only.
+        return format!("{what}: {} allocator calls (streamed)\n\n", loaded.ops());
+    }
     // The table counts allocator calls; say what the other ops of the stream are.
     let (mut calls, mut touches, mut phases) = (0, 0, 0);
     for op in &w.ops {

@@ -7,6 +7,78 @@ use lab::registry::{self, Setting};
 use std::path::{Path, PathBuf};
 use workload::Workload;
 
+/// A `.rep` trace at least this large is streamed by a simulation run (read as it
+/// runs, never held whole): about 1.3 million ops.
+pub const STREAM_BYTES: u64 = 16 << 20;
+
+/// The ops of a simulation run: a workload held whole, or a large `.rep` trace read
+/// one op at a time as each allocator runs it (so a 10^8-op trace needs the memory of
+/// what it keeps live, not of its ops).
+pub struct Loaded {
+    /// The workload; with `stream`, without its ops (name and touch policy only).
+    pub workload: Workload,
+    /// The trace to stream, and how many of its ops to run.
+    pub stream: Option<(PathBuf, u64)>,
+}
+
+impl Loaded {
+    /// Ops the run executes.
+    pub fn ops(&self) -> u64 {
+        match &self.stream {
+            Some((_, n)) => *n,
+            None => self.workload.ops.len() as u64,
+        }
+    }
+
+    /// The streamed trace's ops, read and checked from the start (each item an op or
+    /// the error that stops the stream), or `None` for a workload held whole.
+    pub fn stream(
+        &self,
+    ) -> CliResult<Option<impl Iterator<Item = Result<workload::Op, workload::TraceError>> + use<>>>
+    {
+        let Some((path, n)) = &self.stream else {
+            return Ok(None);
+        };
+        let reader = workload::RepReader::open(path).map_err(|e| CliError::usage(e.to_string()))?;
+        Ok(Some(reader.take(*n as usize)))
+    }
+}
+
+/// A run's error as the command reports it: a streamed trace found invalid on the way
+/// is bad input (exit 2), as when it is read whole; anything else a failure.
+pub fn run_error(e: engine::RunError) -> CliError {
+    match e {
+        engine::RunError::Input { .. } => CliError::usage(e.to_string()),
+        other => CliError::failed(other.to_string()),
+    }
+}
+
+/// The ops a simulation run asks for: [`load`], except that a `.rep` trace of at least
+/// [`STREAM_BYTES`] (or any `.rep` trace with `force_stream`) is streamed (its header is read and checked now, its ops as they
+/// run; the `--max-ops` and `--max-trace-size` limits, which exist to bound the memory
+/// of ops held whole, do not apply to it).
+pub fn load_for_run(source: &Source, force_stream: bool) -> CliResult<Loaded> {
+    if let Some(path) = &source.trace
+        && workload::TraceFormat::from_path(path) == workload::TraceFormat::Rep
+        && (force_stream || std::fs::metadata(path).is_ok_and(|m| m.len() >= STREAM_BYTES))
+    {
+        if source.ops == Some(0) {
+            return Err(CliError::usage("--ops must be at least 1"));
+        }
+        let reader = workload::RepReader::open(path).map_err(|e| CliError::usage(e.to_string()))?;
+        let announced = reader.announced_ops();
+        let n = source.ops.map_or(announced, |n| n.min(announced));
+        return Ok(Loaded {
+            workload: reader.workload(),
+            stream: Some((path.clone(), n)),
+        });
+    }
+    Ok(Loaded {
+        workload: load(source)?,
+        stream: None,
+    })
+}
+
 /// Loads the ops the user asked for, validated, cut to `--ops` when given.
 pub fn load(source: &Source) -> CliResult<Workload> {
     if source.ops == Some(0) {
@@ -48,13 +120,15 @@ pub fn load(source: &Source) -> CliResult<Workload> {
             "--param sets a parameter of a generated workload, not of a trace",
         ));
     }
-    let mut w = match (&source.workload, &source.trace) {
+    // A trace is checked once, as it is parsed (the readers run the validator on every
+    // line, so their errors name the line); a generated workload is checked below.
+    let (w, checked) = match (&source.workload, &source.trace) {
         (None, Some(path)) => {
             let mut w = workload::read_trace(path).map_err(|e| CliError::usage(e.to_string()))?;
             if let Some(n) = source.ops {
-                w.ops.truncate(n as usize);
+                cut(&mut w, n as usize);
             }
-            w
+            (w, true)
         }
         (Some(_), Some(_)) => {
             return Err(CliError::usage("give --workload or --trace, not both"));
@@ -74,9 +148,10 @@ pub fn load(source: &Source) -> CliResult<Workload> {
             if let Some(ops) = source.ops {
                 params.set_ops(ops);
             }
-            params
+            let w = params
                 .generate(source.seed)
-                .map_err(|e| CliError::usage(e.to_string()))?
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            (w, false)
         }
     };
     if w.ops.len() as u64 > source.max_ops {
@@ -88,9 +163,33 @@ pub fn load(source: &Source) -> CliResult<Workload> {
             source.max_ops
         )));
     }
-    workload::validate(&w).map_err(|e| CliError::usage(format!("{}: {e}", w.name)))?;
-    w.name = w.name.clone();
+    if !checked {
+        workload::validate(&w).map_err(|e| CliError::usage(format!("{}: {e}", w.name)))?;
+    }
     Ok(w)
+}
+
+/// Cuts a valid workload to its first `n` ops. What is left is valid too (a prefix of a
+/// valid stream is valid), once the lifetime hints and allocation calls of blocks whose
+/// malloc was cut away are dropped.
+fn cut(w: &mut Workload, n: usize) {
+    if w.ops.len() <= n {
+        return;
+    }
+    w.ops.truncate(n);
+    if w.lifetimes.is_empty() && w.calls.is_empty() {
+        return;
+    }
+    let allocated: std::collections::BTreeSet<u64> = w
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            workload::Op::Malloc { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    w.lifetimes.retain(|id, _| allocated.contains(id));
+    w.calls.retain(|id, _| allocated.contains(id));
 }
 
 /// Parses `NAME=VALUE` settings (`--tunable`); the names and values are checked by the
@@ -196,5 +295,31 @@ pub fn leaf_name(w: &Workload) -> String {
     match w.seed {
         Some(s) => format!("{clean}-seed{s}"),
         None => clean,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workload::{AllocCall, Op};
+
+    #[test]
+    fn a_cut_trace_stays_valid_without_the_calls_of_blocks_cut_away() {
+        let mut w = Workload::new("t");
+        w.ops = vec![
+            Op::Malloc { id: 0, size: 8 },
+            Op::Malloc { id: 1, size: 8 },
+            Op::Free { id: 0 },
+        ];
+        let calloc = AllocCall::Calloc { count: 1, size: 8 };
+        w.calls.insert(0, calloc);
+        w.calls.insert(1, calloc);
+        w.lifetimes.insert(1, 2);
+        workload::validate(&w).unwrap();
+        cut(&mut w, 1);
+        assert_eq!(w.ops.len(), 1);
+        assert_eq!(w.calls.keys().copied().collect::<Vec<_>>(), [0]);
+        assert!(w.lifetimes.is_empty());
+        workload::validate(&w).unwrap();
     }
 }

@@ -393,6 +393,34 @@ fn cases(dir: &Path) -> Vec<Case> {
             &["grade", "-a", "student", "-o", "/proc/x/results.json"],
             "/proc/x/results.json",
         ),
+        // bench.
+        c(&["bench", "--reps", "0"], "0 is not in 1..=1000"),
+        c(&["bench", "--reps", "x"], "invalid value `x` for `--reps"),
+        c(&["bench", "-t", "/no/such.rep"], "/no/such.rep"),
+        c(&["bench", "-t", "$D/header.rep"], "header.rep:1"),
+        c(
+            &["bench", "-t", "$D/free-unknown.rep"],
+            "free-unknown.rep:6",
+        ),
+        c(&["bench", "-w", "chrun"], "did you mean `churn`?"),
+        c(&["bench", "-a", "nope"], "unknown allocator `nope`"),
+        c(&["bench", "-a", "first-fit"], "add --no-real"),
+        c(
+            &["bench", "-a", "glibc[mmap_threshold=64K]"],
+            "add --no-real",
+        ),
+        c(
+            &["bench", "-a", "glibc[nope=1]", "--no-real"],
+            "takes no option `nope`",
+        ),
+        c(&["bench", "-a", "glibc,mmap"], "one allocator at a time"),
+        c(&["bench", "--live", "0"], "0 is not in 1..=100000000"),
+        c(&["bench", "--live", "20000000"], "raise it with --max-ops"),
+        c(
+            &["bench", "--all", "-t", "$D/crlf.rep"],
+            "cannot be used with",
+        ),
+        c(&["bench", "--format", "xml"], "xml"),
         // list.
         c(&["list", "extra"], "unexpected argument `extra`"),
     ]

@@ -418,6 +418,82 @@ fn verbose_goes_to_stderr_when_stdout_carries_json() {
     assert!(stderr(&o).contains("Free List"), "the log is on stderr");
 }
 
+#[test]
+fn bench_times_both_sides_on_the_same_ops() {
+    let o = sim(&[
+        "bench",
+        "--workload",
+        "churn",
+        "--ops",
+        "3000",
+        "--reps",
+        "2",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = &v["rows"][0];
+    assert_eq!(v["writes"], true);
+    assert_eq!(row["sim_cpu_ns"].as_array().unwrap().len(), 2);
+    assert_eq!(row["real_cpu_ns"].as_array().unwrap().len(), 2);
+    let ops = row["ops"].as_f64().unwrap();
+    assert!(ops >= 3000.0, "{row}");
+    let sim = row["sim_ns_per_op"].as_f64().unwrap();
+    let real = row["real_ns_per_op"].as_f64().unwrap();
+    assert!(sim > 0.0 && real > 0.0, "{row}");
+    let ratio = row["ratio"].as_f64().unwrap();
+    assert!((ratio - sim / real).abs() < 0.01 + ratio * 0.01, "{row}");
+}
+
+#[test]
+fn bench_refuses_what_it_cannot_compare() {
+    let o = sim(&["bench", "--allocator", "first-fit", "--ops", "100"]);
+    assert_usage_error(&o, "--no-real");
+    let o = sim(&["bench", "--tunable", "top_pad=0", "--ops", "100"]);
+    assert_usage_error(&o, "--no-real");
+    let o = sim(&["bench", "--all", "--trace", "x.rep"]);
+    assert_usage_error(&o, "--all");
+    let o = sim(&["bench", "--reps", "0"]);
+    assert_usage_error(&o, "--reps");
+}
+
+/// A streamed .rep trace gives the run it gives when read whole, and an invalid line
+/// met on the way is bad input, with its file and line.
+#[test]
+fn a_streamed_trace_runs_as_when_read_whole() {
+    let dir = scratch("stream");
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workload/traces/small.rep");
+    let trace = trace.to_str().unwrap();
+    let whole = dir.join("whole");
+    let streamed = dir.join("streamed");
+    for (out, extra) in [(&whole, None), (&streamed, Some("--stream"))] {
+        let mut args = vec!["--trace", trace, "--no-svg", "-o", out.to_str().unwrap()];
+        args.extend(extra);
+        let o = sim(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    for file in ["summary.json", "timeline.csv"] {
+        assert_eq!(
+            std::fs::read(whole.join(file)).unwrap(),
+            std::fs::read(streamed.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    let bad = dir.join("bad.rep");
+    std::fs::write(&bad, "0\n2\n3\n1\na 0 8\nf 1\nf 0\n").unwrap();
+    let o = sim(&[
+        "--trace",
+        bad.to_str().unwrap(),
+        "--stream",
+        "--no-svg",
+        "-o",
+        dir.join("b").to_str().unwrap(),
+    ]);
+    assert_usage_error(&o, "bad.rep:6: free of unknown id 1");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A small `churn` run in a scratch directory with `extra` arguments (`--tunable`
 /// checks: one mechanism for every allocator's options, its messages and its notes
 /// about old spellings).

@@ -20,7 +20,8 @@
 //!   params struct ([`GeneratorParams`]).
 //! - [`read_trace`], [`parse_native`], [`parse_rep`], [`write_native`], [`write_rep`]:
 //!   trace files in brkmap's native text format and in the CS:APP malloc-lab `.rep`
-//!   format. Errors ([`TraceError`]) name the file and the line.
+//!   format. Errors ([`TraceError`]) name the file and the line. [`RepReader`] streams
+//!   a `.rep` trace one op at a time, for traces too large to hold in memory.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -56,7 +57,7 @@ pub use op::{
     check_label,
 };
 pub use trace::{
-    LogSummary, NATIVE_HEADER, RepWriteError, TraceError, TraceErrorKind, TraceFormat,
+    LogSummary, NATIVE_HEADER, RepReader, RepWriteError, TraceError, TraceErrorKind, TraceFormat,
     lossy_for_rep, parse_native, parse_rep, parse_trace, parse_tracer_log, read_trace,
     write_native, write_native_annotated, write_rep,
 };

@@ -230,15 +230,130 @@ impl From<OpError> for WorkloadError {
     }
 }
 
-/// What the validator remembers about an id.
+/// What the validator remembers about an id, in 16 bytes: the block's current size
+/// (meaningful while live), whether it is live, and where it was allocated (live) or
+/// freed (not live), packed into one word: bit 63 says a line (else an op index), bit
+/// 62 says live, the low 62 bits hold the number.
 #[derive(Copy, Clone, Debug)]
 struct Slot {
-    /// Current size of the block (meaningful while live).
     size: u64,
-    /// Whether the block is live.
-    live: bool,
-    /// Where the block was allocated (live) or freed (not live).
-    at: Position,
+    at: u64,
+}
+
+impl Slot {
+    const LINE: u64 = 1 << 63;
+    const LIVE: u64 = 1 << 62;
+    const NUMBER: u64 = Self::LIVE - 1;
+    /// An id no op has named yet.
+    const UNSEEN: Slot = Slot {
+        size: 0,
+        at: u64::MAX,
+    };
+
+    fn new(size: u64, live: bool, at: Position) -> Slot {
+        let (line, n) = match at {
+            Position::Op(i) => (0, i as u64),
+            Position::Line(l) => (Self::LINE, l as u64),
+        };
+        let live = if live { Self::LIVE } else { 0 };
+        Slot {
+            size,
+            at: line | live | n.min(Self::NUMBER),
+        }
+    }
+
+    fn seen(&self) -> bool {
+        self.at != u64::MAX
+    }
+
+    fn live(&self) -> bool {
+        self.seen() && self.at & Self::LIVE != 0
+    }
+
+    fn at(&self) -> Position {
+        let n = (self.at & Self::NUMBER) as usize;
+        if self.at & Self::LINE != 0 {
+            Position::Line(n)
+        } else {
+            Position::Op(n)
+        }
+    }
+}
+
+/// The validator's memory of every id, by id: a vector indexed by id for ids near the
+/// ones seen so far (traces number their blocks from 0, generators count up), so that
+/// checking an op is one indexed load rather than a hash; a hash map for ids far beyond
+/// (more than twice the vector's length plus 64 Ki), which move into the vector when it
+/// grows over them. Only looked up, never iterated into output.
+#[derive(Clone, Debug, Default)]
+struct IdTable {
+    dense: Vec<Slot>,
+    sparse: HashMap<BlockId, Slot>,
+    /// Distinct ids seen.
+    distinct: u64,
+}
+
+impl IdTable {
+    const SLACK: u64 = 1 << 16;
+
+    fn with_capacity(ids: usize) -> IdTable {
+        IdTable {
+            dense: Vec::with_capacity(ids),
+            ..IdTable::default()
+        }
+    }
+
+    /// The id's slot, if some op named it.
+    #[inline]
+    fn get(&self, id: BlockId) -> Option<&Slot> {
+        let slot = if id < self.dense.len() as u64 {
+            &self.dense[id as usize]
+        } else {
+            self.sparse.get(&id)?
+        };
+        slot.seen().then_some(slot)
+    }
+
+    #[inline]
+    fn get_mut(&mut self, id: BlockId) -> Option<&mut Slot> {
+        let slot = if id < self.dense.len() as u64 {
+            &mut self.dense[id as usize]
+        } else {
+            self.sparse.get_mut(&id)?
+        };
+        slot.seen().then_some(slot)
+    }
+
+    #[inline]
+    fn set(&mut self, id: BlockId, slot: Slot) {
+        let len = self.dense.len() as u64;
+        let old = if id < len {
+            std::mem::replace(&mut self.dense[id as usize], slot)
+        } else if id < len.saturating_mul(2).saturating_add(Self::SLACK) {
+            self.grow_to(id);
+            std::mem::replace(&mut self.dense[id as usize], slot)
+        } else {
+            self.sparse.insert(id, slot).unwrap_or(Slot::UNSEEN)
+        };
+        if !old.seen() {
+            self.distinct += 1;
+        }
+    }
+
+    #[cold]
+    fn grow_to(&mut self, id: BlockId) {
+        let new_len = (id as usize + 1).max(self.dense.len() * 2);
+        self.dense.resize(new_len, Slot::UNSEEN);
+        let dense = &mut self.dense;
+        self.sparse.retain(|&id, slot| {
+            if id < new_len as u64 {
+                dense[id as usize] = *slot;
+                false
+            } else {
+                true
+            }
+        });
+    }
 }
 
 /// Checks ops one at a time, remembering which ids are live and their sizes.
@@ -248,9 +363,8 @@ struct Slot {
 /// peak.
 #[derive(Clone, Debug, Default)]
 pub struct Validator {
-    /// Every id seen so far. A hash map is fine here: it is only looked up, never
-    /// iterated into output.
-    slots: HashMap<BlockId, Slot>,
+    /// Every id seen so far.
+    slots: IdTable,
     live_blocks: u64,
     live_bytes: u64,
     peak_live_bytes: u64,
@@ -266,7 +380,7 @@ impl Validator {
     /// A validator expecting about `ids` distinct ids (saves rehashing on big traces).
     pub fn with_capacity(ids: usize) -> Validator {
         Validator {
-            slots: HashMap::with_capacity(ids),
+            slots: IdTable::with_capacity(ids),
             ..Validator::default()
         }
     }
@@ -277,28 +391,20 @@ impl Validator {
         match *op {
             Op::Malloc { id, size } => {
                 check_size(OpKind::Malloc, size)?;
-                if let Some(slot) = self.slots.get(&id).filter(|s| s.live) {
+                if let Some(slot) = self.slots.get(id).filter(|s| s.live()) {
                     return Err(OpProblem::DuplicateId {
                         id,
-                        allocated_at: slot.at,
+                        allocated_at: slot.at(),
                     });
                 }
-                self.slots.insert(
-                    id,
-                    Slot {
-                        size,
-                        live: true,
-                        at,
-                    },
-                );
+                self.slots.set(id, Slot::new(size, true, at));
                 self.live_blocks += 1;
                 self.live_bytes += size;
             }
             Op::Free { id } => {
                 let slot = self.live_slot(OpKind::Free, id)?;
                 let size = slot.size;
-                slot.live = false;
-                slot.at = at;
+                *slot = Slot::new(size, false, at);
                 self.live_blocks -= 1;
                 self.live_bytes -= size;
             }
@@ -343,12 +449,12 @@ impl Validator {
     }
 
     fn live_slot(&mut self, kind: OpKind, id: BlockId) -> Result<&mut Slot, OpProblem> {
-        match self.slots.get_mut(&id) {
+        match self.slots.get_mut(id) {
             None => Err(OpProblem::UnknownId { kind, id }),
-            Some(slot) if !slot.live => Err(OpProblem::AlreadyFreed {
+            Some(slot) if !slot.live() => Err(OpProblem::AlreadyFreed {
                 kind,
                 id,
-                freed_at: slot.at,
+                freed_at: slot.at(),
             }),
             Some(slot) => Ok(slot),
         }
@@ -356,12 +462,12 @@ impl Validator {
 
     /// True if some op so far allocated `id` (whether or not it is still live).
     pub fn seen(&self, id: BlockId) -> bool {
-        self.slots.contains_key(&id)
+        self.slots.get(id).is_some()
     }
 
     /// The current size of live block `id`, or `None` if `id` is not live.
     pub fn live_size(&self, id: BlockId) -> Option<u64> {
-        self.slots.get(&id).filter(|s| s.live).map(|s| s.size)
+        self.slots.get(id).filter(|s| s.live()).map(|s| s.size)
     }
 
     /// Number of live blocks now.
@@ -480,7 +586,7 @@ pub fn stats(workload: &Workload) -> Result<WorkloadStats, WorkloadError> {
     if let Some(&id) = workload.calls.keys().find(|id| !v.seen(**id)) {
         return Err(WorkloadError::OrphanCall { id });
     }
-    s.distinct_ids = v.slots.len() as u64;
+    s.distinct_ids = v.slots.distinct;
     s.peak_live_bytes = v.peak_live_bytes;
     s.peak_live_blocks = v.peak_live_blocks;
     s.live_at_end = v.live_blocks;
@@ -513,6 +619,36 @@ mod tests {
     }
 
     use Op::{Free, Malloc, Realloc, Touch, Trim};
+
+    #[test]
+    fn far_ids_and_lines_are_remembered_like_near_ones() {
+        let far = 1 << 40;
+        let ops = vec![
+            Malloc { id: far, size: 8 },
+            Free { id: far },
+            Malloc { id: 3, size: 8 },
+            Free { id: far },
+        ];
+        assert_eq!(
+            check(ops),
+            format!(
+                "op 3: free of id {far}, whose block was already freed at op 1 (a double free)"
+            )
+        );
+        let mut v = Validator::new();
+        v.check(&Malloc { id: 5, size: 9 }, Position::Line(70))
+            .unwrap();
+        assert_eq!(v.live_size(5), Some(9));
+        let err = v.check(&Malloc { id: 5, size: 1 }, Position::Line(71));
+        assert_eq!(
+            err,
+            Err(OpProblem::DuplicateId {
+                id: 5,
+                allocated_at: Position::Line(70)
+            })
+        );
+        assert!(v.seen(5) && !v.seen(4) && !v.seen(far));
+    }
 
     #[test]
     fn a_balanced_stream_with_id_reuse_is_valid() {

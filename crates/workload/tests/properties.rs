@@ -226,3 +226,50 @@ proptest! {
         }
     }
 }
+
+/// Everything the streaming reader yields: the ops, then the error that stopped it.
+fn streamed(text: &str, file: &str) -> Result<Vec<workload::Op>, workload::TraceError> {
+    let reader = workload::RepReader::new(text.as_bytes(), file)?;
+    reader.collect()
+}
+
+proptest! {
+    #[test]
+    fn the_streaming_rep_reader_agrees_with_the_whole_file_parser(
+        body in "[afr0-9 \t\r\n]{0,300}",
+        header in "[0-9 \n]{0,16}",
+        w in workload(),
+        edits in proptest::collection::vec((any::<usize>(), 0u8..4, "[ -~]{0,12}"), 0..3),
+    ) {
+        let generated = write_rep(&lossy_for_rep(&w)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for text in [format!("0\n100\n5\n1\n{body}"), format!("{header}{body}"), edit(&generated, &edits)] {
+            match parse_rep(&text, "f.rep") {
+                Ok(whole) => prop_assert_eq!(streamed(&text, "f.rep"), Ok(whole.ops)),
+                Err(e) => prop_assert_eq!(streamed(&text, "f.rep"), Err(e)),
+            }
+        }
+    }
+}
+
+/// `text` with lines removed, doubled, replaced or extended, as `edits` say.
+fn edit(text: &str, edits: &[(usize, u8, String)]) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for (at, what, junk) in edits {
+        if lines.is_empty() {
+            break;
+        }
+        let i = at % lines.len();
+        match what {
+            0 => {
+                lines.remove(i);
+            }
+            1 => {
+                let copy = lines[i].clone();
+                lines.insert(i, copy);
+            }
+            2 => lines[i] = junk.clone(),
+            _ => lines[i].push_str(junk),
+        }
+    }
+    lines.join("\n")
+}

@@ -158,6 +158,22 @@ pub struct RealRun {
     pub glibc_version: String,
 }
 
+/// What a benchmark replay ([`bench_real`]) measured in its child.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RealBench {
+    /// CPU time of the child's op loop (`CLOCK_PROCESS_CPUTIME_ID`, user and system),
+    /// in nanoseconds: the calls, the writes the touch policy asks for, the page faults
+    /// they cause, and the loop's own decoding of the ops.
+    pub cpu_ns: u64,
+    /// Wall-clock nanoseconds of the same loop (inflated on a busy machine; for
+    /// comparison only).
+    pub wall_ns: u64,
+    /// Minor page faults during the loop.
+    pub minor_faults: u64,
+    /// The glibc version the child ran on, e.g. `2.36`.
+    pub glibc_version: String,
+}
+
 /// Why a real replay did not happen or did not finish.
 #[derive(Debug)]
 pub enum ReplayError {
@@ -322,6 +338,48 @@ pub fn replay_real(
     replay(exe, &workload.ops, &workload.calls, workload.touch, opts)
 }
 
+/// Replays `workload` for real as a benchmark: in a fresh child started from `exe`,
+/// as [`replay_real`] does, but with the ops alone and the loop timed as a whole in
+/// CPU time ([`RealBench`]).
+///
+/// What the child does per op is exactly what a replay does (decode the op, find its
+/// block, make the real call, write the bytes `workload.touch` asks for), and nothing
+/// else: no per-op row, no `mallinfo2`, no samples, no clock reads. The memory cap
+/// ([`ReplayOptions::cap`]) is checked before the child starts against the estimated
+/// peak, as for a replay, and in the child by the kernel (`RLIMIT_DATA`), not per op.
+/// `opts.sample_interval` is ignored. Every call of [`bench_real`] is a new process,
+/// so each measurement starts from a pristine heap and cold caches, as a program does.
+pub fn bench_real(
+    exe: &Path,
+    workload: &Workload,
+    opts: &ReplayOptions,
+) -> Result<RealBench, ReplayError> {
+    if let Some(why) = crate::sys::unavailable_reason() {
+        return Err(ReplayError::Unavailable(why));
+    }
+    let cap = match opts.cap {
+        Some(cap) => cap,
+        None => default_cap()?,
+    };
+    let plan = plan::build(
+        &workload.ops,
+        &workload.calls,
+        workload.touch,
+        opts.strategy,
+        0,
+        cap,
+        opts.disable_thp,
+    )?;
+    let out = run_child(exe, &[wire::MODE_BENCH], Some(&plan.input))?;
+    if !out.status.success() {
+        return Err(child_failure(&out));
+    }
+    let stdout = String::from_utf8(out.stdout).map_err(|_| ReplayError::Protocol {
+        detail: "the output is not UTF-8".into(),
+    })?;
+    output::parse_bench(&stdout, exe)
+}
+
 /// [`replay_real`] for a bare op stream and touch policy (every block a plain
 /// `malloc`).
 pub fn replay_real_ops(
@@ -484,7 +542,8 @@ pub fn dispatch(args: &CArgs, main: fn() -> i32) -> i32 {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn run_as_child(mode: Option<&[u8]>, name: Option<&[u8]>) -> ! {
     match mode {
-        Some(m) if m == wire::MODE_REPLAY.as_bytes() => child::main(),
+        Some(m) if m == wire::MODE_REPLAY.as_bytes() => child::main(false),
+        Some(m) if m == wire::MODE_BENCH.as_bytes() => child::main(true),
         Some(m) if m == wire::MODE_CRASH.as_bytes() => crash::child_main(name),
         Some(m) if m == wire::MODE_KERNEL_SCRIPT.as_bytes() => crate::kscript::child_main(),
         _ => {

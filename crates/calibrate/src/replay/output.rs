@@ -2,7 +2,7 @@
 
 use super::plan::Plan;
 use super::wire::{self, smp};
-use super::{RealRun, ReplayError, Strategy};
+use super::{RealBench, RealRun, ReplayError, Strategy};
 use engine::{OpRow, Region, Sample, Source, Timeline};
 
 fn bad(detail: String) -> ReplayError {
@@ -162,6 +162,41 @@ pub(crate) fn parse(
     })
 }
 
+/// Parses a benchmark child's answer: one `#bench <cpu_ns> <wall_ns> <faults> <version>`
+/// line (`exe` names the child in the message for an empty answer).
+pub(crate) fn parse_bench(stdout: &str, exe: &std::path::Path) -> Result<RealBench, ReplayError> {
+    if stdout.is_empty() {
+        return Err(bad(format!(
+            "{} wrote nothing: is it a program built with calibrate::entry_point!?",
+            exe.display()
+        )));
+    }
+    let Some(line) = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(wire::BENCH_PREFIX))
+    else {
+        return Err(bad(format!("no `#bench` line in {:?}", first_line(stdout))));
+    };
+    let mut words = line.split(' ');
+    let mut num = |what: &str| -> Result<u64, ReplayError> {
+        words
+            .next()
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| bad(format!("`#bench` line without {what}: {line:?}")))
+    };
+    Ok(RealBench {
+        cpu_ns: num("the CPU time")?,
+        wall_ns: num("the wall time")?,
+        minor_faults: num("the fault count")?,
+        glibc_version: words.next().unwrap_or("unknown").to_string(),
+    })
+}
+
+/// The first line of `text`, cut short, for a message.
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or("").chars().take(80).collect()
+}
+
 fn parse_sample(record: &csv::StringRecord, plan: &Plan) -> Result<Sample, ReplayError> {
     let line = || joined(record);
     if record.len() > wire::SAMPLE_WORDS {
@@ -275,6 +310,20 @@ mod tests {
         assert_eq!(run.timeline.samples[0].live, 3);
         assert_eq!((run.elapsed_ns, run.op_ns), (100, 40));
         assert_eq!(run.glibc_version, "2.36");
+    }
+
+    #[test]
+    fn a_bench_answer_gives_cpu_wall_and_faults() {
+        let exe = std::path::Path::new("sim");
+        let b = parse_bench("#bench 1200 1500 7 2.36\n", exe).unwrap();
+        assert_eq!((b.cpu_ns, b.wall_ns, b.minor_faults), (1200, 1500, 7));
+        assert_eq!(b.glibc_version, "2.36");
+        let err = parse_bench("#bench 12 x\n", exe).unwrap_err();
+        assert!(err.to_string().contains("without the wall time"), "{err}");
+        let err = parse_bench("hello\n", exe).unwrap_err();
+        assert!(err.to_string().contains("no `#bench` line"), "{err}");
+        let err = parse_bench("", exe).unwrap_err();
+        assert!(err.to_string().contains("wrote nothing"), "{err}");
     }
 
     #[test]

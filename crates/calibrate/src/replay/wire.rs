@@ -18,6 +18,10 @@
 pub const CHILD_MARKER: &str = "__brkmap-replay-child";
 /// `argv[2]` sub-mode: replay the op stream on stdin.
 pub const MODE_REPLAY: &str = "replay";
+/// `argv[2]` sub-mode: replay the op stream on stdin as a benchmark: the ops alone
+/// (no rows, no `mallinfo2`, no samples, no clock read per op), timed as a whole in
+/// CPU time, answered with one [`BENCH_PREFIX`] line.
+pub const MODE_BENCH: &str = "bench";
 /// `argv[2]` sub-mode: run one crash experiment named by `argv[3]`.
 pub const MODE_CRASH: &str = "crash";
 /// `argv[2]` sub-mode: run the kernel script on stdin (see `crate::kscript`).
@@ -147,6 +151,10 @@ pub const SYS_MREMAP: usize = 4;
 pub const SAMPLES_LINE: &str = "#samples\n";
 /// The start of the last line: `#end <wall_ns> <op_ns> <glibc version>`.
 pub const END_PREFIX: &str = "#end ";
+
+/// The one line a benchmark child answers:
+/// `#bench <cpu_ns> <wall_ns> <minor_faults> <glibc version>`.
+pub const BENCH_PREFIX: &str = "#bench ";
 
 /// Child exit code: the request on stdin was malformed.
 pub const EXIT_PROTOCOL: i32 = 10;

@@ -153,6 +153,98 @@ pub fn monotonic_ns() -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
+/// CPU time this process has used so far, user and system together, in nanoseconds
+/// (`CLOCK_PROCESS_CPUTIME_ID`). Unlike a wall clock it does not run while the process
+/// waits for a CPU, so a benchmark on a busy machine measures the work, not the queue.
+/// The kernel counts it per thread and adds the threads up, so a read is a system call
+/// (a few hundred nanoseconds): read it around a whole loop, not around each step.
+/// Allocation-free.
+pub fn process_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// The most memory this process has had resident at once (`getrusage` `ru_maxrss`),
+/// in bytes: its peak RSS, the host memory a simulation really used.
+pub fn peak_rss_bytes() -> u64 {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage for the duration of the call.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    if rc != 0 {
+        0
+    } else {
+        (ru.ru_maxrss as u64).saturating_mul(1024)
+    }
+}
+
+/// Bytes of this process's private writable memory, as the kernel counts them against
+/// `RLIMIT_DATA` (heap, writable data segments, private anonymous mappings) plus its
+/// stack: the `data` field of `/proc/self/statm`, in pages, times the page size.
+/// `None` when the file cannot be read. Allocation-free (the file is read into a stack
+/// buffer).
+pub fn data_bytes() -> Option<u64> {
+    // SAFETY: the path is a valid C string; O_RDONLY | O_CLOEXEC opens without side
+    // effects.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/statm".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    let fd = Fd(fd);
+    let mut buf = [0u8; 128];
+    let n = read_exact(fd.0, &mut buf).ok()?;
+    parse_statm_data(&buf[..n]).map(|pages| pages.saturating_mul(page_size() as u64))
+}
+
+/// The sixth number (`data`, in pages) of a `/proc/PID/statm` line:
+/// `size resident shared text lib data dt`.
+pub fn parse_statm_data(statm: &[u8]) -> Option<u64> {
+    let mut fields = statm
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty());
+    let field = fields.nth(5)?;
+    let mut value: u64 = 0;
+    for &b in field {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(value)
+}
+
+/// Limits this process's private writable memory to `bytes` (`setrlimit(RLIMIT_DATA)`,
+/// soft and hard): past it, `brk` and private `mmap` fail with `ENOMEM`, so glibc's
+/// `malloc` returns NULL. A memory cap that costs nothing per call, for a loop that
+/// must not spend time checking one.
+pub fn limit_data(bytes: u64) -> Result<(), SysError> {
+    let limit = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    // SAFETY: `limit` is a valid rlimit; lowering RLIMIT_DATA only makes later
+    // allocations of this process fail.
+    check(
+        unsafe { libc::setrlimit(libc::RLIMIT_DATA, &limit) },
+        "setrlimit(RLIMIT_DATA)",
+    )
+}
+
 /// Minor page faults of this process so far (`getrusage` `ru_minflt`): faults the
 /// kernel served without I/O, such as the first touch of an anonymous page, which
 /// allocates and zeroes a frame.

@@ -97,8 +97,9 @@ impl FreeList {
 
     /// Records `[addr, addr+size)` as a block in use (books only).
     pub(super) fn set_used(&mut self, addr: Addr, size: u64) {
-        if let Some(old) = self.blocks.insert(addr, Blk { size, key: None }) {
-            self.used -= old.size;
+        match self.blocks.insert(addr, Blk { size, key: None }) {
+            Some(old) => self.used -= old.size,
+            None => self.heap_index.insert((addr, 0), 0),
         }
         self.used += size;
     }
@@ -201,7 +202,9 @@ impl FreeList {
         size: u64,
         prev_used: bool,
     ) -> Result<(), AllocError> {
-        self.blocks.remove(&addr);
+        if self.blocks.remove(&addr).is_some() {
+            self.heap_index.remove((addr, 0));
+        }
         self.used -= size;
         let (mut start, mut len) = (addr, size);
         let mut place = Place::New { walked: false };
@@ -228,10 +231,10 @@ impl FreeList {
             } else if self.cfg.footer > 0 {
                 self.visits += 1;
             } else if address_order {
-                self.visits += self.list.range(..(addr, 0)).count() as u64;
+                self.visits += self.index.rank((addr, 0));
                 walked = true;
             } else {
-                self.visits += self.blocks.range(..addr).count() as u64;
+                self.visits += self.heap_index.rank((addr, 0));
             }
             let prev = match prev_used {
                 true => None,

@@ -95,20 +95,22 @@ impl FreeList {
                 };
                 // A sorted list is walked from its head to the insertion point.
                 if !walked && !matches!(self.cfg.order, Order::Lifo | Order::Fifo) {
-                    self.visits += self.list.range(..key).count() as u64;
+                    self.visits += self.index.rank(key);
                 }
                 key
             }
         };
         self.list.insert(key, (addr, size));
+        self.index.insert(key, size);
+        self.by_size_key.insert((size, key));
         self.by_size.insert((size, addr));
-        self.blocks.insert(
-            addr,
-            Blk {
-                size,
-                key: Some(key),
-            },
-        );
+        let block = Blk {
+            size,
+            key: Some(key),
+        };
+        if self.blocks.insert(addr, block).is_none() {
+            self.heap_index.insert((addr, 0), 0);
+        }
         self.free += size;
         self.write_tags(kernel, addr, size)?;
         Self::write(kernel, addr + self.cfg.header, 16)?;
@@ -126,8 +128,12 @@ impl FreeList {
         key: Key,
     ) -> Result<(), AllocError> {
         self.list.remove(&key);
+        self.index.remove(key);
+        self.by_size_key.remove(&(size, key));
         self.by_size.remove(&(size, addr));
-        self.blocks.remove(&addr);
+        if self.blocks.remove(&addr).is_some() {
+            self.heap_index.remove((addr, 0));
+        }
         self.free -= size;
         self.write_neighbour_links(kernel, key)
     }

@@ -84,11 +84,13 @@ impl Glibc {
         self.bins[UNSORTED].fd = p;
         self.set_bk(fwd, p);
         self.set_state(p, State::Bin);
+        self.unsorted_add(p);
     }
 
     /// `unlink_chunk`: takes a free chunk out of whatever bin list it is in, keeping
     /// a largebin's nextsize skip list consistent.
     pub(super) fn unlink_chunk(&mut self, p: u64) {
+        self.unsorted_remove(p);
         let c = *self.ch(p);
         let (fd, bk) = (c.fd, c.bk);
         self.set_bk(fd, bk);

@@ -59,6 +59,9 @@ pub(super) struct Chunk {
     pub(super) state: State,
     /// The PREV_INUSE bit: false when the chunk before is free (in a bin).
     pub(super) prev_inuse: bool,
+    /// In the unsorted bin (its size is counted in `Glibc::unsorted_sizes`). Not
+    /// glibc's: the model's bookkeeping, so that `largest_free` need not walk the bin.
+    pub(super) unsorted: bool,
 }
 
 /// A cheap hasher for chunk addresses (16-byte aligned integers). The chunk map is
@@ -81,7 +84,224 @@ impl Hasher for AddrHasher {
     }
 }
 
-pub(super) type ChunkMap = HashMap<u64, Chunk, BuildHasherDefault<AddrHasher>>;
+/// Chunks are grouped by the 2 KiB of address space they start in.
+const GROUP_SHIFT: u32 = 11;
+const GROUP_MASK: u64 = (1 << GROUP_SHIFT) - 1;
+
+/// Every chunk record, by address. Chunks are grouped by the 2 KiB of address space
+/// they start in; a group is a bitmap of the 16-byte granules where its chunks start
+/// and their records in address order. The groups of the heap sit in a vector indexed
+/// by address from the first heap chunk's (one indexed load, then the record), the
+/// others (mappings of their own, chunks below the heap) in a hash map, and any
+/// address not 16-byte aligned (none in glibc on x86-64) in a plain map. Against one
+/// hash entry per chunk this keeps no key and no empty bucket per chunk, and a
+/// chunk's neighbours, which malloc and free read next, sit beside it in memory.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ChunkMap {
+    /// The address of `dense[0]`'s group, once a heap chunk was added.
+    base: Option<u64>,
+    dense: Vec<Group>,
+    sparse: HashMap<u64, Group, BuildHasherDefault<AddrHasher>>,
+    odd: HashMap<u64, Chunk, BuildHasherDefault<AddrHasher>>,
+    len: usize,
+}
+
+/// The vector of heap groups grows at most this far past its end at once (2 GiB of
+/// address space, 80 MiB of empty groups); a chunk further away goes to the hash map.
+const MAX_DENSE_GAP: u64 = 1 << 20;
+
+/// The chunks that start in one 2 KiB of address space.
+#[derive(Clone, Debug, Default)]
+struct Group {
+    /// Bit k (of 128) set: a chunk starts at granule k (16 bytes each).
+    bits: [u64; 2],
+    /// Their records, in address order.
+    chunks: Vec<Chunk>,
+}
+
+impl Group {
+    /// `Ok(index)` of the chunk at granule `k`, or `Err(index)` where it would go.
+    #[inline]
+    fn find(&self, k: u32) -> Result<usize, usize> {
+        let (w, b) = ((k >> 6) as usize, k & 63);
+        let below = if w == 0 {
+            (self.bits[0] & ((1u64 << b) - 1)).count_ones()
+        } else {
+            self.bits[0].count_ones() + (self.bits[1] & ((1u64 << b) - 1)).count_ones()
+        } as usize;
+        if self.bits[w] >> b & 1 == 1 {
+            Ok(below)
+        } else {
+            Err(below)
+        }
+    }
+
+    fn set(&mut self, k: u32, on: bool) {
+        let (w, b) = ((k >> 6) as usize, k & 63);
+        if on {
+            self.bits[w] |= 1 << b;
+        } else {
+            self.bits[w] &= !(1 << b);
+        }
+    }
+}
+
+impl ChunkMap {
+    /// The group's address and the granule within it; `None` when not 16-byte aligned.
+    #[inline]
+    fn split(a: u64) -> Option<(u64, u32)> {
+        (a & 15 == 0).then_some((a & !GROUP_MASK, ((a & GROUP_MASK) >> 4) as u32))
+    }
+
+    #[inline]
+    fn dense_index(&self, g: u64) -> Option<usize> {
+        let base = self.base?;
+        let i = g.checked_sub(base)? >> GROUP_SHIFT;
+        (i < self.dense.len() as u64).then_some(i as usize)
+    }
+
+    #[inline]
+    fn group(&self, g: u64) -> Option<&Group> {
+        match self.dense_index(g) {
+            Some(i) => Some(&self.dense[i]),
+            None => self.sparse.get(&g),
+        }
+    }
+
+    #[inline]
+    fn group_mut(&mut self, g: u64) -> Option<&mut Group> {
+        match self.dense_index(g) {
+            Some(i) => Some(&mut self.dense[i]),
+            None => self.sparse.get_mut(&g),
+        }
+    }
+
+    /// The group for a new chunk at `g`, created (and the dense vector grown) as needed.
+    fn group_for_insert(&mut self, g: u64, state: State) -> &mut Group {
+        if self.base.is_none() && state != State::Mmapped {
+            self.base = Some(g);
+        }
+        if let Some(base) = self.base
+            && let Some(i) = g.checked_sub(base).map(|d| d >> GROUP_SHIFT)
+            && i < self.dense.len() as u64 + MAX_DENSE_GAP
+        {
+            let i = i as usize;
+            if i >= self.dense.len() {
+                let n = (i + 1).max(self.dense.len() + self.dense.len() / 2);
+                self.dense.resize_with(n, Group::default);
+                // Groups the vector now covers move into it: a group is in one place.
+                let end = base + ((n as u64) << GROUP_SHIFT);
+                let moving: Vec<u64> = self
+                    .sparse
+                    .keys()
+                    .copied()
+                    .filter(|&k| k >= base && k < end)
+                    .collect();
+                for k in moving {
+                    if let Some(grp) = self.sparse.remove(&k) {
+                        self.dense[((k - base) >> GROUP_SHIFT) as usize] = grp;
+                    }
+                }
+            }
+            return &mut self.dense[i];
+        }
+        self.sparse.entry(g).or_default()
+    }
+
+    #[inline]
+    pub(super) fn get(&self, a: &u64) -> Option<&Chunk> {
+        let Some((g, k)) = Self::split(*a) else {
+            return self.odd.get(a);
+        };
+        let v = self.group(g)?;
+        v.find(k).ok().map(|i| &v.chunks[i])
+    }
+
+    #[inline]
+    pub(super) fn get_mut(&mut self, a: &u64) -> Option<&mut Chunk> {
+        let Some((g, k)) = Self::split(*a) else {
+            return self.odd.get_mut(a);
+        };
+        let v = self.group_mut(g)?;
+        match v.find(k) {
+            Ok(i) => Some(&mut v.chunks[i]),
+            Err(_) => None,
+        }
+    }
+
+    /// Adds or replaces the record at `a`, returning the one replaced.
+    pub(super) fn insert(&mut self, a: u64, c: Chunk) -> Option<Chunk> {
+        let Some((g, k)) = Self::split(a) else {
+            let old = self.odd.insert(a, c);
+            if old.is_none() {
+                self.len += 1;
+            }
+            return old;
+        };
+        let v = self.group_for_insert(g, c.state);
+        match v.find(k) {
+            Ok(i) => Some(std::mem::replace(&mut v.chunks[i], c)),
+            Err(i) => {
+                v.set(k, true);
+                v.chunks.insert(i, c);
+                self.len += 1;
+                None
+            }
+        }
+    }
+
+    pub(super) fn remove(&mut self, a: &u64) -> Option<Chunk> {
+        let Some((g, k)) = Self::split(*a) else {
+            let old = self.odd.remove(a);
+            if old.is_some() {
+                self.len -= 1;
+            }
+            return old;
+        };
+        let dense = self.dense_index(g).is_some();
+        let v = self.group_mut(g)?;
+        let i = v.find(k).ok()?;
+        v.set(k, false);
+        let c = v.chunks.remove(i);
+        if v.chunks.is_empty() {
+            if dense {
+                // Give the emptied group's memory back.
+                v.chunks = Vec::new();
+            } else {
+                self.sparse.remove(&g);
+            }
+        }
+        self.len -= 1;
+        Some(c)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Every record with its address, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u64, &Chunk)> {
+        let base = self.base.unwrap_or(0);
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .map(move |(i, v)| (base + ((i as u64) << GROUP_SHIFT), v));
+        let sparse = self.sparse.iter().map(|(&g, v)| (g, v));
+        dense
+            .chain(sparse)
+            .flat_map(|(g, v)| {
+                let mut bits = v.bits;
+                v.chunks.iter().map(move |c| {
+                    let w = usize::from(bits[0] == 0);
+                    let k = bits[w].trailing_zeros() + 64 * w as u32;
+                    bits[w] &= bits[w] - 1;
+                    (g + (u64::from(k) << 4), c)
+                })
+            })
+            .chain(self.odd.iter().map(|(&a, c)| (a, c)))
+    }
+}
 
 pub(super) const EMPTY_CHUNK: Chunk = Chunk {
     size: 0,
@@ -92,6 +312,7 @@ pub(super) const EMPTY_CHUNK: Chunk = Chunk {
     bk_nextsize: 0,
     state: State::InUse,
     prev_inuse: true,
+    unsorted: false,
 };
 
 impl Glibc {
@@ -132,6 +353,7 @@ impl Glibc {
         self.count_in(state, size);
         if let Some(old) = self.chunks.insert(a, c) {
             self.count_out(old.state, old.size);
+            self.forget_unsorted(&old);
         }
     }
 
@@ -139,6 +361,43 @@ impl Glibc {
     pub(super) fn drop_chunk(&mut self, a: u64) {
         if let Some(old) = self.chunks.remove(&a) {
             self.count_out(old.state, old.size);
+            self.forget_unsorted(&old);
+        }
+    }
+
+    /// Counts chunk `a` (its size set) as a member of the unsorted bin.
+    pub(super) fn unsorted_add(&mut self, a: u64) {
+        let c = self.chm(a);
+        if c.unsorted {
+            return;
+        }
+        c.unsorted = true;
+        let size = c.size;
+        *self.unsorted_sizes.entry(size).or_insert(0) += 1;
+    }
+
+    /// Chunk `a` leaves the unsorted bin (nothing happens when it was not in it).
+    pub(super) fn unsorted_remove(&mut self, a: u64) {
+        let c = self.chm(a);
+        if !c.unsorted {
+            return;
+        }
+        let old = *c;
+        c.unsorted = false;
+        self.forget_unsorted(&old);
+    }
+
+    fn forget_unsorted(&mut self, old: &Chunk) {
+        if !old.unsorted {
+            return;
+        }
+        if let Some(n) = self.unsorted_sizes.get_mut(&old.size) {
+            *n -= 1;
+            if *n == 0 {
+                self.unsorted_sizes.remove(&old.size);
+            }
+        } else {
+            debug_assert!(false, "glibc model: unsorted size {} not counted", old.size);
         }
     }
 
@@ -248,5 +507,61 @@ impl Glibc {
             self.chm(next).prev_inuse = true;
         }
         self.w_head(next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The grouped map answers as a plain map does, for heap addresses, far mappings,
+    /// addresses below the heap and unaligned ones, as chunks come and go.
+    #[test]
+    fn the_chunk_map_is_a_map() {
+        let mut m = ChunkMap::default();
+        let mut want: HashMap<u64, u64> = HashMap::new();
+        let mut x: u64 = 12345;
+        let base = 0x5555_5555_0000u64;
+        for step in 0..200_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let a = match (x >> 60) % 8 {
+                0 => 0x7fff_0000_0000 + ((x >> 20) % 64) * 4096,
+                1 => base - 16 * ((x >> 20) % 300),
+                2 => base + 8 + 16 * ((x >> 20) % 50),
+                _ => base + 16 * ((x >> 20) % (2000 + step / 10)),
+            };
+            let state = if a >= 0x7fff_0000_0000 {
+                State::Mmapped
+            } else {
+                State::InUse
+            };
+            if (x >> 33).is_multiple_of(3) {
+                assert_eq!(
+                    m.remove(&a).map(|c| c.size),
+                    want.remove(&a),
+                    "remove {a:#x}"
+                );
+            } else {
+                let c = Chunk {
+                    size: step,
+                    state,
+                    ..EMPTY_CHUNK
+                };
+                assert_eq!(m.insert(a, c).map(|c| c.size), want.insert(a, step));
+            }
+            assert_eq!(m.get(&a).map(|c| c.size), want.get(&a).copied());
+            if let Some(c) = m.get_mut(&a) {
+                c.prev_size = a;
+            }
+            assert_eq!(m.len(), want.len());
+        }
+        let mut got: Vec<(u64, u64)> = m.iter().map(|(a, c)| (a, c.size)).collect();
+        got.sort_unstable();
+        let mut all: Vec<(u64, u64)> = want.into_iter().collect();
+        all.sort_unstable();
+        assert_eq!(got, all);
+        assert!(m.iter().all(|(a, c)| c.prev_size == a));
     }
 }

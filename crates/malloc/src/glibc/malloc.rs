@@ -99,6 +99,7 @@ impl Glibc {
                     && size > nb + MINSIZE
                 {
                     let rem = victim + nb;
+                    self.unsorted_remove(victim);
                     self.set_state(victim, State::InUse);
                     self.chm(victim).size = nb;
                     self.w_head(victim);
@@ -116,6 +117,7 @@ impl Glibc {
                         if in_smallbin_range(size - nb) { 24 } else { 40 },
                     );
                     self.set_state(rem, State::Bin);
+                    self.unsorted_add(rem);
                     self.set_foot(rem, size - nb);
                     return Some(victim);
                 }
@@ -123,6 +125,7 @@ impl Glibc {
                 // Remove it from the unsorted bin.
                 self.bins[UNSORTED].bk = bck;
                 self.set_fd(bck, UNSORTED as u64);
+                self.unsorted_remove(victim);
 
                 if size == nb {
                     self.set_inuse_bit_at_offset(victim, size);

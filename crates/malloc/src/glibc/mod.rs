@@ -90,13 +90,14 @@ mod tunables;
 pub use describe::{BinKind, BinView};
 pub use tunables::Tunables;
 
-use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats};
+use crate::api::{AllocError, Allocator, Block, BlockKind, HeapStats, Usage};
 use crate::options::{Configurable, OptionError, Options};
 use bins::BinHead;
 use chunks::{Chunk, ChunkMap, EMPTY_CHUNK, State};
 use kernel::{Access, Addr, Fault, Kernel};
 use layout::*;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// glibc's `struct mallinfo2`: the allocator's own statistics.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +198,9 @@ pub struct Glibc {
     /// Stand-in written to when a chunk is unexpectedly missing (a model bug; debug
     /// builds assert instead), so that no op sequence can panic.
     scratch: Chunk,
+    /// Sizes of the chunks in the unsorted bin, with their counts: the bin is
+    /// unordered, and `largest_free` reads its largest here instead of walking it.
+    unsorted_sizes: BTreeMap<u64, u32>,
     bins: [BinHead; NBINS],
     binmap: [u32; 4],
     fastbins: [u64; NFASTBINS],
@@ -282,6 +286,7 @@ impl Glibc {
             p,
             chunks: ChunkMap::default(),
             scratch: EMPTY_CHUNK,
+            unsorted_sizes: BTreeMap::new(),
             bins,
             binmap: [0; 4],
             fastbins: [0; NFASTBINS],
@@ -454,18 +459,29 @@ impl Glibc {
     /// The largest chunk a malloc could reuse without a syscall.
     fn largest_free(&self) -> u64 {
         let mut best = self.top_size;
-        // The unsorted bin is unordered: walk it.
-        let mut p = self.bins[UNSORTED].bk;
-        while !Self::is_bin(p) {
-            best = best.max(self.size_of(p));
-            p = self.bk(p);
-        }
-        for i in 2..NBINS {
-            let first = self.bins[i].fd;
-            if !Self::is_bin(first) {
-                // Smallbins hold one size, largebins are sorted largest first.
-                best = best.max(self.size_of(first));
+        // The unsorted bin is unordered: its sizes are counted as chunks come and go.
+        let unsorted = self.unsorted_sizes.keys().next_back().copied().unwrap_or(0);
+        #[cfg(debug_assertions)]
+        {
+            // Debug builds (the tests) check the count against a walk of the bin.
+            let mut walked = 0;
+            let mut p = self.bins[UNSORTED].bk;
+            while !Self::is_bin(p) {
+                walked = walked.max(self.size_of(p));
+                p = self.bk(p);
             }
+            debug_assert_eq!(walked, unsorted, "glibc model: unsorted sizes");
+        }
+        best = best.max(unsorted);
+        // Bins hold ever larger sizes (a smallbin one size, a largebin a range above
+        // the bin before it) and a largebin is sorted largest first: the largest binned
+        // chunk is the first of the highest bin that is not empty.
+        if let Some(first) = (2..NBINS)
+            .rev()
+            .map(|i| self.bins[i].fd)
+            .find(|&first| !Self::is_bin(first))
+        {
+            best = best.max(self.size_of(first));
         }
         if let Some(i) = (0..TCACHE_MAX_BINS).rev().find(|&i| self.tc_counts[i] > 0) {
             best = best.max(MINSIZE + MALLOC_ALIGNMENT * i as u64);
@@ -554,13 +570,21 @@ impl Allocator for Glibc {
         }
     }
 
+    /// O(1): the two counters `stats` reads too, without `largest_free`'s walk.
+    fn usage(&self) -> Usage {
+        Usage {
+            allocated: self.allocated,
+            footprint: self.system_mem + self.mmapped_mem,
+        }
+    }
+
     fn describe(&self) -> Option<String> {
         self.describe_bins()
     }
 
     fn blocks(&self, out: &mut Vec<Block>) {
         let start = out.len();
-        for (&addr, c) in &self.chunks {
+        for (addr, c) in self.chunks.iter() {
             let kind = match c.state {
                 State::InUse | State::Mmapped => BlockKind::Used,
                 State::Meta | State::Fence => BlockKind::Meta,

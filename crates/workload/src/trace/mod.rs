@@ -25,7 +25,7 @@ mod rep;
 pub mod tracer_log;
 
 pub use native::{NATIVE_HEADER, parse_native, write_native, write_native_annotated};
-pub use rep::{RepWriteError, lossy_for_rep, parse_rep, write_rep};
+pub use rep::{RepReader, RepWriteError, lossy_for_rep, parse_rep, write_rep};
 pub use tracer_log::{LogSummary, parse_tracer_log};
 
 use crate::op::{BlockId, Workload, check_label};
@@ -179,15 +179,20 @@ impl TraceError {
 pub fn read_trace(path: impl AsRef<Path>) -> Result<Workload, TraceError> {
     let path = path.as_ref();
     let label = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| TraceError {
-        file: label.clone(),
+    let bytes = std::fs::read(path).map_err(|e| io_error(&label, &e))?;
+    parse_trace(&bytes, &label)
+}
+
+/// The error for a file that could not be read.
+pub(crate) fn io_error(file: &str, e: &std::io::Error) -> TraceError {
+    TraceError {
+        file: file.to_string(),
         line: None,
         kind: TraceErrorKind::Io {
             kind: e.kind(),
             message: e.to_string(),
         },
-    })?;
-    parse_trace(&bytes, &label)
+    }
 }
 
 /// Parses trace bytes in either format; `file` names them in errors (a path: its

@@ -48,36 +48,9 @@ pub fn parse_rep(text: &str, file: &str) -> Result<Workload, TraceError> {
     for (i, field) in HEADER_FIELDS.iter().enumerate() {
         let Some((n, line)) = lines.next() else {
             let line = numbered_lines(text).count().max(1);
-            return Err(TraceError::malformed(
-                file,
-                line,
-                format!("the file ends inside the 4-line header: {field} is missing"),
-            ));
+            return Err(header_missing(file, line, field));
         };
-        let mut tokens = line.split_ascii_whitespace();
-        let token = tokens.next().unwrap_or("");
-        if tokens.next().is_some() {
-            return Err(TraceError::malformed(
-                file,
-                n,
-                format!(
-                    "header line {} ({field}) must hold one number, found `{}`",
-                    i + 1,
-                    shown(line.trim())
-                ),
-            ));
-        }
-        header[i] = parse_decimal(token).map_err(|_| {
-            TraceError::malformed(
-                file,
-                n,
-                format!(
-                    "header line {} ({field}) must be a non-negative integer, found `{}`",
-                    i + 1,
-                    shown(token)
-                ),
-            )
-        })?;
+        header[i] = header_value(file, i, n, line)?;
         header_lines[i] = n;
     }
     let [_, ids, op_count, _] = header;
@@ -90,19 +63,9 @@ pub fn parse_rep(text: &str, file: &str) -> Result<Workload, TraceError> {
     let mut validator = Validator::with_capacity(ids.min(capacity as u64) as usize);
 
     for (n, line) in lines {
-        let op = parse_op(line).map_err(|message| TraceError::malformed(file, n, message))?;
-        let id = op.id().unwrap_or(0);
-        if id >= ids {
-            return Err(TraceError::at(
-                file,
-                n,
-                TraceErrorKind::IdOutOfRange { id, ids },
-            ));
-        }
-        validator
-            .check(&op, Position::Line(n))
-            .map_err(|p| TraceError::at(file, n, TraceErrorKind::Op(p)))?;
-        workload.ops.push(op);
+        workload
+            .ops
+            .push(body_op(file, n, line, ids, &mut validator)?);
     }
     let body = workload.ops.len() as u64;
     if body != op_count {
@@ -118,25 +81,272 @@ pub fn parse_rep(text: &str, file: &str) -> Result<Workload, TraceError> {
     Ok(workload)
 }
 
+fn header_missing(file: &str, line: usize, field: &str) -> TraceError {
+    TraceError::malformed(
+        file,
+        line,
+        format!("the file ends inside the 4-line header: {field} is missing"),
+    )
+}
+
+/// The number on header line `i` (from 0), found at line `n` of the file.
+fn header_value(file: &str, i: usize, n: usize, line: &str) -> Result<u64, TraceError> {
+    let field = HEADER_FIELDS[i];
+    let mut tokens = line.split_ascii_whitespace();
+    let token = tokens.next().unwrap_or("");
+    if tokens.next().is_some() {
+        return Err(TraceError::malformed(
+            file,
+            n,
+            format!(
+                "header line {} ({field}) must hold one number, found `{}`",
+                i + 1,
+                shown(line.trim())
+            ),
+        ));
+    }
+    parse_decimal(token).map_err(|_| {
+        TraceError::malformed(
+            file,
+            n,
+            format!(
+                "header line {} ({field}) must be a non-negative integer, found `{}`",
+                i + 1,
+                shown(token)
+            ),
+        )
+    })
+}
+
+/// The op on body line `n` (not blank), checked against the header's number of ids
+/// and the ops before it.
+#[inline]
+fn body_op(
+    file: &str,
+    n: usize,
+    line: &str,
+    ids: u64,
+    validator: &mut Validator,
+) -> Result<Op, TraceError> {
+    let op = parse_op(line).map_err(|message| TraceError::malformed(file, n, message))?;
+    let id = op.id().unwrap_or(0);
+    if id >= ids {
+        return Err(TraceError::at(
+            file,
+            n,
+            TraceErrorKind::IdOutOfRange { id, ids },
+        ));
+    }
+    validator
+        .check(&op, Position::Line(n))
+        .map_err(|p| TraceError::at(file, n, TraceErrorKind::Op(p)))?;
+    Ok(op)
+}
+
+/// A `.rep` trace read one line at a time: the ops of [`parse_rep`], with the same
+/// checks and the same errors, without holding the file or the op list in memory.
+///
+/// [`RepReader::new`] reads the 4-line header; the reader is then an iterator of the
+/// ops, each checked as [`parse_rep`] checks it (its validator remembers 16 bytes per
+/// distinct id, not per op). Reading stops at the first error, which is the last item;
+/// a body with fewer or more ops than the header announces ends with
+/// [`TraceErrorKind::OpCountMismatch`] at the header's line, after the ops it holds.
+/// A line that is not UTF-8 is [`TraceErrorKind::NotUtf8`] at that line.
+pub struct RepReader<R> {
+    input: R,
+    file: String,
+    name: String,
+    /// Lines read so far (the number of the last one).
+    line: usize,
+    /// True when the last line read ended with a line break (so one more, empty, line
+    /// follows for numbering purposes, as in [`parse_rep`]).
+    newline: bool,
+    buf: Vec<u8>,
+    validator: Validator,
+    ids: u64,
+    announced: u64,
+    op_line: usize,
+    read: u64,
+    done: bool,
+}
+
+impl RepReader<std::io::BufReader<std::fs::File>> {
+    /// Opens the trace at `path` and reads its header; errors name the path as given.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, TraceError> {
+        let path = path.as_ref();
+        let label = path.display().to_string();
+        let f = std::fs::File::open(path).map_err(|e| super::io_error(&label, &e))?;
+        RepReader::new(std::io::BufReader::with_capacity(1 << 16, f), &label)
+    }
+}
+
+impl<R: std::io::BufRead> RepReader<R> {
+    /// Reads the header of the trace coming from `input`; `file` names it in errors
+    /// and its stem names the workload.
+    pub fn new(input: R, file: &str) -> Result<Self, TraceError> {
+        let mut r = RepReader {
+            input,
+            file: file.to_string(),
+            name: name_from_label(file),
+            line: 0,
+            newline: false,
+            buf: Vec::with_capacity(128),
+            validator: Validator::new(),
+            ids: 0,
+            announced: 0,
+            op_line: 0,
+            read: 0,
+            done: false,
+        };
+        let mut header = [0u64; 4];
+        for (i, field) in HEADER_FIELDS.iter().enumerate() {
+            let Some(n) = r.next_line()? else {
+                let last = (r.line + usize::from(r.newline)).max(1);
+                return Err(header_missing(file, last, field));
+            };
+            header[i] = header_value(file, i, n, r.text(n)?)?;
+            if i == 2 {
+                r.op_line = n;
+            }
+        }
+        r.ids = header[1];
+        r.announced = header[2];
+        Ok(r)
+    }
+
+    /// Ops the header announces.
+    pub fn announced_ops(&self) -> u64 {
+        self.announced
+    }
+
+    /// The workload the ops belong to, without its ops: the trace's name and
+    /// [`TouchPolicy::WriteAll`], as [`parse_rep`] gives it.
+    pub fn workload(&self) -> Workload {
+        Workload::new(self.name.clone())
+    }
+
+    /// Reads the next non-blank line into `buf`; its number, or `None` at the end.
+    fn next_line(&mut self) -> Result<Option<usize>, TraceError> {
+        loop {
+            self.buf.clear();
+            let got = self
+                .input
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|e| super::io_error(&self.file, &e))?;
+            if got == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            self.newline = self.buf.last() == Some(&b'\n');
+            if self.line == 1 && self.buf.starts_with("\u{feff}".as_bytes()) {
+                self.buf.drain(..3);
+            }
+            // Blank as parse_rep sees it (Unicode blanks too); a line that is not UTF-8
+            // is an error wherever it is, as for a whole file.
+            if !line_text(&self.buf, &self.file, self.line)?
+                .trim()
+                .is_empty()
+            {
+                return Ok(Some(self.line));
+            }
+        }
+    }
+
+    /// The line in `buf` as text.
+    fn text(&self, n: usize) -> Result<&str, TraceError> {
+        line_text(&self.buf, &self.file, n)
+    }
+
+    fn step(&mut self) -> Result<Option<Op>, TraceError> {
+        let Some(n) = self.next_line()? else {
+            if self.read != self.announced {
+                return Err(self.mismatch(self.read));
+            }
+            return Ok(None);
+        };
+        let op = self.op(n)?;
+        self.read += 1;
+        if self.read > self.announced {
+            // More ops than announced: check the rest and count them for the message, as
+            // parse_rep does (a bad line among them is the error, not the count).
+            while let Some(n) = self.next_line()? {
+                self.op(n)?;
+                self.read += 1;
+            }
+            return Err(self.mismatch(self.read));
+        }
+        Ok(Some(op))
+    }
+
+    /// The op on line `n`, which is in `buf`.
+    fn op(&mut self, n: usize) -> Result<Op, TraceError> {
+        let RepReader {
+            buf,
+            file,
+            validator,
+            ids,
+            ..
+        } = self;
+        body_op(file, n, line_text(buf, file, n)?, *ids, validator)
+    }
+
+    fn mismatch(&self, body: u64) -> TraceError {
+        TraceError::at(
+            &self.file,
+            self.op_line,
+            TraceErrorKind::OpCountMismatch {
+                header: self.announced,
+                body,
+            },
+        )
+    }
+}
+
+/// Line `n` (in `buf`, read from `file`) as text, without its line break.
+fn line_text<'a>(buf: &'a [u8], file: &str, n: usize) -> Result<&'a str, TraceError> {
+    let bytes = buf.strip_suffix(b"\n").unwrap_or(buf);
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|_| TraceError::at(file, n, TraceErrorKind::NotUtf8))
+}
+
+impl<R: std::io::BufRead> Iterator for RepReader<R> {
+    type Item = Result<Op, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(op)) => Some(Ok(op)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 /// Parses one body line (not blank) into an op, or says what is wrong with it.
 fn parse_op(line: &str) -> Result<Op, String> {
     let mut tokens = line.split_ascii_whitespace();
     let kind = tokens.next().unwrap_or("");
     let (a, b, extra) = (tokens.next(), tokens.next(), tokens.next());
-    let usage_error = |usage: &str, got: usize| {
+    // Counting the fields is only needed for the message, so it waits for an error.
+    let usage_error = |usage: &str| {
         format!(
-            "`{kind}` takes {usage}, found {got} field(s) in `{}`",
+            "`{kind}` takes {usage}, found {} field(s) in `{}`",
+            line.split_ascii_whitespace().count(),
             shown(line.trim())
         )
     };
-    let fields = line.split_ascii_whitespace().count();
     match kind {
         "a" | "r" => {
             let (Some(id), Some(size), None) = (a, b, extra) else {
-                return Err(usage_error(
-                    &format!("an id and a size (`{kind} ID SIZE`)"),
-                    fields,
-                ));
+                return Err(usage_error(&format!("an id and a size (`{kind} ID SIZE`)")));
             };
             let id = number("id", id)?;
             let size = number("size", size)?;
@@ -148,7 +358,7 @@ fn parse_op(line: &str) -> Result<Op, String> {
         }
         "f" => {
             let (Some(id), None) = (a, b) else {
-                return Err(usage_error("an id (`f ID`)", fields));
+                return Err(usage_error("an id (`f ID`)"));
             };
             Ok(Op::Free {
                 id: number("id", id)?,

@@ -68,6 +68,9 @@ pub(super) struct Request {
     pub(super) cap: u64,
     /// Ops in the stream.
     pub(super) n_ops: u64,
+    /// A benchmark: the ops alone, without rows, samples, cap checks or clock reads
+    /// per op (see [`Replayer::bench`]).
+    pub(super) bench: bool,
 }
 
 /// Touches pages of the stack now, so the replay's calls do not fault them in later.
@@ -89,6 +92,7 @@ pub(super) struct Replayer<'a> {
     interval: u64,
     cap: u64,
     n_ops: u64,
+    bench: bool,
     table: &'a mut [u64],
     samples: &'a mut [u64],
     n_samples: usize,
@@ -130,6 +134,7 @@ impl<'a> Replayer<'a> {
             interval: request.interval,
             cap: request.cap,
             n_ops: request.n_ops,
+            bench: request.bench,
             table,
             samples,
             n_samples: 0,
@@ -189,6 +194,53 @@ impl<'a> Replayer<'a> {
         }
         let elapsed = sys::monotonic_ns().saturating_sub(start);
         self.finish(elapsed)
+    }
+
+    /// Runs every op of `words` as a benchmark and writes one line,
+    /// `#bench <cpu_ns> <wall_ns> <minor_faults> <glibc version>`.
+    ///
+    /// The loop is the replay's own (decode an op, find its block in the table, make
+    /// the call, write the bytes the touch policy asks for) without anything else: no
+    /// row, no `mallinfo2`, no sample, no clock read and no cap check per op. It is
+    /// timed once, as a whole, in CPU time (`CLOCK_PROCESS_CPUTIME_ID`: user and
+    /// system, so page faults count), which a busy machine does not inflate.
+    pub(super) fn bench(&mut self, words: &[u64]) -> Result<(), Failure> {
+        // The same warm-up as a replay: the loop's first use of a call neither faults
+        // nor, for glibc, changes the heap (mallinfo2 initialises malloc's state as the
+        // first malloc would, without allocating).
+        prefault_stack();
+        match self.strategy {
+            Strategy::Glibc => {
+                let _ = sys::mallinfo2();
+            }
+            Strategy::Mmap => warm_up_mapping_calls(),
+        }
+        let _ = sys::process_cpu_ns();
+        let _ = sys::monotonic_ns();
+        let faults0 = sys::minor_faults();
+        let wall0 = sys::monotonic_ns();
+        let cpu0 = sys::process_cpu_ns();
+        let mut cursor = 0usize;
+        let mut index = 0u64;
+        while index < self.n_ops {
+            self.step(index, words, &mut cursor)?;
+            index += 1;
+        }
+        let cpu = sys::process_cpu_ns().saturating_sub(cpu0);
+        let wall = sys::monotonic_ns().saturating_sub(wall0);
+        let faults = sys::minor_faults().saturating_sub(faults0);
+        if cursor != words.len() {
+            return Err(Failure::protocol("the op stream is longer than announced"));
+        }
+        self.out.put(wire::BENCH_PREFIX.as_bytes())?;
+        for n in [cpu, wall, faults] {
+            self.out.num(n)?;
+            self.out.put(b" ")?;
+        }
+        self.out
+            .put(sys::glibc_version().unwrap_or("unknown").as_bytes())?;
+        self.out.put(b"\n")?;
+        Ok(self.out.flush()?)
     }
 
     /// Writes the samples and the `#end` line, and flushes.
@@ -321,6 +373,9 @@ impl<'a> Replayer<'a> {
             }
         }
         let done = index + 1;
+        if self.bench {
+            return Ok(());
+        }
         if phase {
             self.sample(Some(index), true)?;
         } else if self.interval > 0 && done.is_multiple_of(self.interval) {
@@ -329,8 +384,16 @@ impl<'a> Replayer<'a> {
         Ok(())
     }
 
+    /// The clock at the start of an op (0 in a benchmark, which times the whole loop).
+    fn clock(&self) -> u64 {
+        if self.bench { 0 } else { sys::monotonic_ns() }
+    }
+
     /// Adds the time since `t0` to the op time.
     fn stop_clock(&mut self, t0: u64) {
+        if self.bench {
+            return;
+        }
         let interval = sys::monotonic_ns().saturating_sub(t0);
         self.op_ns = self
             .op_ns
@@ -338,7 +401,8 @@ impl<'a> Replayer<'a> {
     }
 
     fn check_cap(&self, index: u64, after: u64) -> Result<(), Failure> {
-        if after > self.cap {
+        // A benchmark's cap is RLIMIT_DATA, enforced by the kernel.
+        if !self.bench && after > self.cap {
             Err(Failure::new(
                 wire::EXIT_CAP,
                 Some(index),
@@ -352,6 +416,10 @@ impl<'a> Replayer<'a> {
     /// 1 when glibc placed the block at `ptr` outside the brk heap (in a chunk of its
     /// own mapping), else 0.
     fn glibc_mapped_flag(&self, ptr: usize) -> u64 {
+        if self.bench {
+            // Only samples (RSS) need it, and a benchmark takes none.
+            return 0;
+        }
         let brk = sys::program_break();
         u64::from(!(ptr >= self.initial_brk && ptr < brk))
     }
@@ -378,7 +446,7 @@ impl<'a> Replayer<'a> {
                 let need = real_block_bytes(Strategy::Glibc, size.saturating_add(extra))
                     .saturating_add(GLIBC_GROWTH_SLACK);
                 self.check_cap(index, self.held().saturating_add(need))?;
-                let t0 = sys::monotonic_ns();
+                let t0 = self.clock();
                 let (ptr, call) = match how {
                     How::Malloc => (sys::malloc(size as usize), "malloc returned NULL"),
                     How::Calloc { count, each } => (
@@ -413,7 +481,7 @@ impl<'a> Replayer<'a> {
             Strategy::Mmap => {
                 let len = real_block_bytes(Strategy::Mmap, size);
                 self.check_cap(index, self.held().saturating_add(len))?;
-                let t0 = sys::monotonic_ns();
+                let t0 = self.clock();
                 let ptr = sys::mmap_anon(len as usize, libc::PROT_READ | libc::PROT_WRITE, 0)
                     .map_err(|e| Failure::oom(index, e))?;
                 if self.write_all {
@@ -434,7 +502,7 @@ impl<'a> Replayer<'a> {
 
     fn free(&mut self, index: u64, slot: usize) -> Result<(), Failure> {
         let s = self.live_slot(slot, index)?;
-        let t0 = sys::monotonic_ns();
+        let t0 = self.clock();
         match self.strategy {
             // SAFETY: `s.ptr` came from malloc/realloc and has not been freed (the table
             // clears a slot when its block is freed).
@@ -469,7 +537,7 @@ impl<'a> Replayer<'a> {
         if size == 0 {
             match self.strategy {
                 Strategy::Glibc => {
-                    let t0 = sys::monotonic_ns();
+                    let t0 = self.clock();
                     // SAFETY: `s.ptr` is live; realloc(p, 0) frees it and returns NULL.
                     unsafe { sys::realloc(s.ptr as *mut u8, 0) };
                     self.stop_clock(t0);
@@ -493,7 +561,7 @@ impl<'a> Replayer<'a> {
                 let need =
                     real_block_bytes(Strategy::Glibc, size).saturating_add(GLIBC_GROWTH_SLACK);
                 self.check_cap(index, self.held().saturating_add(need))?;
-                let t0 = sys::monotonic_ns();
+                let t0 = self.clock();
                 // SAFETY: `s.ptr` is a live block from malloc/realloc; on failure realloc
                 // returns NULL and leaves it valid.
                 let ptr = unsafe { sys::realloc(s.ptr as *mut u8, size as usize) };
@@ -514,7 +582,7 @@ impl<'a> Replayer<'a> {
             }
             Strategy::Mmap => {
                 let len = real_block_bytes(Strategy::Mmap, size);
-                let t0 = sys::monotonic_ns();
+                let t0 = self.clock();
                 let mut ptr = s.ptr as *mut u8;
                 if len != s.map_len {
                     self.check_cap(
@@ -569,7 +637,7 @@ impl<'a> Replayer<'a> {
         if len == 0 {
             return Ok(());
         }
-        let t0 = sys::monotonic_ns();
+        let t0 = self.clock();
         // SAFETY: offset + len <= s.size (checked above), so `start` and every byte up to
         // `start + len` are inside the live block.
         let start = unsafe { (s.ptr as *mut u8).add(offset as usize) };
@@ -595,7 +663,7 @@ impl<'a> Replayer<'a> {
 
     fn trim(&mut self, pad: u64) {
         if self.strategy == Strategy::Glibc {
-            let t0 = sys::monotonic_ns();
+            let t0 = self.clock();
             sys::malloc_trim(pad as usize);
             self.stop_clock(t0);
         }
@@ -610,6 +678,9 @@ impl<'a> Replayer<'a> {
         size: u64,
         ptr: Option<usize>,
     ) -> Result<(), Failure> {
+        if self.bench {
+            return Ok(());
+        }
         if self.strategy == Strategy::Glibc {
             self.observe_glibc();
         }
