@@ -288,8 +288,12 @@ pub fn execute(
                 Err(e) => return stopped(index, e).map_err(|e| broken(e, allocator)),
             };
             blocks.insert(id, Held { ptr, size });
-            if write_all && let Err(f) = kernel.touch(ptr, size, Access::Write) {
-                return Ok(fault(index, f));
+            if write_all {
+                // The stores cost time of their own, beyond the faults they cause.
+                kernel.charge_writes(size);
+                if let Err(f) = kernel.touch(ptr, size, Access::Write) {
+                    return Ok(fault(index, f));
+                }
             }
             Some(ptr)
         }
@@ -324,11 +328,11 @@ pub fn execute(
             };
             blocks.insert(id, Held { ptr, size });
             // realloc copied the old bytes; the program writes the ones it gained.
-            if write_all
-                && size > old.size
-                && let Err(f) = kernel.touch(ptr + old.size, size - old.size, Access::Write)
-            {
-                return Ok(fault(index, f));
+            if write_all && size > old.size {
+                kernel.charge_writes(size - old.size);
+                if let Err(f) = kernel.touch(ptr + old.size, size - old.size, Access::Write) {
+                    return Ok(fault(index, f));
+                }
             }
             Some(ptr)
         }
@@ -345,6 +349,9 @@ pub fn execute(
                 });
             };
             let access = if write { Access::Write } else { Access::Read };
+            if write {
+                kernel.charge_writes(len);
+            }
             if let Err(f) = kernel.touch(held.ptr + offset, len, access) {
                 return Ok(fault(index, f));
             }

@@ -258,6 +258,25 @@ impl Kernel {
         }
     }
 
+    /// The user-space time of writing `bytes` bytes into memory already mapped (the
+    /// stores themselves; the faults they cause are charged by `touch`). 0 for 0 bytes.
+    pub fn write_cost(&self, bytes: u64) -> f64 {
+        if bytes == 0 {
+            return 0.0;
+        }
+        let c = &self.config().cost;
+        c.write_call_ns + bytes as f64 * c.write_byte_ns
+    }
+
+    /// Charges the program's own writes of `bytes` bytes into a block it allocated
+    /// (`CostCategory::Writes`; see [`Kernel::write_cost`]).
+    pub fn charge_writes(&mut self, bytes: u64) {
+        let ns = self.write_cost(bytes);
+        if ns.is_finite() && ns > 0.0 {
+            self.cur.charge(CostCategory::Writes, ns);
+        }
+    }
+
     /// The process `pid`, running or not.
     pub(crate) fn proc_ref(&self, pid: Pid) -> Option<&Process> {
         if pid == self.cur.pid {

@@ -146,11 +146,13 @@ pub enum CostCategory {
     ContextSwitch,
     /// The allocator's own user-space work.
     User,
+    /// The program's own writes into the memory it allocated.
+    Writes,
 }
 
 impl CostCategory {
     /// Every category, in a fixed order (for tables, stacked bars and CSV columns).
-    pub const ALL: [CostCategory; 10] = [
+    pub const ALL: [CostCategory; 11] = [
         CostCategory::ModeSwitch,
         CostCategory::Syscall,
         CostCategory::Fault,
@@ -161,6 +163,7 @@ impl CostCategory {
         CostCategory::Shootdown,
         CostCategory::ContextSwitch,
         CostCategory::User,
+        CostCategory::Writes,
     ];
 
     /// A short snake_case name, used in JSON and CSV.
@@ -176,6 +179,7 @@ impl CostCategory {
             CostCategory::Shootdown => "shootdown",
             CostCategory::ContextSwitch => "context_switch",
             CostCategory::User => "user",
+            CostCategory::Writes => "writes",
         }
     }
 }

@@ -17,8 +17,12 @@ const CHART: &str = "cost";
 /// the allocator's grey (charged only when other CPUs run an address space).
 const LIGHT_GREY: RGBColor = RGBColor(0xCC, 0xCC, 0xCC);
 
+/// The colour of the program's own writes into its blocks: not the allocator's work
+/// (grey), but beside it.
+const DARK_GREY: RGBColor = RGBColor(0x55, 0x55, 0x55);
+
 /// A cost category's name in the legend and inside its bar segments, and its colour.
-/// Ten categories: eight Okabe–Ito colours and two greys.
+/// Eleven categories: eight Okabe–Ito colours and three greys.
 fn category_look(c: CostCategory) -> (&'static str, RGBColor) {
     match c {
         CostCategory::ModeSwitch => ("mode switch", okabe_ito::BLUE),
@@ -31,6 +35,7 @@ fn category_look(c: CostCategory) -> (&'static str, RGBColor) {
         CostCategory::Shootdown => ("TLB shootdowns", LIGHT_GREY),
         CostCategory::ContextSwitch => ("context switches", okabe_ito::BLACK),
         CostCategory::User => ("allocator (user space)", GREY),
+        CostCategory::Writes => ("program's writes", DARK_GREY),
     }
 }
 

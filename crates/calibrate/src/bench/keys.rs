@@ -94,6 +94,16 @@ pub const MALLOC_FREE_BATCH: &str = "malloc-free.64.batch";
 /// `free` of a random block and `malloc` of a new one, among thousands of live blocks
 /// of mixed sizes (the `churn` size mix), ns per malloc+free pair.
 pub const MALLOC_FREE_STEADY: &str = "malloc-free.steady";
+/// As [`MALLOC_FREE_STEADY`] with sizes of 1,100 to 4,000 bytes (beyond the tcache and
+/// the fastbins: every call runs `_int_malloc` or `_int_free`), ns per pair.
+pub const MALLOC_FREE_ARENA: &str = "malloc-free.steady.arena";
+/// As [`MALLOC_FREE_STEADY`], with every new block written whole (`memset`), ns per
+/// pair: the difference is the program's write of a block of the `churn` mix.
+pub const STEADY_WRITTEN: &str = "malloc-free.steady.written";
+/// As [`MALLOC_FREE_STEADY`] with sizes of 4 to 16 KiB, nothing written, ns per pair.
+pub const STEADY_LARGE: &str = "malloc-free.steady.large";
+/// As [`STEADY_LARGE`] with every new block written whole, ns per pair.
+pub const STEADY_LARGE_WRITTEN: &str = "malloc-free.steady.large.written";
 /// One-byte pipe write then read in the same process, ns per write+read.
 pub const PIPE_SAME_PROCESS: &str = "pipe.same-process";
 /// Pipe ping-pong between two processes on one CPU, ns per one-way hop.

@@ -47,7 +47,9 @@ impl Glibc {
         if p == oldtop && csz > oldtopsize {
             csz = oldtopsize;
         }
-        self.w(p + CHUNK_HDR_SZ, csz.saturating_sub(SIZE_SZ));
+        let clear = csz.saturating_sub(SIZE_SZ);
+        self.w(p + CHUNK_HDR_SZ, clear);
+        k.charge_user(k.write_cost(clear));
         Some((p, c.size))
     }
     // ANCHOR_END: libc_calloc

@@ -22,6 +22,8 @@ impl Glibc {
                 return;
             }
         }
+        // Past the tcache: a fastbin or the bins, with the neighbours' headers.
+        k.charge_user(k.config().cost.alloc_arena_ns);
 
         if size <= self.p.max_fast {
             self.have_fastchunks = true;

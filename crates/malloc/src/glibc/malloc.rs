@@ -22,6 +22,8 @@ impl Glibc {
     /// 8. the system ([`Glibc::sysmalloc`]).
     pub(super) fn int_malloc(&mut self, k: &mut Kernel, bytes: u64) -> Option<u64> {
         let nb = checked_request2size(bytes)?;
+        // Past the tcache: the arena's structures, mostly not in the caches.
+        k.charge_user(k.config().cost.alloc_arena_ns);
         let tc_idx = csize2tidx(nb);
         let tcache_ok = self.tcache.is_some() && tc_idx < self.p.tcache_bins;
         let tc_idx = tc_idx as usize;

@@ -63,6 +63,7 @@ impl Glibc {
                         let copy = old.size - CHUNK_HDR_SZ;
                         self.r(ptr, copy);
                         self.w(np + CHUNK_HDR_SZ, copy);
+                        k.charge_user(k.write_cost(copy));
                         self.munmap_chunk(k, oldp);
                         Some(np)
                     }
@@ -134,6 +135,8 @@ impl Glibc {
                 let copy = oldsize - SIZE_SZ;
                 self.r(oldp + CHUNK_HDR_SZ, copy);
                 self.w(np + CHUNK_HDR_SZ, copy);
+                // memcpy: glibc's own stores, timed as the program's writes are.
+                k.charge_user(k.write_cost(copy));
                 self.int_free(k, oldp, oldsize);
                 return Some(np);
             }

@@ -45,6 +45,22 @@ is written into the blocks: this is the allocator's own work (free-list and bin 
 handling, consolidation, the cache misses on chunk headers), without the program's \
 stores into the memory.";
 
+const ARENA_METHOD: &str = "As the steady state above, with sizes drawn uniformly from \
+1,100 to 4,000 bytes: larger than the tcache's and the fastbins' largest chunks, so \
+every malloc runs `_int_malloc` (the unsorted bin, the bins, splitting, the top chunk) \
+and every free runs `_int_free` (coalescing with free neighbours). Nothing is \
+written. Per malloc+free pair.";
+
+const WRITTEN_METHOD: &str = "The steady state above with the same draws, where the \
+program writes every new block whole (`memset`) right after its malloc, as the \
+simulated program does. Minus the unwritten figure, it is the time of writing one \
+block of the mix, cache misses included.";
+
+const LARGE_METHOD: &str = "The steady state above with sizes drawn uniformly from 4 \
+to 16 KiB (below the mmap threshold, all from the heap), nothing written; with its \
+written twin it gives the write time of a larger block, and the two mixes together \
+give a per-block and a per-byte cost of writing.";
+
 /// Number of blocks in the batch loop.
 const BATCH: usize = 1000;
 
@@ -78,6 +94,30 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                 unit: "ns per pair",
                 method: STEADY_METHOD,
             },
+            Desc {
+                key: keys::MALLOC_FREE_ARENA.to_string(),
+                label: format!("malloc + free among {live} live blocks of 1,100-4,000 bytes"),
+                unit: "ns per pair",
+                method: ARENA_METHOD,
+            },
+            Desc {
+                key: keys::STEADY_WRITTEN.to_string(),
+                label: "as the mixed sizes, every new block written".to_string(),
+                unit: "ns per pair",
+                method: WRITTEN_METHOD,
+            },
+            Desc {
+                key: keys::STEADY_LARGE.to_string(),
+                label: format!("malloc + free among {live} live blocks of 4-16 KiB"),
+                unit: "ns per pair",
+                method: LARGE_METHOD,
+            },
+            Desc {
+                key: keys::STEADY_LARGE_WRITTEN.to_string(),
+                label: "as 4-16 KiB, every new block written".to_string(),
+                unit: "ns per pair",
+                method: WRITTEN_METHOD,
+            },
         ],
         |rec| {
             empty_loop(rec, 0, target)?;
@@ -104,7 +144,12 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                 }
                 result
             })?;
-            steady(rec, 3, live, target)
+            let small = Sizes::small_objects();
+            steady(rec, 3, live, target, |r| small.draw(r), false)?;
+            steady(rec, 4, live, target, |r| uniform(r, 1100, 4000), false)?;
+            steady(rec, 5, live, target, |r| small.draw(r), true)?;
+            steady(rec, 6, live, target, |r| uniform(r, 4096, 16384), false)?;
+            steady(rec, 7, live, target, |r| uniform(r, 4096, 16384), true)
         },
     )
 }
@@ -141,26 +186,45 @@ impl Sizes {
     }
 }
 
+/// A size drawn uniformly from `lo..=hi`.
+fn uniform(rng: &mut SplitMix, lo: usize, hi: usize) -> usize {
+    lo + rng.below(hi - lo + 1)
+}
+
 /// Frees the block in `slot` and mallocs a new one of a fresh size in its place (in
-/// that order: the free first, as a program replacing an object does).
-fn replace(slot: &mut Option<HeapBlock>, size: usize) -> Result<(), Failure> {
+/// that order: the free first, as a program replacing an object does); with `write`,
+/// the program then writes the new block whole.
+fn replace(slot: &mut Option<HeapBlock>, size: usize, write: bool) -> Result<(), Failure> {
     *slot = None;
-    *slot = Some(HeapBlock::new(size)?);
+    let mut block = HeapBlock::new(size)?;
+    if write {
+        block.fill(0xA5);
+    }
+    black_box(block.as_ptr());
+    *slot = Some(block);
     Ok(())
 }
 
-/// Measures malloc+free pairs among `live` blocks of mixed sizes into series `s`. (On
-/// an error the pool is left to the child's exit.)
-fn steady(rec: &mut Recorder, s: usize, live: usize, target: f64) -> Result<(), Failure> {
-    let sizes = Sizes::small_objects();
+/// Measures malloc+free pairs among `live` blocks with sizes from `draw` into series
+/// `s`, each new block written whole when `write`. The draws start from the same seed
+/// in every series, so a written and an unwritten series see the same sizes. (On an
+/// error the pool is left to the child's exit.)
+fn steady(
+    rec: &mut Recorder,
+    s: usize,
+    live: usize,
+    target: f64,
+    draw: impl Fn(&mut SplitMix) -> usize,
+    write: bool,
+) -> Result<(), Failure> {
     let mut rng = SplitMix(0x6272_6b6d_6170_6d66); // "brkmapmf"
     let mut pool: Vec<Option<HeapBlock>> = (0..live.max(1)).map(|_| None).collect();
     for slot in pool.iter_mut() {
-        replace(slot, sizes.draw(&mut rng))?;
+        replace(slot, draw(&mut rng), write)?;
     }
     let mut step = |pool: &mut [Option<HeapBlock>]| {
         let k = rng.below(pool.len());
-        replace(&mut pool[k], sizes.draw(&mut rng))
+        replace(&mut pool[k], draw(&mut rng), write)
     };
     // One pass of replacements settles the heap and sizes the batches.
     let t = Instant::now();
