@@ -750,6 +750,9 @@ fn distinct_costs() -> CostModel {
         tlb_shootdown_ns: 262144.0,
         context_switch_ns: 32768.0,
         alloc_op_ns: 65536.0,
+        alloc_arena_ns: 524288.0,
+        write_call_ns: 1048576.0,
+        write_byte_ns: 2097152.0,
     }
 }
 
