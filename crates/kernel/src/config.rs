@@ -339,13 +339,20 @@ impl CostModel {
         ]
     }
 
-    /// Checks that every cost is a finite, non-negative number of nanoseconds.
+    /// Checks that every cost is a finite, non-negative number of nanoseconds, and at
+    /// most [`CostModel::MAX_NS`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (v, (_, path)) in self.values().into_iter().zip(COST_FIELDS) {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(ConfigError {
                     field: path,
                     reason: format!("{v} is not a finite, non-negative number of ns"),
+                });
+            }
+            if v > CostModel::MAX_NS {
+                return Err(ConfigError {
+                    field: path,
+                    reason: format!("{v:e} ns is over the limit of one second per event"),
                 });
             }
         }
@@ -358,7 +365,7 @@ impl CostModel {
         let mut c = self.clone();
         let d = CostModel::default().values();
         for (v, dv) in c.values_mut().into_iter().zip(d) {
-            if !(v.is_finite() && *v >= 0.0) {
+            if !(v.is_finite() && *v >= 0.0 && *v <= CostModel::MAX_NS) {
                 *v = dv;
             }
         }

@@ -247,7 +247,10 @@ impl CostModel {
         serde_json::from_value(value).map_err(|e| CostError(e.to_string()))
     }
 
-    /// The largest cost of one event a cost file may give: one second.
+    /// The largest cost of one event a cost file may give: one second. Real costs are
+    /// microseconds; the limit keeps every sum of a run finite (a billion events of a
+    /// second each is 1e18 ns), so tables, JSON and charts get numbers, not
+    /// infinities. [`CostModel::validate`] holds a model built in code to it too.
     pub const MAX_NS: f64 = 1e9;
 
     /// Serializes the model as pretty JSON (field order is fixed, so output is stable).
@@ -298,5 +301,82 @@ mod tests {
             assert!(e.contains(says), "{text}: {e}");
         }
         assert_eq!(CostModel::from_json("{}").unwrap(), CostModel::default());
+    }
+
+    /// Found by the `cost_model` fuzz target: `{ "shootdown_ns": -1}` loaded, and a
+    /// kernel then ran on the default instead of the number in the file.
+    #[test]
+    fn a_cost_the_model_cannot_use_is_an_error_not_a_silent_default() {
+        for (text, key) in [
+            (r#"{ "shootdown_ns": -1}"#, "shootdown_ns"),
+            (r#"{ "fault_ns": -0.5 }"#, "fault_ns"),
+            (r#"{ "alloc_op_ns": -1e-300 }"#, "alloc_op_ns"),
+        ] {
+            let e = CostModel::from_json(text).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("cost `{key}`")) && e.contains("is negative"),
+                "{text}: {e}"
+            );
+        }
+        assert!(
+            CostModel::from_json(r#"{ "fault_ns": 0 }"#).is_ok(),
+            "free is fine"
+        );
+    }
+
+    /// Found by the `cost_model` fuzz target: `2E-24` loaded as 2e-24, `to_json` wrote
+    /// `2e-24`, and that loaded as 2.0000000000000002e-24 (serde_json parses floats
+    /// exactly only with its `float_roundtrip` feature), so a cost file written by
+    /// `sim calibrate` did not load back to the model it was written from.
+    #[test]
+    fn every_cost_reads_back_exactly() {
+        let text = r#"{ "munmap_ns": 2E-24, "mremap_ns": 0.003, "madvise_ns": 63E-4 }"#;
+        let c = CostModel::from_json(text).unwrap();
+        assert_eq!(c.munmap_ns, 2e-24);
+        assert_eq!(CostModel::from_json(&c.to_json()).unwrap(), c);
+        for v in [
+            2e-24,
+            0.1,
+            1.0 / 3.0,
+            123.456789,
+            9.999999999999999e8,
+            5e-324,
+        ] {
+            let c = CostModel {
+                fault_ns: v,
+                ..CostModel::default()
+            };
+            let back = CostModel::from_json(&c.to_json()).unwrap();
+            assert_eq!(back.fault_ns.to_bits(), v.to_bits(), "{v:e}");
+        }
+    }
+
+    /// Found by hand next to the `cost_model` fuzz finding above (the target checks it
+    /// now): a cost of `1e308` ns was valid, and two such events made the ledger
+    /// infinite (`sim` then failed to draw its cost chart). One second per event is
+    /// the limit now.
+    #[test]
+    fn a_cost_above_a_second_per_event_is_refused() {
+        let e = CostModel::from_json(r#"{ "mode_switch_ns": 1e308 }"#).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("cost `mode_switch_ns`: 1e+308 ns is over the limit"),
+            "{e}"
+        );
+        assert!(CostModel::from_json(r#"{ "tlb_shootdown_ns": 1e9 }"#).is_ok());
+        assert!(CostModel::from_json(r#"{ "tlb_shootdown_ns": 1.5e9 }"#).is_err());
+        let k = crate::KernelConfig {
+            cost: CostModel {
+                mode_switch_ns: 1e308,
+                ..CostModel::default()
+            },
+            ..crate::KernelConfig::default()
+        };
+        assert!(k.validate().is_err());
+        assert_eq!(
+            k.normalized().cost,
+            CostModel::default(),
+            "Kernel::new's fallback"
+        );
     }
 }

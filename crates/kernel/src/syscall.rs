@@ -171,7 +171,8 @@ impl Kernel {
     /// page only records it. Growth extends the heap's VMA, or creates the first one
     /// (never merged with a mapping below the heap start); shrinking unmaps the pages
     /// (frames freed, page tables freed where no VMA is left, TLB shot down) and counts
-    /// in `returned.brk`.
+    /// in `returned.brk`. A heap VMA that a mapping below the heap start joined is
+    /// still the heap's, and growth extends it.
     pub fn brk(&mut self, addr: Addr) -> Addr {
         self.enter(Syscall::Brk);
         let start = self.config.heap_start;
@@ -215,8 +216,11 @@ impl Kernel {
             return old;
         }
         let grown = Vma::fresh(oldbrk, newbrk, Prot::RW, true, false);
+        // Linux's `vma_prev_limit(start_brk)`: the VMA holding the old break, if it
+        // reaches above the heap start (it may begin below it, once a mapping there
+        // merged with it); a VMA that only ends at the heap start is not the heap's.
         match self.cur.vmas.prev(oldbrk) {
-            Some((hs, h)) if hs >= start && h.joins(hs, oldbrk, &grown) => {
+            Some((hs, h)) if h.end > start && h.joins(hs, oldbrk, &grown) => {
                 self.cur.vmas.grow(hs, newbrk);
             }
             _ => self.cur.vmas.insert_unmerged(oldbrk, grown),

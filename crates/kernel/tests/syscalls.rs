@@ -62,6 +62,54 @@ fn brk_grows_and_shrinks_the_heap_vma() {
     consistent(&k);
 }
 
+/// Found by the `kernel_syscalls` fuzz target: once a mapping right below the heap
+/// start had merged with the heap's VMA, growing the break added a second VMA next to
+/// it instead of extending it, two VMAs the audit says should be one. Linux extends
+/// the VMA that holds the old break (`vma_prev_limit(start_brk)` finds any VMA
+/// reaching above the heap start); only the heap's first VMA never merges downwards.
+#[test]
+fn brk_extends_the_heap_vma_after_a_mapping_below_merged_with_it() {
+    let mut k = kernel();
+    let start = k.config().heap_start;
+    assert_eq!(k.brk(start + P), start + P);
+    k.mmap(start - P, P, Prot::RW, MapFlags::FIXED).unwrap();
+    assert_eq!(k.vmas().len(), 1, "the mapping below joined the heap's VMA");
+    assert_eq!(k.brk(start + 3 * P), start + 3 * P);
+    assert_eq!(
+        k.vmas(),
+        vec![VmaInfo {
+            start: start - P,
+            end: start + 3 * P,
+            prot: Prot::RW,
+            heap: true
+        }],
+        "growth extends the VMA holding the break"
+    );
+    consistent(&k);
+}
+
+/// Found while reducing a `kernel_syscalls` fuzz finding (the test above): `brk`
+/// creates the heap's first VMA without merging it with a mapping that ends at the
+/// heap start (as Linux does), and the consistency audit called the pair two VMAs
+/// that should be one.
+#[test]
+fn the_first_heap_vma_stays_apart_from_a_mapping_ending_at_the_heap_start() {
+    let mut k = kernel();
+    let start = k.config().heap_start;
+    k.mmap(start - P, P, Prot::RW, MapFlags::FIXED).unwrap();
+    assert_eq!(k.brk(start + P), start + P);
+    assert_eq!(
+        k.vmas().len(),
+        2,
+        "the first heap VMA is never merged downwards"
+    );
+    assert!(k.vmas()[1].heap && !k.vmas()[0].heap);
+    consistent(&k);
+    assert_eq!(k.brk(start + 2 * P), start + 2 * P);
+    assert_eq!(k.vmas().len(), 2, "growth extends the heap's own VMA");
+    consistent(&k);
+}
+
 #[test]
 fn brk_below_the_heap_start_returns_the_old_break() {
     let mut k = kernel();

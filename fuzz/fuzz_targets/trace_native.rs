@@ -1,0 +1,19 @@
+//! The native trace reader (`# brkmap trace v1`): any bytes, through `parse_trace` with
+//! a `.trace` name and through `parse_native` directly. No input may panic; a trace
+//! that loads must be valid and survive being written back
+//! ([`brkmap_fuzz::check_loaded`]).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    const FILE: &str = "fuzz.trace";
+    if let Ok(w) = workload::parse_trace(data, FILE) {
+        brkmap_fuzz::check_loaded(&w, FILE);
+    }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(w) = workload::parse_native(text, FILE)
+    {
+        brkmap_fuzz::check_loaded(&w, FILE);
+    }
+});
