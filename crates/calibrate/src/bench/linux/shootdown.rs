@@ -132,8 +132,9 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                 // Leave the shootdown unmeasured (see below): no remote CPU to interrupt.
                 return Ok(());
             }
+            let alone = rec.median_of(0);
             for i in 0..samples {
-                let d = rec.value(1, i) - rec.median_of(0);
+                let d = rec.value(1, i) - alone;
                 rec.push(2, d)?;
             }
             Ok(())
