@@ -542,3 +542,45 @@ fn a_call_that_cannot_have_made_the_block_is_refused_before_running() {
         other => panic!("{other}"),
     }
 }
+
+/// A benchmark with a sample interval reads the CPU clock exactly where the replay of
+/// the same ops samples (every interval, at each phase marker, at the end), so `sim
+/// validate` can draw the real time line from a run that observes nothing else.
+#[test]
+fn bench_checkpoints_fall_where_the_replay_samples() {
+    let mut w = Workload::new("checkpoints");
+    for id in 0..25 {
+        w.ops.push(Op::Malloc { id, size: 100 });
+        if id == 12 {
+            w.ops.push(Op::Phase {
+                name: "half".into(),
+            });
+        }
+    }
+    let options = ReplayOptions {
+        sample_interval: 10,
+        ..opts(Strategy::Glibc)
+    };
+    let bench = match bench_real(exe(), &w, &options) {
+        Err(ReplayError::Unavailable(_)) => return assert!(unavailable_here()),
+        other => other.unwrap(),
+    };
+    let run = replay_real(exe(), &w, &options).unwrap();
+    let sampled: Vec<u64> = run.timeline.samples.iter().map(|s| s.op).collect();
+    let checked: Vec<u64> = bench.checkpoints.iter().map(|&(op, _)| op).collect();
+    assert_eq!(checked, sampled);
+    assert_eq!(checked, [10, 14, 20, 26]);
+    assert!(bench.checkpoints.windows(2).all(|p| p[0].1 <= p[1].1));
+    assert_eq!(bench.checkpoints.last().map(|c| c.1), Some(bench.cpu_ns));
+    // Without an interval: no clock read but the loop's own.
+    let plain = bench_real(
+        exe(),
+        &w,
+        &ReplayOptions {
+            sample_interval: 0,
+            ..options
+        },
+    )
+    .unwrap();
+    assert!(plain.checkpoints.is_empty());
+}

@@ -306,6 +306,10 @@ pub struct ValidateArgs {
     /// A cost model JSON (from `sim calibrate` on this machine).
     #[arg(long, value_name = "FILE")]
     pub cost: Option<PathBuf>,
+    /// Timed real runs (fresh processes, nothing observed but the CPU clock): the real
+    /// time is their median.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub reps: u32,
     /// The output directory for both timelines (replaced as a whole, as a run's).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -613,3 +613,48 @@ fn verbose_glibc_prints_its_bins_after_each_op() {
     assert!(text.contains("tcache 0x30      [1]: +0x290"), "{text}");
     assert!(text.contains("  top "), "{text}");
 }
+
+/// `sim validate` sets the model beside the real run: equal counts, and a real time
+/// taken from runs that observe nothing but the clock, drawn on the same sample points.
+#[test]
+fn validate_times_the_real_side_from_unobserved_runs() {
+    if let Some(why) = calibrate::sys::unavailable_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = scratch("validate");
+    let out = dir.join("v");
+    let o = sim(&[
+        "validate",
+        "-w",
+        "churn",
+        "--ops",
+        "3000",
+        "--reps",
+        "3",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("median of 3 fresh processes"), "{text}");
+    let faults = text
+        .lines()
+        .find(|l| l.starts_with("minor faults"))
+        .expect("a faults row");
+    assert!(faults.trim_end().ends_with("1.000"), "{faults}");
+    let csv = std::fs::read_to_string(out.join("validate-timelines.csv")).unwrap();
+    let real: Vec<(u64, f64)> = csv
+        .lines()
+        .filter(|l| l.starts_with("real,"))
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    // 3000 calls and the workload's phase markers.
+    assert!(real.last().is_some_and(|r| r.0 > 3000), "{csv}");
+    assert!(real.len() >= 3, "{csv}");
+    assert!(real.windows(2).all(|w| w[0].1 <= w[1].1), "{csv}");
+    assert!(real.last().unwrap().1 > 0.0, "{csv}");
+}

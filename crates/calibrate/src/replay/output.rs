@@ -184,10 +184,29 @@ pub(crate) fn parse_bench(stdout: &str, exe: &std::path::Path) -> Result<RealBen
             .and_then(|w| w.parse().ok())
             .ok_or_else(|| bad(format!("`#bench` line without {what}: {line:?}")))
     };
+    let (cpu_ns, wall_ns, minor_faults) = (
+        num("the CPU time")?,
+        num("the wall time")?,
+        num("the fault count")?,
+    );
+    let mut checkpoints = Vec::new();
+    let mut lines = stdout.lines();
+    if lines.any(|l| l == wire::CHECKPOINTS_LINE.trim_end()) {
+        for l in lines.take_while(|l| !l.starts_with(wire::BENCH_PREFIX)) {
+            let pair = l
+                .split_once(',')
+                .and_then(|(op, ns)| Some((op.parse().ok()?, ns.parse().ok()?)));
+            match pair {
+                Some(p) => checkpoints.push(p),
+                None => return Err(bad(format!("checkpoint line that is not op,ns: {l:?}"))),
+            }
+        }
+    }
     Ok(RealBench {
-        cpu_ns: num("the CPU time")?,
-        wall_ns: num("the wall time")?,
-        minor_faults: num("the fault count")?,
+        cpu_ns,
+        wall_ns,
+        minor_faults,
+        checkpoints,
         glibc_version: words.next().unwrap_or("unknown").to_string(),
     })
 }
@@ -318,6 +337,14 @@ mod tests {
         let b = parse_bench("#bench 1200 1500 7 2.36\n", exe).unwrap();
         assert_eq!((b.cpu_ns, b.wall_ns, b.minor_faults), (1200, 1500, 7));
         assert_eq!(b.glibc_version, "2.36");
+        assert!(b.checkpoints.is_empty());
+        let b = parse_bench(
+            "#checkpoints\n2,500\n3,1200\n#bench 1200 1500 7 2.36\n",
+            exe,
+        );
+        assert_eq!(b.unwrap().checkpoints, [(2, 500), (3, 1200)]);
+        let err = parse_bench("#checkpoints\n2;5\n#bench 1 1 1 2.36\n", exe).unwrap_err();
+        assert!(err.to_string().contains("not op,ns"), "{err}");
         let err = parse_bench("#bench 12 x\n", exe).unwrap_err();
         assert!(err.to_string().contains("without the wall time"), "{err}");
         let err = parse_bench("hello\n", exe).unwrap_err();

@@ -20,7 +20,8 @@ pub const CHILD_MARKER: &str = "__brkmap-replay-child";
 pub const MODE_REPLAY: &str = "replay";
 /// `argv[2]` sub-mode: replay the op stream on stdin as a benchmark: the ops alone
 /// (no rows, no `mallinfo2`, no samples, no clock read per op), timed as a whole in
-/// CPU time, answered with one [`BENCH_PREFIX`] line.
+/// CPU time, answered with one [`BENCH_PREFIX`] line (after the [`CHECKPOINTS_LINE`]
+/// block when the request has a sample interval).
 pub const MODE_BENCH: &str = "bench";
 /// `argv[2]` sub-mode: run one crash experiment named by `argv[3]`.
 pub const MODE_CRASH: &str = "crash";
@@ -152,7 +153,12 @@ pub const SAMPLES_LINE: &str = "#samples\n";
 /// The start of the last line: `#end <wall_ns> <op_ns> <glibc version>`.
 pub const END_PREFIX: &str = "#end ";
 
-/// The one line a benchmark child answers:
+/// A benchmark with a sample interval first answers this line, then one `op,cpu_ns`
+/// line per checkpoint: the CPU time of the loop after `op` ops, taken where a replay
+/// would sample (every interval, at each phase marker, and at the end).
+pub const CHECKPOINTS_LINE: &str = "#checkpoints\n";
+
+/// The line that ends a benchmark child's answer:
 /// `#bench <cpu_ns> <wall_ns> <minor_faults> <glibc version>`.
 pub const BENCH_PREFIX: &str = "#bench ";
 

@@ -116,6 +116,8 @@ pub(super) struct Replayer<'a> {
     clock_ns: u64,
     /// Minor faults before the first op.
     minflt0: u64,
+    /// A benchmark's CPU clock at the start of its loop (its checkpoints count from here).
+    cpu0: u64,
 }
 
 impl<'a> Replayer<'a> {
@@ -150,6 +152,7 @@ impl<'a> Replayer<'a> {
             op_ns: 0,
             clock_ns: 0,
             minflt0: 0,
+            cpu0: 0,
         }
     }
 
@@ -219,18 +222,36 @@ impl<'a> Replayer<'a> {
         let _ = sys::monotonic_ns();
         let faults0 = sys::minor_faults();
         let wall0 = sys::monotonic_ns();
-        let cpu0 = sys::process_cpu_ns();
+        self.cpu0 = sys::process_cpu_ns();
         let mut cursor = 0usize;
         let mut index = 0u64;
         while index < self.n_ops {
             self.step(index, words, &mut cursor)?;
             index += 1;
         }
-        let cpu = sys::process_cpu_ns().saturating_sub(cpu0);
+        let cpu = sys::process_cpu_ns().saturating_sub(self.cpu0);
         let wall = sys::monotonic_ns().saturating_sub(wall0);
         let faults = sys::minor_faults().saturating_sub(faults0);
         if cursor != words.len() {
             return Err(Failure::protocol("the op stream is longer than announced"));
+        }
+        if self.interval > 0 {
+            let last = self
+                .n_samples
+                .checked_sub(1)
+                .and_then(|i| self.samples.get(i * wire::SAMPLE_WORDS + smp::OP).copied());
+            if last != Some(self.n_ops) {
+                self.record_checkpoint(self.n_ops, cpu)?;
+            }
+            self.out.put(wire::CHECKPOINTS_LINE.as_bytes())?;
+            for i in 0..self.n_samples {
+                let at = |j: usize| self.samples.get(i * wire::SAMPLE_WORDS + j).copied();
+                let (op, ns) = (at(smp::OP).unwrap_or(0), at(smp::TIME_NS).unwrap_or(0));
+                self.out.num(op)?;
+                self.out.put(b",")?;
+                self.out.num(ns)?;
+                self.out.put(b"\n")?;
+            }
         }
         self.out.put(wire::BENCH_PREFIX.as_bytes())?;
         for n in [cpu, wall, faults] {
@@ -374,6 +395,11 @@ impl<'a> Replayer<'a> {
         }
         let done = index + 1;
         if self.bench {
+            // A benchmark takes no sample, only the CPU clock where a replay would
+            // sample (one clock read per `interval` ops, none with an interval of 0).
+            if self.interval > 0 && (phase || done.is_multiple_of(self.interval)) {
+                self.checkpoint(done)?;
+            }
             return Ok(());
         }
         if phase {
@@ -768,6 +794,24 @@ impl<'a> Replayer<'a> {
     }
 
     /// Records a sample after op `index` (or at the end).
+    /// A benchmark's checkpoint after `done` ops: the CPU time since its loop began.
+    fn checkpoint(&mut self, done: u64) -> Result<(), Failure> {
+        let ns = sys::process_cpu_ns().saturating_sub(self.cpu0);
+        self.record_checkpoint(done, ns)
+    }
+
+    fn record_checkpoint(&mut self, done: u64, ns: u64) -> Result<(), Failure> {
+        let base = self.n_samples * wire::SAMPLE_WORDS;
+        let dest = self
+            .samples
+            .get_mut(base..base + wire::SAMPLE_WORDS)
+            .ok_or(Failure::protocol("more checkpoints than announced"))?;
+        dest[smp::OP] = done;
+        dest[smp::TIME_NS] = ns;
+        self.n_samples += 1;
+        Ok(())
+    }
+
     fn sample(&mut self, index: Option<u64>, phase: bool) -> Result<(), Failure> {
         let rss = self.rss(index)?;
         let faults = sys::minor_faults().saturating_sub(self.minflt0);
