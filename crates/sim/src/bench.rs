@@ -108,6 +108,11 @@ struct Row {
     real_cpu_ns: Vec<u64>,
     /// Minor faults of the real loop (median).
     real_minor_faults: Option<u64>,
+    /// With `--live`: how much this process's resident memory grew from before the
+    /// first simulated run to its peak (the op stream was already in memory).
+    sim_host_bytes: Option<u64>,
+    /// `sim_host_bytes` per live block.
+    sim_host_bytes_per_block: Option<f64>,
 }
 
 /// What `--format json` prints.
@@ -316,13 +321,28 @@ fn measure(
     let spin = spinner(&format!("bench {name}: {ops} ops x {} reps", args.reps));
     let mut sim = Vec::new();
     let mut real_runs = Vec::new();
-    for _ in 0..args.reps {
+    let mut sim_memory = None;
+    for rep in 0..args.reps {
         let a = registry::build(allocator, settings).map_err(|e| CliError::usage(e.to_string()))?;
+        // The simulator's host memory, from the first run (later ones reuse what the
+        // first left in this process's heap): the growth of resident memory from before
+        // the run to its peak, the op stream already in memory.
+        let before = (rep == 0 && live.is_some() && calibrate::sys::reset_peak_resident())
+            .then(calibrate::sys::resident_now_and_peak)
+            .flatten();
         let t0 = calibrate::sys::process_cpu_ns();
         let r = engine::run(&w, a, &config);
-        // Dropping the result (timeline, summary) is part of the run's cost.
+        let t1 = calibrate::sys::process_cpu_ns();
+        if let (Some((now, _)), Some((_, peak))) = (before, calibrate::sys::resident_now_and_peak())
+        {
+            sim_memory = Some(peak.saturating_sub(now));
+        }
+        // Dropping the result (timeline, summary) is part of the run's cost; reading
+        // the memory figures is not.
+        let t2 = calibrate::sys::process_cpu_ns();
         let r = r.map(|_| ());
-        sim.push(calibrate::sys::process_cpu_ns().saturating_sub(t0));
+        let t3 = calibrate::sys::process_cpu_ns();
+        sim.push(t1.saturating_sub(t0) + t3.saturating_sub(t2));
         r.map_err(|e| CliError::failed(format!("{name}: {e}")))?;
         if let Some(opts) = &opts {
             let b = bench_real(exe, &w, opts).map_err(replay_error)?;
@@ -347,6 +367,10 @@ fn measure(
         sim_cpu_ns: sim,
         real_cpu_ns: real_cpu,
         real_minor_faults: (!faults.is_empty()).then(|| median(&faults) as u64),
+        sim_host_bytes: sim_memory,
+        sim_host_bytes_per_block: sim_memory
+            .zip(live)
+            .map(|(b, n)| round(b as f64 / n as f64, 1)),
     })
 }
 
@@ -436,6 +460,17 @@ fn table(
         ]);
     }
     let mut out = t.render();
+    for r in rows {
+        if let (Some(b), Some(per)) = (r.sim_host_bytes, r.sim_host_bytes_per_block) {
+            out.push_str(&format!(
+                "{}: the simulator's host memory grew by {} during its first run, {per:.1} \
+                 bytes per live block (peak resident memory from before the run, the op \
+                 stream already loaded)\n",
+                r.name,
+                units::bytes(b)
+            ));
+        }
+    }
     out.push_str(&format!(
         "CPU time (user + system), medians of {} repetitions, alternating; {}; trace \
          loading out of both sides (load column); real: a fresh process per repetition; \

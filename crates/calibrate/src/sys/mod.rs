@@ -148,6 +148,32 @@ pub fn mem_available() -> Option<u64> {
     parse_mem_available(&text)
 }
 
+/// This process's resident memory now and its peak so far (`VmRSS` and `VmHWM` of
+/// `/proc/self/status`), in bytes; `None` when the file cannot be read (not Linux).
+/// Allocates.
+pub fn resident_now_and_peak() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    Some((
+        parse_status_kb(&text, "VmRSS:")?,
+        parse_status_kb(&text, "VmHWM:")?,
+    ))
+}
+
+/// Sets this process's peak resident memory (`VmHWM`) back to what is resident now
+/// (writing `5` to `/proc/self/clear_refs`, Linux 4.0 and later), so that the peak
+/// read after some work is the peak of that work. False when the kernel refused.
+pub fn reset_peak_resident() -> bool {
+    std::fs::write("/proc/self/clear_refs", b"5").is_ok()
+}
+
+/// The `field` line (e.g. `VmRSS:`) of a `/proc/self/status` text, in bytes.
+pub fn parse_status_kb(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let mut words = line[field.len()..].split_whitespace();
+    let value: u64 = words.next()?.parse().ok()?;
+    (words.next() == Some("kB")).then(|| value.checked_mul(1024))?
+}
+
 /// Parses the `MemAvailable:   123456 kB` line of a `/proc/meminfo` text.
 pub fn parse_mem_available(meminfo: &str) -> Option<u64> {
     let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
@@ -187,6 +213,27 @@ mod tests {
         assert_eq!(parse_mem_available(text), Some(24073900 * 1024));
         assert_eq!(parse_mem_available("MemTotal: 1 kB\n"), None);
         assert_eq!(parse_mem_available("MemAvailable: x kB\n"), None);
+    }
+
+    #[test]
+    fn status_fields_parse_kilobytes() {
+        let text = "Name:\tsim\nVmHWM:\t  4096 kB\nVmRSS:\t  2048 kB\n";
+        assert_eq!(parse_status_kb(text, "VmRSS:"), Some(2048 * 1024));
+        assert_eq!(parse_status_kb(text, "VmHWM:"), Some(4096 * 1024));
+        assert_eq!(parse_status_kb(text, "VmSwap:"), None);
+        assert_eq!(parse_status_kb("VmRSS: 12 pages\n", "VmRSS:"), None);
+    }
+
+    /// The peak can be set back to the present, and then measures what follows.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_resident_peak_resets_to_the_present() {
+        let big = vec![1u8; 64 << 20];
+        assert_eq!(big.iter().map(|&b| b as u64).sum::<u64>(), 64 << 20);
+        drop(big);
+        assert!(reset_peak_resident());
+        let (now, peak) = resident_now_and_peak().unwrap();
+        assert!(peak < now + (32 << 20), "peak {peak} now {now}");
     }
 
     #[test]
