@@ -17,7 +17,7 @@ mod linux {
     fn smoke() -> &'static Calibration {
         static CAL: OnceLock<Calibration> = OnceLock::new();
         CAL.get_or_init(|| {
-            calibrate(&BenchOptions::smoke(), &mut |_, _, _| {})
+            calibrate(&BenchOptions::smoke(), None, &mut |_, _, _| {})
                 .unwrap_or_else(|e| panic!("smoke calibration failed: {e}"))
         })
     }
@@ -65,6 +65,11 @@ mod linux {
             keys::MALLOC_FREE_TCACHE,
             keys::MALLOC_FREE_BATCH,
             keys::MALLOC_FREE_STEADY,
+            keys::MALLOC_FREE_ARENA,
+            keys::MALLOC_FREE_ARENA_ONE,
+            keys::STEADY_WRITTEN,
+            keys::STEADY_LARGE,
+            keys::STEADY_LARGE_WRITTEN,
             keys::PIPE_SAME_PROCESS,
             keys::PIPE_HOP_PROCESSES,
             keys::PIPE_HOP_THREADS,
@@ -297,6 +302,6 @@ mod linux {
 #[test]
 fn elsewhere_the_benchmarks_say_they_are_unavailable() {
     use calibrate::bench::{BenchError, BenchOptions, calibrate};
-    let err = calibrate(&BenchOptions::smoke(), &mut |_, _, _| {}).unwrap_err();
+    let err = calibrate(&BenchOptions::smoke(), None, &mut |_, _, _| {}).unwrap_err();
     assert!(matches!(err, BenchError::Unavailable(_)), "{err}");
 }

@@ -256,7 +256,7 @@ impl TlbConfig {
 
 /// The JSON names of the cost fields, in declaration order, and their paths in a
 /// kernel configuration (for error messages).
-const COST_FIELDS: [(&str, &str); 19] = [
+const COST_FIELDS: [(&str, &str); 23] = [
     ("mode_switch_ns", "cost.mode_switch_ns"),
     ("brk_ns", "cost.brk_ns"),
     ("mmap_ns", "cost.mmap_ns"),
@@ -276,12 +276,26 @@ const COST_FIELDS: [(&str, &str); 19] = [
     ("tlb_shootdown_ns", "cost.tlb_shootdown_ns"),
     ("context_switch_ns", "cost.context_switch_ns"),
     ("alloc_op_ns", "cost.alloc_op_ns"),
+    ("alloc_arena_ns", "cost.alloc_arena_ns"),
+    ("alloc_step_ns", "cost.alloc_step_ns"),
+    ("write_call_ns", "cost.write_call_ns"),
+    ("write_byte_ns", "cost.write_byte_ns"),
 ];
 
 impl CostModel {
+    /// A model that charges nothing. With one cost set to 1 it counts what that cost
+    /// is charged for (`sim calibrate` counts the glibc model's chunk visits so).
+    pub fn zero() -> CostModel {
+        let mut c = CostModel::default();
+        for v in c.values_mut() {
+            *v = 0.0;
+        }
+        c
+    }
+
     /// Every cost as (JSON field name, value), in declaration order.
-    pub fn fields(&self) -> [(&'static str, f64); 19] {
-        let mut out = [("", 0.0); 19];
+    pub fn fields(&self) -> [(&'static str, f64); 23] {
+        let mut out = [("", 0.0); 23];
         for (slot, (v, (name, _))) in out
             .iter_mut()
             .zip(self.values().into_iter().zip(COST_FIELDS))
@@ -291,7 +305,7 @@ impl CostModel {
         out
     }
 
-    fn values(&self) -> [f64; 19] {
+    fn values(&self) -> [f64; 23] {
         [
             self.mode_switch_ns,
             self.brk_ns,
@@ -312,10 +326,14 @@ impl CostModel {
             self.tlb_shootdown_ns,
             self.context_switch_ns,
             self.alloc_op_ns,
+            self.alloc_arena_ns,
+            self.alloc_step_ns,
+            self.write_call_ns,
+            self.write_byte_ns,
         ]
     }
 
-    fn values_mut(&mut self) -> [&mut f64; 19] {
+    fn values_mut(&mut self) -> [&mut f64; 23] {
         [
             &mut self.mode_switch_ns,
             &mut self.brk_ns,
@@ -336,6 +354,10 @@ impl CostModel {
             &mut self.tlb_shootdown_ns,
             &mut self.context_switch_ns,
             &mut self.alloc_op_ns,
+            &mut self.alloc_arena_ns,
+            &mut self.alloc_step_ns,
+            &mut self.write_call_ns,
+            &mut self.write_byte_ns,
         ]
     }
 

@@ -130,17 +130,28 @@ pub struct CostModel {
     pub alloc_op_ns: f64,
     /// User-space work of an allocator call that goes past the fast path into the
     /// allocator's shared structures (glibc: a `malloc` that misses the tcache and
-    /// runs `_int_malloc`, a `free` that does not fit the tcache and runs `_int_free`:
-    /// the bins, splitting, coalescing, the top chunk), on top of `alloc_op_ns`. The
-    /// chunk headers and bins such a call reads are usually not in the CPU caches.
-    /// `sim calibrate` measures malloc + free among 4096 live blocks of 1,100 to 4,000
-    /// bytes (none fits the tcache or a fastbin, so every call takes this path): per
-    /// call, minus `alloc_op_ns`. The reference machine did not measure it; the default
-    /// comes from a C loop on the machine of the book's Appendix B that replaces random
-    /// blocks among 4000 live ones of the `churn` mix: 52 ns per malloc + free pair,
-    /// so about 23 per call of which 2.6 is the fast path: 19 (a low figure: some of
-    /// those calls hit the tcache).
+    /// runs `_int_malloc`, a `free` that does not fit the tcache and runs `_int_free`),
+    /// on top of `alloc_op_ns`, for the call itself: the chunks it visits besides its
+    /// own are `alloc_step_ns` each. `sim calibrate` measures `free(b); b =
+    /// malloc(2000)` beside a guard block (the chunk cycles through the unsorted bin,
+    /// no other chunk is visited): per call, minus `alloc_op_ns`. The reference machine
+    /// did not measure it; the default comes from a C loop on the machine of the
+    /// book's Appendix B that replaces random blocks among 4000 live ones of the
+    /// `churn` mix: 52 ns per malloc + free pair, so about 23 per call of which 2.6 is
+    /// the fast path: 19.
     pub alloc_arena_ns: f64,
+    /// Each further chunk an arena call visits: one taken off glibc's unsorted bin, a
+    /// step along a largebin's list of sizes, a free neighbour merged, a remainder
+    /// split off, a fastbin chunk consolidated, a chunk moved into the tcache. The
+    /// visit reads and writes another chunk's header and links, elsewhere in the
+    /// heap, so in a large heap it is mostly cache misses; this is what makes a call
+    /// among thousands of live blocks of mixed sizes cost several times a call that
+    /// takes the chunk it just freed back. `sim calibrate` divides what malloc + free
+    /// among 4096 live blocks of 1,100 to 4,000 bytes costs beyond `alloc_op_ns` and
+    /// `alloc_arena_ns` by the visits the glibc model makes for the same calls.
+    /// Default: 13 (measured that way on the machine of the book's Appendix B, see
+    /// `alloc_arena_ns`).
+    pub alloc_step_ns: f64,
     /// The program's own writes into a block it allocated (the simulated program
     /// writes every byte it asks for, as `memset` would), per block written: the
     /// call and the first cache misses. `sim calibrate` fits it with `write_byte_ns`
@@ -179,6 +190,7 @@ impl Default for CostModel {
             context_switch_ns: 1600.0,
             alloc_op_ns: 2.6,
             alloc_arena_ns: 19.0,
+            alloc_step_ns: 13.0,
             write_call_ns: 12.0,
             write_byte_ns: 0.05,
         }

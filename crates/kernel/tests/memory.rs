@@ -751,6 +751,7 @@ fn distinct_costs() -> CostModel {
         context_switch_ns: 32768.0,
         alloc_op_ns: 65536.0,
         alloc_arena_ns: 524288.0,
+        alloc_step_ns: 4194304.0,
         write_call_ns: 1048576.0,
         write_byte_ns: 2097152.0,
     }

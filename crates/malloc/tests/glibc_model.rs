@@ -326,3 +326,42 @@ fn largest_free_is_the_largest_reusable_block() {
         assert_eq!(g.stats().largest_free, want, "after call {step}");
     }
 }
+
+/// The arena's time is charged by the chunks a call visits besides its own
+/// (`alloc_step_ns` each): counted with a cost model that charges 1 ns per visit and
+/// nothing else.
+#[test]
+fn arena_calls_are_charged_for_the_chunks_they_visit() {
+    let mut k = Kernel::new(kernel::KernelConfig {
+        cost: kernel::CostModel {
+            alloc_step_ns: 1.0,
+            ..kernel::CostModel::zero()
+        },
+        ..kernel::KernelConfig::default()
+    });
+    let mut g = Glibc::new();
+    let visits = |k: &Kernel| k.ledger().get(kernel::CostCategory::User);
+    // Three neighbours beyond the tcache's sizes, and a guard before top.
+    let a = g.malloc(&mut k, 2000).unwrap();
+    let b = g.malloc(&mut k, 2000).unwrap();
+    let c = g.malloc(&mut k, 2000).unwrap();
+    let _guard = g.malloc(&mut k, 16).unwrap();
+    assert_eq!(visits(&k), 0.0, "chunks split off top visit nothing else");
+    // Freeing `a`: no free neighbour, filed in the unsorted bin.
+    g.free(&mut k, a).unwrap();
+    assert_eq!(visits(&k), 0.0);
+    // Freeing `c`: likewise; then `b` merges with both neighbours: two visits.
+    g.free(&mut k, c).unwrap();
+    assert_eq!(visits(&k), 0.0);
+    g.free(&mut k, b).unwrap();
+    assert_eq!(visits(&k), 2.0);
+    // malloc(2000), a large request, does not split an unsorted chunk in place: it
+    // sorts the merged chunk into its largebin (a visit), finds it there as the best
+    // fit and splits off the rest (a visit).
+    g.malloc(&mut k, 2000).unwrap();
+    assert_eq!(visits(&k), 4.0);
+    // The next malloc(2000) finds the remainder (4032 bytes) in the unsorted bin: it
+    // is sorted (a visit), then split (a visit).
+    g.malloc(&mut k, 2000).unwrap();
+    assert_eq!(visits(&k), 6.0);
+}

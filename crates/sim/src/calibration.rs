@@ -35,7 +35,7 @@ pub fn run(args: &CalibrateArgs) -> CliResult {
             b.set_message(name.to_string());
         }
     };
-    let cal = bench::calibrate(&opts, &mut progress).map_err(|e| match e {
+    let cal = bench::calibrate(&opts, Some(&arena_visits), &mut progress).map_err(|e| match e {
         BenchError::Unavailable(_) | BenchError::BadCpu { .. } => CliError::usage(e.to_string()),
         other => CliError::failed(format!("calibration failed: {other}")),
     })?;
@@ -83,4 +83,52 @@ pub fn run(args: &CalibrateArgs) -> CliResult {
     );
     emit(&text);
     Ok(())
+}
+
+/// How many chunks the glibc model visits per timed pair of each arena benchmark
+/// (`CostModel::alloc_step_ns`), from the benchmarks' own calls: each stream runs
+/// once with its set-up alone and once whole, under a cost model that charges 1 ns
+/// per visit and nothing else, so the difference of the user times is the count.
+fn arena_visits(streams: &[bench::streams::Stream; 2]) -> bench::streams::VisitCounts {
+    let per_pair = |s: &bench::streams::Stream| -> f64 {
+        let config = engine::RunConfig {
+            kernel: kernel::KernelConfig {
+                cost: kernel::CostModel {
+                    alloc_step_ns: 1.0,
+                    ..kernel::CostModel::zero()
+                },
+                ..kernel::KernelConfig::default()
+            },
+            ..engine::RunConfig::default()
+        };
+        let visits = |w: &workload::Workload| -> f64 {
+            match engine::run(w, Box::new(malloc::glibc::Glibc::new()), &config) {
+                Ok(r) => r.summary.cost(kernel::CostCategory::User),
+                Err(_) => 0.0,
+            }
+        };
+        let mut warm = s.workload.clone();
+        warm.ops.truncate(s.warm);
+        let pairs = s.pairs.max(1) as f64;
+        (visits(&s.workload) - visits(&warm)).max(0.0) / pairs
+    };
+    bench::streams::VisitCounts {
+        one_chunk: per_pair(&streams[0]),
+        steady: per_pair(&streams[1]),
+    }
+}
+
+#[cfg(test)]
+mod visit_tests {
+    use super::*;
+
+    /// The one-chunk loop visits nothing but its own chunk; replacements among live
+    /// blocks of 1,100 to 4,000 bytes sort, merge and split several chunks per pair.
+    #[test]
+    fn the_arena_loops_visit_what_the_derivation_expects() {
+        let streams = bench::streams::arena_streams(256, 2000);
+        let v = arena_visits(&streams);
+        assert_eq!(v.one_chunk, 0.0);
+        assert!(v.steady > 2.0 && v.steady < 8.0, "{v:?}");
+    }
 }

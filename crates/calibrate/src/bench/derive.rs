@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys;
 use super::stats::round_to;
+use super::streams::VisitCounts;
 use super::{BenchError, Measurement};
 
 /// How one [`CostModel`] field was computed.
@@ -103,6 +104,7 @@ pub fn reference_ns(key: &str) -> Option<f64> {
 pub fn derive_cost_model(
     measurements: &[Measurement],
     page_size: usize,
+    visits: Option<VisitCounts>,
 ) -> Result<Derived, BenchError> {
     let get = |key: &str| -> Result<f64, BenchError> {
         measurements
@@ -139,6 +141,9 @@ pub fn derive_cost_model(
     let pipe_same = get(keys::PIPE_SAME_PROCESS)?;
     let malloc_free = get(keys::MALLOC_FREE_TCACHE)?;
     let arena_pair = get(keys::MALLOC_FREE_ARENA)?;
+    // Older measurement files have no one-chunk loop: the arena cost is then one
+    // figure per call, as before the model counted visits.
+    let one_pair = get(keys::MALLOC_FREE_ARENA_ONE).ok();
     let steady_small = get(keys::MALLOC_FREE_STEADY)?;
     let written_small = get(keys::STEADY_WRITTEN)?;
     let steady_large = get(keys::STEADY_LARGE)?;
@@ -172,6 +177,7 @@ pub fn derive_cost_model(
     };
 
     let d = &defaults;
+    let mut out_note_no_visits = false;
     let mode_switch_ns = set(
         "mode_switch_ns",
         mode,
@@ -354,18 +360,62 @@ pub fn derive_cost_model(
         format!("(malloc(64) + free) / 2 = {} / 2", ns(malloc_free)),
     );
 
-    // A call beyond the tcache: half the arena-path pair, less the fast-path unit the
-    // model charges every call anyway.
-    let alloc_arena_ns = set(
-        "alloc_arena_ns",
-        arena_pair / 2.0 - alloc_op_ns,
-        d.alloc_arena_ns,
-        format!(
-            "(malloc + free among live blocks of 1,100-4,000 bytes) / 2 - alloc_op = {} / 2 - {}",
-            ns(arena_pair),
-            ns(alloc_op_ns)
-        ),
-    );
+    // A call beyond the tcache costs alloc_arena_ns, plus alloc_step_ns per further
+    // chunk it visits. Two loops with different visit counts (from the glibc model,
+    // which runs the same calls) give both: their difference is all visits.
+    let (alloc_arena_ns, alloc_step_ns) = match (one_pair, visits) {
+        (Some(one), Some(v)) if v.steady > v.one_chunk + 0.5 => {
+            let step = set(
+                "alloc_step_ns",
+                (arena_pair - one) / (v.steady - v.one_chunk),
+                d.alloc_step_ns,
+                format!(
+                    "(pair among live blocks - one-chunk pair) / (their visits per pair in \
+                     the glibc model) = ({} - {}) / ({:.2} - {:.2})",
+                    ns(arena_pair),
+                    ns(one),
+                    v.steady,
+                    v.one_chunk
+                ),
+            );
+            let arena = set(
+                "alloc_arena_ns",
+                (one - 2.0 * alloc_op_ns - v.one_chunk * step) / 2.0,
+                d.alloc_arena_ns,
+                format!(
+                    "(one-chunk pair - 2 x alloc_op - {:.2} visits x alloc_step) / 2 = \
+                     ({} - 2 x {} - {:.2} x {}) / 2",
+                    v.one_chunk,
+                    ns(one),
+                    ns(alloc_op_ns),
+                    v.one_chunk,
+                    ns(step)
+                ),
+            );
+            (arena, step)
+        }
+        _ => {
+            out_note_no_visits = true;
+            let arena = set(
+                "alloc_arena_ns",
+                arena_pair / 2.0 - alloc_op_ns,
+                d.alloc_arena_ns,
+                format!(
+                    "(malloc + free among live blocks of 1,100-4,000 bytes) / 2 - alloc_op \
+                     = {} / 2 - {}",
+                    ns(arena_pair),
+                    ns(alloc_op_ns)
+                ),
+            );
+            let step = set(
+                "alloc_step_ns",
+                0.0,
+                d.alloc_step_ns,
+                "no visit counts from the glibc model: folded into alloc_arena_ns".to_string(),
+            );
+            (arena, step)
+        }
+    };
     // Writing a block: a line through the two mixes' (mean size, write time) points.
     let (small_bytes, large_bytes) = (small_mix_mean_bytes(), LARGE_MIX_MEAN_BYTES);
     let (w_small, w_large) = (written_small - steady_small, written_large - steady_large);
@@ -421,9 +471,17 @@ pub fn derive_cost_model(
         context_switch_ns,
         alloc_op_ns,
         alloc_arena_ns,
+        alloc_step_ns,
         write_call_ns,
         write_byte_ns,
     };
+    if out_note_no_visits {
+        out.notes.push(
+            "alloc_step_ns: the arena loops' visit counts were not given (or the one-chunk \
+             loop was not measured), so each arena call is charged one figure"
+                .to_string(),
+        );
+    }
     Ok(out)
 }
 
@@ -440,6 +498,14 @@ fn ns(v: f64) -> String {
 mod tests {
     use super::*;
     use crate::bench::Spread;
+
+    /// Chunks the glibc model visits per pair of the steady arena loop (4096 live
+    /// blocks: `sim calibrate` counts 4.12), and none in the one-chunk loop.
+    const STEADY_VISITS: f64 = 4.12;
+    const REF_VISITS: Option<VisitCounts> = Some(VisitCounts {
+        one_chunk: 0.0,
+        steady: STEADY_VISITS,
+    });
 
     fn m(key: &str, v: f64) -> Measurement {
         Measurement {
@@ -484,7 +550,11 @@ mod tests {
         // Not measured on the reference machine: the figures that give the defaults
         // of the three user-space costs back (see their docs in kernel/src/cost.rs).
         let small = small_mix_mean_bytes();
-        v.push(m(keys::MALLOC_FREE_ARENA, 2.0 * (19.0 + 2.6)));
+        v.push(m(keys::MALLOC_FREE_ARENA_ONE, 2.0 * (19.0 + 2.6)));
+        v.push(m(
+            keys::MALLOC_FREE_ARENA,
+            2.0 * (19.0 + 2.6) + STEADY_VISITS * 13.0,
+        ));
         v.push(m(keys::MALLOC_FREE_STEADY, 60.0));
         v.push(m(keys::STEADY_WRITTEN, 60.0 + 12.0 + 0.05 * small));
         v.push(m(keys::STEADY_LARGE, 200.0));
@@ -493,6 +563,35 @@ mod tests {
             200.0 + 12.0 + 0.05 * LARGE_MIX_MEAN_BYTES,
         ));
         v
+    }
+
+    /// Without the model's visit counts, or without the one-chunk loop, each arena
+    /// call is charged one figure (the steady pair's half) and no visits, and a note
+    /// says so.
+    #[test]
+    fn arena_costs_without_visit_counts_fold_into_one_figure() {
+        let v = reference_set();
+        let arena_pair = 2.0 * (19.0 + 2.6) + STEADY_VISITS * 13.0;
+        for d in [
+            derive_cost_model(&v, 4096, None).unwrap(),
+            derive_cost_model(
+                &v.iter()
+                    .filter(|m| m.key != keys::MALLOC_FREE_ARENA_ONE)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+                4096,
+                REF_VISITS,
+            )
+            .unwrap(),
+        ] {
+            assert!((d.cost.alloc_arena_ns - (arena_pair / 2.0 - 2.6)).abs() < 0.01);
+            assert_eq!(d.cost.alloc_step_ns, 0.0);
+            assert!(
+                d.notes.iter().any(|n| n.starts_with("alloc_step_ns")),
+                "{:?}",
+                d.notes
+            );
+        }
     }
 
     fn with(mut v: Vec<Measurement>, key: &str, value: f64) -> Vec<Measurement> {
@@ -518,7 +617,7 @@ mod tests {
             v = with(v, key, x);
         }
         v = with(v, &keys::mmap_munmap_touched(4 << 10), 4692.0);
-        let d = derive_cost_model(&v, 4096).unwrap();
+        let d = derive_cost_model(&v, 4096, REF_VISITS).unwrap();
         let c = &d.cost;
         assert_eq!(c.mmap_ns, 810.0);
         assert_eq!(c.munmap_ns, 1210.0);
@@ -538,12 +637,15 @@ mod tests {
         // The hot-loop figures move none of the three.
         let hot = with(v, keys::MMAP_CALL, 1.0);
         let hot = with(hot, &keys::mmap_munmap_touched(4 << 10), 1.0);
-        assert_eq!(derive_cost_model(&hot, 4096).unwrap().cost, d.cost);
+        assert_eq!(
+            derive_cost_model(&hot, 4096, REF_VISITS).unwrap().cost,
+            d.cost
+        );
     }
 
     #[test]
     fn reference_measurements_give_the_default_model() {
-        let d = derive_cost_model(&reference_set(), 4096).unwrap();
+        let d = derive_cost_model(&reference_set(), 4096, REF_VISITS).unwrap();
         let c = &d.cost;
         let def = CostModel::default();
         // Every measured field matches the documented default: the formulas in cost.rs
@@ -575,13 +677,14 @@ mod tests {
         assert!(close(c.context_switch_ns, def.context_switch_ns, 10.0));
         assert!(close(c.alloc_op_ns, def.alloc_op_ns, 1e-9));
         assert!(close(c.alloc_arena_ns, def.alloc_arena_ns, 0.01));
+        assert!(close(c.alloc_step_ns, def.alloc_step_ns, 0.01));
         assert!(close(c.write_call_ns, def.write_call_ns, 0.01));
         assert!(close(c.write_byte_ns, def.write_byte_ns, 1e-9));
         assert_eq!(c.page_table_page_ns, def.page_table_page_ns);
         assert_eq!(c.tlb_miss_ns, def.tlb_miss_ns);
         assert_eq!(c.tlb_l2_hit_ns, def.tlb_l2_hit_ns);
         assert!(d.notes.is_empty());
-        assert_eq!(d.derivations.len(), 22);
+        assert_eq!(d.derivations.len(), 23);
         let brk = d.derivations.iter().find(|x| x.field == "brk_ns").unwrap();
         assert_eq!(
             brk.formula,
@@ -595,7 +698,7 @@ mod tests {
         // A context switch cheaper than the pipe round it is measured against.
         v.retain(|x| x.key != keys::PIPE_HOP_PROCESSES);
         v.push(m(keys::PIPE_HOP_PROCESSES, 400.0));
-        let d = derive_cost_model(&v, 4096).unwrap();
+        let d = derive_cost_model(&v, 4096, REF_VISITS).unwrap();
         assert_eq!(d.cost.context_switch_ns, 0.0);
         assert_eq!(d.notes.len(), 1);
         assert!(d.notes[0].starts_with("context_switch_ns came out negative"));
@@ -605,8 +708,8 @@ mod tests {
     fn a_missing_measurement_is_named() {
         let mut v = reference_set();
         v.retain(|x| x.key != keys::FAULT_WRITE);
-        let err = derive_cost_model(&v, 4096).unwrap_err();
+        let err = derive_cost_model(&v, 4096, REF_VISITS).unwrap_err();
         assert!(err.to_string().contains("fault.write"), "{err}");
-        assert!(derive_cost_model(&reference_set(), 3000).is_err());
+        assert!(derive_cost_model(&reference_set(), 3000, REF_VISITS).is_err());
     }
 }

@@ -97,6 +97,10 @@ pub const MALLOC_FREE_STEADY: &str = "malloc-free.steady";
 /// As [`MALLOC_FREE_STEADY`] with sizes of 1,100 to 4,000 bytes (beyond the tcache and
 /// the fastbins: every call runs `_int_malloc` or `_int_free`), ns per pair.
 pub const MALLOC_FREE_ARENA: &str = "malloc-free.steady.arena";
+/// `free(b); b = malloc(2000)` with a guard block after `b`: one chunk cycling through
+/// glibc's unsorted bin (`_int_free` files it, `_int_malloc` takes it back as an exact
+/// fit), the cheapest arena path; ns per pair.
+pub const MALLOC_FREE_ARENA_ONE: &str = "malloc-free.arena.one-chunk";
 /// As [`MALLOC_FREE_STEADY`], with every new block written whole (`memset`), ns per
 /// pair: the difference is the program's write of a block of the `churn` mix.
 pub const STEADY_WRITTEN: &str = "malloc-free.steady.written";

@@ -60,6 +60,7 @@ pub mod keys;
 // Only the Linux benchmarks summarize samples; elsewhere just `Spread` is used.
 #[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
 mod stats;
+pub mod streams;
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod linux;
@@ -342,17 +343,23 @@ impl std::error::Error for BenchError {}
 /// `progress(done, total, name)` is called before each benchmark group starts (with
 /// `done` groups finished so far) and once at the end with `done == total`. Library
 /// code never prints; a CLI turns these calls into a progress bar.
+///
+/// `visits(streams)` answers how many chunks the glibc model visits per timed pair of
+/// the two arena loops, given their calls ([`streams::arena_streams`]); it splits the
+/// arena's time into `alloc_arena_ns` and `alloc_step_ns`. `None`: one figure per
+/// arena call.
 pub fn calibrate(
     opts: &BenchOptions,
+    visits: Option<&dyn Fn(&[streams::Stream; 2]) -> streams::VisitCounts>,
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<Calibration, BenchError> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        linux::calibrate(opts, progress)
+        linux::calibrate(opts, visits, progress)
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {
-        let _ = (opts, progress);
+        let _ = (opts, visits, progress);
         Err(unavailable())
     }
 }

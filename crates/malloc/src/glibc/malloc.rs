@@ -44,6 +44,7 @@ impl Glibc {
                         self.fastbins[idx] = self.ch(tv).fd;
                         self.set_state(tv, State::InUse);
                         self.tcache_put(tv, tc_idx);
+                        self.visit();
                     }
                 }
                 return Some(victim);
@@ -65,6 +66,7 @@ impl Glibc {
                         }
                         self.take_smallbin_tail(idx, tv, nb);
                         self.tcache_put(tv, tc_idx);
+                        self.visit();
                     }
                 }
                 return Some(victim);
@@ -101,6 +103,7 @@ impl Glibc {
                     && size > nb + MINSIZE
                 {
                     let rem = victim + nb;
+                    self.visit();
                     self.unsorted_remove(victim);
                     self.set_state(victim, State::InUse);
                     self.chm(victim).size = nb;
@@ -134,6 +137,7 @@ impl Glibc {
                     self.set_state(victim, State::InUse);
                     if tcache_nb && self.tc_counts[tc_idx] < self.p.tcache_count {
                         // Fill the tcache first; hand one out at the end.
+                        self.visit();
                         self.tcache_put(victim, tc_idx);
                         return_cached = true;
                         continue;
@@ -142,6 +146,7 @@ impl Glibc {
                 }
 
                 // Sort it into its bin: this is the only place chunks enter bins.
+                self.visit();
                 let victim_index = self.bin_sorted(victim, size);
                 self.mark_bin(victim_index);
 
@@ -163,6 +168,7 @@ impl Glibc {
                     let mut victim = self.ch(first).bk_nextsize;
                     while self.size_of(victim) < nb {
                         victim = self.ch(victim).bk_nextsize;
+                        self.visit();
                     }
                     // Prefer the second chunk of a run so the skip list stays put.
                     let size = self.size_of(victim);
@@ -212,6 +218,7 @@ impl Glibc {
                 let victim = self.bins[bin].bk;
                 if Self::is_bin(victim) {
                     // A false alarm: the bin emptied since its bit was set.
+                    self.visit();
                     map &= !bit;
                     self.binmap[block] = map;
                     bin += 1;
@@ -262,6 +269,7 @@ impl Glibc {
             return;
         }
         let rem = victim + nb;
+        self.visit();
         self.chm(victim).size = nb;
         self.chm(victim).prev_inuse = true;
         self.w_head(victim);
@@ -316,6 +324,7 @@ impl Glibc {
                 } else {
                     while size < self.size_of(fwd) {
                         fwd = self.ch(fwd).fd_nextsize;
+                        self.visit();
                     }
                     if size == self.size_of(fwd) {
                         // Always insert in the second position of the run.
@@ -355,6 +364,7 @@ impl Glibc {
             while p != 0 {
                 let nextp = self.ch(p).fd;
                 self.set_state(p, State::InUse);
+                self.visit();
                 self.merge_free(p);
                 p = nextp;
             }
@@ -377,6 +387,7 @@ impl Glibc {
         if !c.prev_inuse {
             // Consolidate backward: prev_size tells where the free predecessor starts.
             let prevsize = c.prev_size;
+            self.visit();
             self.drop_chunk(p);
             p -= prevsize;
             size += prevsize;
@@ -385,6 +396,7 @@ impl Glibc {
         if nextchunk != self.top {
             if self.ch(nextchunk).state == State::Bin {
                 // Consolidate forward.
+                self.visit();
                 self.unlink_chunk(nextchunk);
                 self.drop_chunk(nextchunk);
                 size += nextsize;

@@ -59,13 +59,17 @@
 //!   page), and freed realloc tails go through `_int_free`, tcache included.
 //!
 //! # What is not modelled
-//! Threads and secondary arenas, `memalign`/`calloc` entry points, `M_PERTURB`,
+//! Threads and secondary arenas, `M_PERTURB`,
 //! `M_CHECK_ACTION`, transparent huge page tunables, and glibc's integrity checks
 //! (a double free is reported as [`AllocError::InvalidPointer`] instead of aborting).
 //!
 //! # Costs and memory accesses
 //! Each public call charges `alloc_op_ns` of the kernel's cost model once (the real
-//! fast path costs about that; slow paths pay through their syscalls and faults).
+//! tcache fast path costs about that). A call that goes on into `_int_malloc` or
+//! `_int_free` also pays `alloc_arena_ns`, and `alloc_step_ns` for each further chunk
+//! it visits ([`Glibc::visit`]: bins sorted, size lists walked, neighbours merged,
+//! remainders split, fastbins consolidated, chunks moved into the tcache); syscalls and
+//! faults are charged by the kernel.
 //! Every metadata write glibc makes (size words, footers, list links, the tcache
 //! structure, tcache entries in freed payloads) is performed as a write access on the
 //! kernel, so the pages that become resident are the ones the real allocator dirties.
@@ -242,6 +246,9 @@ pub struct Glibc {
     last_dirty_page: u64,
     /// The first fault of the current call.
     fault: Option<Fault>,
+    /// Chunks the current call visited besides the one it hands out or frees (see
+    /// [`Glibc::visit`]), charged `alloc_step_ns` each when the call ends.
+    steps: u64,
     record: Option<Vec<SyscallEvent>>,
 }
 
@@ -313,6 +320,7 @@ impl Glibc {
             dirty: Vec::new(),
             last_dirty_page: u64::MAX,
             fault: None,
+            steps: 0,
             record: None,
         }
     }
@@ -366,6 +374,16 @@ impl Glibc {
 
     // ----- the public entry points ------------------------------------------------
 
+    /// Counts one more chunk visited by the current call: a chunk taken off the
+    /// unsorted bin, a step along a largebin's size list, a neighbour merged, a
+    /// remainder split off, a fastbin chunk consolidated, a chunk moved into the
+    /// tcache. This is where an arena call spends its time: each visit reads and
+    /// writes the headers and links of another chunk, somewhere else in the heap
+    /// (in a large heap, usually not in the CPU's caches).
+    pub(super) fn visit(&mut self) {
+        self.steps += 1;
+    }
+
     /// Begins a public call: one charge of user time, no pending fault.
     fn begin(&mut self, k: &mut Kernel) {
         k.charge_user(k.config().cost.alloc_op_ns);
@@ -376,6 +394,10 @@ impl Glibc {
     /// happened (the simulated process would have died there).
     fn finish<T>(&mut self, k: &mut Kernel, value: T) -> Result<T, AllocError> {
         self.flush(k);
+        if self.steps > 0 {
+            k.charge_user(self.steps as f64 * k.config().cost.alloc_step_ns);
+            self.steps = 0;
+        }
         match self.fault.take() {
             Some(f) => Err(AllocError::Fault(f)),
             None => Ok(value),

@@ -122,6 +122,7 @@ impl Glibc {
             return Some(oldp);
         } else if next != self.top && self.ch(next).state == State::Bin && oldsize + nextsize >= nb
         {
+            self.visit();
             self.unlink_chunk(next);
             self.drop_chunk(next);
             newsize = oldsize + nextsize;
@@ -149,6 +150,7 @@ impl Glibc {
             self.set_inuse_bit_at_offset(newp, newsize);
         } else {
             let rem = newp + nb;
+            self.visit();
             self.chm(newp).size = nb;
             self.w_head(newp);
             self.new_chunk(rem, remainder_size, true, State::InUse);

@@ -19,6 +19,7 @@ use std::time::Instant;
 use super::child::Recorder;
 use super::timing::{SplitMix, batches, empty_loop, since};
 use super::{Ctx, Desc, Failure};
+use crate::bench::streams::{ONE_CHUNK_SIZE, STEADY_SEED, arena_size};
 use crate::bench::{BenchError, Measurement, keys};
 use crate::sys::HeapBlock;
 
@@ -50,6 +51,13 @@ const ARENA_METHOD: &str = "As the steady state above, with sizes drawn uniforml
 every malloc runs `_int_malloc` (the unsorted bin, the bins, splitting, the top chunk) \
 and every free runs `_int_free` (coalescing with free neighbours). Nothing is \
 written. Per malloc+free pair.";
+
+const ONE_CHUNK_METHOD: &str = "`b = malloc(2000)` and a 16-byte guard after it, then \
+a loop of `free(b); b = malloc(2000)`. 2000 bytes is beyond the tcache and the \
+fastbins, so each free runs `_int_free` (no free neighbour to merge: the guard is in \
+use) and files the chunk in the unsorted bin, and each malloc runs `_int_malloc`, whose \
+unsorted scan takes the same chunk back as an exact fit: the arena's cheapest path, \
+with one chunk visited and everything in the cache. Per pair.";
 
 const WRITTEN_METHOD: &str = "The steady state above with the same draws, where the \
 program writes every new block whole (`memset`) right after its malloc, as the \
@@ -118,10 +126,29 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
                 unit: "ns per pair",
                 method: WRITTEN_METHOD,
             },
+            Desc::new(
+                keys::MALLOC_FREE_ARENA_ONE,
+                "free + malloc(2000), one chunk through the unsorted bin",
+                "ns per pair",
+                ONE_CHUNK_METHOD,
+            ),
         ],
         |rec| {
             empty_loop(rec, 0, target)?;
             let overhead = rec.median_of(0).max(0.0);
+            // First, while the heap has no free chunks of this size to split: `b`
+            // and its guard come from top, side by side, as in the model's stream.
+            let mut b = Some(HeapBlock::new(ONE_CHUNK_SIZE)?);
+            let guard = HeapBlock::new(16)?;
+            batches(rec, 8, target, 1.0, overhead, || {
+                b = None;
+                let block = HeapBlock::new(ONE_CHUNK_SIZE)?;
+                black_box(block.as_ptr());
+                b = Some(block);
+                Ok(())
+            })?;
+            drop(b);
+            drop(guard);
             batches(rec, 1, target, 1.0, overhead, || {
                 let block = HeapBlock::new(64)?;
                 black_box(block.as_ptr());
@@ -146,7 +173,7 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<Vec<Measurement>, BenchError> {
             })?;
             let small = Sizes::small_objects();
             steady(rec, 3, live, target, |r| small.draw(r), false)?;
-            steady(rec, 4, live, target, |r| uniform(r, 1100, 4000), false)?;
+            steady(rec, 4, live, target, arena_size, false)?;
             steady(rec, 5, live, target, |r| small.draw(r), true)?;
             steady(rec, 6, live, target, |r| uniform(r, 4096, 16384), false)?;
             steady(rec, 7, live, target, |r| uniform(r, 4096, 16384), true)
@@ -217,7 +244,7 @@ fn steady(
     draw: impl Fn(&mut SplitMix) -> usize,
     write: bool,
 ) -> Result<(), Failure> {
-    let mut rng = SplitMix(0x6272_6b6d_6170_6d66); // "brkmapmf"
+    let mut rng = SplitMix(STEADY_SEED);
     let mut pool: Vec<Option<HeapBlock>> = (0..live.max(1)).map(|_| None).collect();
     for slot in pool.iter_mut() {
         replace(slot, draw(&mut rng), write)?;

@@ -22,6 +22,7 @@ use timing::Plan;
 use crate::sys::{self, SysError};
 
 use super::derive::{derive_cost_model, reference_ns};
+use super::streams::{Stream, VisitCounts, arena_streams};
 use super::{BenchError, BenchOptions, Calibration, Measurement, SizeCost, keys, stats};
 
 /// Why a benchmark stopped inside its child process.
@@ -210,6 +211,7 @@ const GROUPS: &[(&str, Group)] = &[
 
 pub(crate) fn calibrate(
     opts: &BenchOptions,
+    visits: Option<&dyn Fn(&[Stream; 2]) -> VisitCounts>,
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<Calibration, BenchError> {
     let mut ctx = Ctx::new(opts)?;
@@ -225,7 +227,11 @@ pub(crate) fn calibrate(
         measurements.extend(ms);
     }
     progress(total, total, "done");
-    let derived = derive_cost_model(&measurements, ctx.page)?;
+    // The model's visit counts for the same calls, over as many pairs as a pass over
+    // the pool (the timed loops run many more; the steady state is the same).
+    let live = ctx.plan.steady_live;
+    let counts = visits.map(|count| count(&arena_streams(live, live.max(1000))));
+    let derived = derive_cost_model(&measurements, ctx.page, counts)?;
     let mut notes = ctx.notes;
     notes.extend(derived.notes);
     Ok(Calibration {

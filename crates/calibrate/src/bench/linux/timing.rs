@@ -161,21 +161,4 @@ pub(crate) fn empty_loop(rec: &mut Recorder, series: usize, target_ns: f64) -> R
     })
 }
 
-/// A small deterministic generator (splitmix64) for shuffling chase orders; the
-/// benchmark needs "random-looking", not cryptographic, and must be the same each run.
-pub(crate) struct SplitMix(pub(crate) u64);
-
-impl SplitMix {
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A value in `0..n` (n > 0); the tiny modulo bias is irrelevant here.
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
+pub(crate) use crate::bench::streams::SplitMix;
