@@ -135,10 +135,9 @@ pub struct CostModel {
     /// own are `alloc_step_ns` each. `sim calibrate` measures `free(b); b =
     /// malloc(2000)` beside a guard block (the chunk cycles through the unsorted bin,
     /// no other chunk is visited): per call, minus `alloc_op_ns`. The reference machine
-    /// did not measure it; the default comes from a C loop on the machine of the
-    /// book's Appendix B that replaces random blocks among 4000 live ones of the
-    /// `churn` mix: 52 ns per malloc + free pair, so about 23 per call of which 2.6 is
-    /// the fast path: 19.
+    /// did not measure it; the default comes from the same loop in C on the machine of
+    /// the book's Appendix B (16 to 19 ns per pair in six runs; 17.2 taken): (17.2 -
+    /// 5.2) / 2 = 6.
     pub alloc_arena_ns: f64,
     /// Each further chunk an arena call visits: one taken off glibc's unsorted bin, a
     /// step along a largebin's list of sizes, a free neighbour merged, a remainder
@@ -149,8 +148,10 @@ pub struct CostModel {
     /// takes the chunk it just freed back. `sim calibrate` divides what malloc + free
     /// among 4096 live blocks of 1,100 to 4,000 bytes costs beyond `alloc_op_ns` and
     /// `alloc_arena_ns` by the visits the glibc model makes for the same calls.
-    /// Default: 13 (measured that way on the machine of the book's Appendix B, see
-    /// `alloc_arena_ns`).
+    /// Default from C loops on the machine of the book's Appendix B: that steady pair
+    /// cost 128 to 187 ns in six runs (about 140 typical), the one-chunk pair 17.2 (see
+    /// `alloc_arena_ns`), and the model visits 4.12 chunks per pair of the steady
+    /// loop: (140 - 17.2) / 4.12 = 30.
     pub alloc_step_ns: f64,
     /// The program's own writes into a block it allocated (the simulated program
     /// writes every byte it asks for, as `memset` would), per block written: the
@@ -189,8 +190,8 @@ impl Default for CostModel {
             tlb_shootdown_ns: 11500.0,
             context_switch_ns: 1600.0,
             alloc_op_ns: 2.6,
-            alloc_arena_ns: 19.0,
-            alloc_step_ns: 13.0,
+            alloc_arena_ns: 6.0,
+            alloc_step_ns: 30.0,
             write_call_ns: 12.0,
             write_byte_ns: 0.05,
         }

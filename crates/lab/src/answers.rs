@@ -863,7 +863,8 @@ fn glibc() -> R<Vec<String>> {
     v.push(format!(
         "time/op goes from {} to {}. The tcache is glibc's fast path (chapter 5): a call it \
          serves is charged `alloc_op_ns` only, a call that goes on into `_int_malloc` or \
-         `_int_free` (the bins, splitting, coalescing) also `alloc_arena_ns` (appendix B). \
+         `_int_free` also `alloc_arena_ns`, and `alloc_step_ns` for every other chunk it \
+         visits (bins sorted, neighbours merged, remainders split: chapter 8). \
          Without the tcache every call goes on, and the allocator's user-space time grows \
          from {} to {}. In the heap map halfway through the run \
          (op {}), the default run has \

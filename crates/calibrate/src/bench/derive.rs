@@ -550,10 +550,10 @@ mod tests {
         // Not measured on the reference machine: the figures that give the defaults
         // of the three user-space costs back (see their docs in kernel/src/cost.rs).
         let small = small_mix_mean_bytes();
-        v.push(m(keys::MALLOC_FREE_ARENA_ONE, 2.0 * (19.0 + 2.6)));
+        v.push(m(keys::MALLOC_FREE_ARENA_ONE, 2.0 * (6.0 + 2.6)));
         v.push(m(
             keys::MALLOC_FREE_ARENA,
-            2.0 * (19.0 + 2.6) + STEADY_VISITS * 13.0,
+            2.0 * (6.0 + 2.6) + STEADY_VISITS * 30.0,
         ));
         v.push(m(keys::MALLOC_FREE_STEADY, 60.0));
         v.push(m(keys::STEADY_WRITTEN, 60.0 + 12.0 + 0.05 * small));
@@ -571,7 +571,7 @@ mod tests {
     #[test]
     fn arena_costs_without_visit_counts_fold_into_one_figure() {
         let v = reference_set();
-        let arena_pair = 2.0 * (19.0 + 2.6) + STEADY_VISITS * 13.0;
+        let arena_pair = 2.0 * (6.0 + 2.6) + STEADY_VISITS * 30.0;
         for d in [
             derive_cost_model(&v, 4096, None).unwrap(),
             derive_cost_model(
