@@ -73,7 +73,7 @@ impl State {
 ///   largebin (and on such a chunk after it left the bin, as glibc leaves the words
 ///   behind in its payload): they live in [`ChunkMap`]'s side table, keyed by
 ///   address, and read as 0 (NULL) for a chunk without an entry there.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone)]
 pub(super) struct Chunk {
     /// Bits 0-47: the chunk size, flags excluded; 48-50: the [`State`]; 51:
     /// `PREV_INUSE`; 52: in the unsorted bin; 53: has an entry in the nextsize table.
@@ -177,6 +177,22 @@ impl Chunk {
     }
 }
 
+impl std::fmt::Debug for Chunk {
+    /// The fields glibc would show, the head word taken apart.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunk")
+            .field("size", &self.size())
+            .field("prev_size", &self.prev_size)
+            .field("fd", &self.fd)
+            .field("bk", &self.bk)
+            .field("state", &self.state())
+            .field("prev_inuse", &self.prev_inuse())
+            .field("unsorted", &self.unsorted())
+            .field("has_links", &self.has_links())
+            .finish()
+    }
+}
+
 /// A largebin chunk's `fd_nextsize` and `bk_nextsize`, in that order.
 type Links = [u64; 2];
 
@@ -229,7 +245,7 @@ pub(super) struct ChunkMap {
 }
 
 /// The vector of heap groups grows at most this far past its end at once (2 GiB of
-/// address space, 80 MiB of empty groups); a chunk further away goes to the hash map.
+/// address space, 32 MiB of empty groups); a chunk further away goes to the hash map.
 const MAX_DENSE_GAP: u64 = 1 << 20;
 
 /// The chunks that start in one 2 KiB of address space.
