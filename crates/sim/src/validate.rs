@@ -180,12 +180,16 @@ pub fn run(args: &ValidateArgs) -> CliResult {
              cannot be seen that way.",
         );
     }
+    let fastest = runs.iter().map(|r| r.cpu_ns).min().unwrap_or(0);
+    let slowest = runs.iter().map(|r| r.cpu_ns).max().unwrap_or(0);
     let _ = write!(
         text,
         "\nreal time is the CPU time (user + system) of the ops alone (allocator calls and \
          the writes of every allocated byte), median of {} fresh processes that observe \
-         nothing else; simulated time is the cost model's total.\n\n",
-        args.reps
+         nothing else (they took {} to {}); simulated time is the cost model's total.\n\n",
+        args.reps,
+        nanos(fastest as f64),
+        nanos(slowest as f64)
     );
     for (name, _) in &files {
         let _ = writeln!(text, "wrote {}", out_dir.join(name).display());

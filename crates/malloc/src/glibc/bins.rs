@@ -53,13 +53,25 @@ impl Glibc {
         }
     }
 
+    /// A largebin chunk's `fd_nextsize`: the first chunk of the next smaller size run
+    /// (0 = NULL).
+    pub(super) fn fd_nextsize(&self, n: u64) -> u64 {
+        self.chunks.links(n)[0]
+    }
+
+    /// A largebin chunk's `bk_nextsize`: the first chunk of the next larger size run
+    /// (0 = NULL).
+    pub(super) fn bk_nextsize(&self, n: u64) -> u64 {
+        self.chunks.links(n)[1]
+    }
+
     pub(super) fn set_fd_nextsize(&mut self, n: u64, v: u64) {
-        self.chm(n).fd_nextsize = v;
+        self.chunks.set_link(n, 0, v);
         self.w(n + 4 * SIZE_SZ, SIZE_SZ);
     }
 
     pub(super) fn set_bk_nextsize(&mut self, n: u64, v: u64) {
-        self.chm(n).bk_nextsize = v;
+        self.chunks.set_link(n, 1, v);
         self.w(n + 5 * SIZE_SZ, SIZE_SZ);
     }
 
@@ -72,10 +84,9 @@ impl Glibc {
             let c = self.chm(p);
             c.fd = fwd;
             c.bk = bck;
-            if !in_smallbin_range(size) {
-                c.fd_nextsize = 0;
-                c.bk_nextsize = 0;
-            }
+        }
+        if !in_smallbin_range(size) {
+            self.chunks.clear_links(p);
         }
         self.w(
             p + 2 * SIZE_SZ,
@@ -95,24 +106,25 @@ impl Glibc {
         let (fd, bk) = (c.fd, c.bk);
         self.set_bk(fd, bk);
         self.set_fd(bk, fd);
-        if !in_smallbin_range(c.size) && c.fd_nextsize != 0 {
+        let [fd_nextsize, bk_nextsize] = self.chunks.links(p);
+        if !in_smallbin_range(c.size()) && fd_nextsize != 0 {
             // `fd` may be the bin head, whose "fd_nextsize" word is really the next
             // bin's `fd`: never NULL.
-            let fd_first_of_run = Self::is_bin(fd) || self.ch(fd).fd_nextsize != 0;
+            let fd_first_of_run = Self::is_bin(fd) || self.fd_nextsize(fd) != 0;
             if !fd_first_of_run {
                 // p led a run of equal sizes: fd takes over its place in the skip list.
-                if c.fd_nextsize == p {
+                if fd_nextsize == p {
                     self.set_fd_nextsize(fd, fd);
                     self.set_bk_nextsize(fd, fd);
                 } else {
-                    self.set_fd_nextsize(fd, c.fd_nextsize);
-                    self.set_bk_nextsize(fd, c.bk_nextsize);
-                    self.set_bk_nextsize(c.fd_nextsize, fd);
-                    self.set_fd_nextsize(c.bk_nextsize, fd);
+                    self.set_fd_nextsize(fd, fd_nextsize);
+                    self.set_bk_nextsize(fd, bk_nextsize);
+                    self.set_bk_nextsize(fd_nextsize, fd);
+                    self.set_fd_nextsize(bk_nextsize, fd);
                 }
             } else {
-                self.set_bk_nextsize(c.fd_nextsize, c.bk_nextsize);
-                self.set_fd_nextsize(c.bk_nextsize, c.fd_nextsize);
+                self.set_bk_nextsize(fd_nextsize, bk_nextsize);
+                self.set_fd_nextsize(bk_nextsize, fd_nextsize);
             }
         }
         self.set_state(p, State::InUse);

@@ -40,17 +40,17 @@ impl Glibc {
         }
         let p = self.int_malloc(k, bytes)?;
         let c = *self.ch(p);
-        if c.state == State::Mmapped {
-            return Some((p, c.size));
+        if c.state() == State::Mmapped {
+            return Some((p, c.size()));
         }
-        let mut csz = c.size;
+        let mut csz = c.size();
         if p == oldtop && csz > oldtopsize {
             csz = oldtopsize;
         }
         let clear = csz.saturating_sub(SIZE_SZ);
         self.w(p + CHUNK_HDR_SZ, clear);
         k.charge_user(k.write_cost(clear));
-        Some((p, c.size))
+        Some((p, c.size()))
     }
     // ANCHOR_END: libc_calloc
 
@@ -99,8 +99,8 @@ impl Glibc {
             }
             let leadsize = newp - p;
             let c = *self.ch(p);
-            let newsize = c.size - leadsize;
-            if c.state == State::Mmapped {
+            let newsize = c.size() - leadsize;
+            if c.state() == State::Mmapped {
                 // A mapped chunk just starts later in its mapping: prev_size keeps the
                 // offset, so munmap still finds the mapping's start.
                 self.drop_chunk(p);
@@ -112,17 +112,17 @@ impl Glibc {
             self.new_chunk(newp, newsize, true, State::InUse);
             self.w_head(newp);
             self.set_inuse_bit_at_offset(newp, newsize);
-            self.chm(p).size = leadsize;
+            self.chm(p).set_size(leadsize);
             self.w_head(p);
             self.int_free(k, p, leadsize);
             p = newp;
         }
         let c = *self.ch(p);
-        if c.state != State::Mmapped && c.size > nb + MINSIZE {
+        if c.state() != State::Mmapped && c.size() > nb + MINSIZE {
             // Give back the spare room at the end.
             let remainder = p + nb;
-            let remainder_size = c.size - nb;
-            self.chm(p).size = nb;
+            let remainder_size = c.size() - nb;
+            self.chm(p).set_size(nb);
             self.w_head(p);
             self.new_chunk(remainder, remainder_size, true, State::InUse);
             self.w_head(remainder);

@@ -19,31 +19,65 @@ use kernel::{Access, Kernel, PAGE_SIZE};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Where a chunk is, from glibc's point of view.
+/// Where a chunk is, from glibc's point of view. The discriminants are the values of
+/// the state field in a [`Chunk`]'s head word.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
 pub(super) enum State {
     /// Handed out to the program (or being handed out).
     #[default]
-    InUse,
+    InUse = 0,
     /// The tcache structure: in use, but glibc's own.
-    Meta,
+    Meta = 1,
     /// A fencepost glibc writes at the end of a heap region it leaves behind.
-    Fence,
+    Fence = 2,
     /// In a tcache bin.
-    Tcache,
+    Tcache = 3,
     /// In a fastbin.
-    Fast,
+    Fast = 4,
     /// In the unsorted bin, a smallbin or a largebin.
-    Bin,
+    Bin = 5,
     /// A chunk in a mapping of its own.
-    Mmapped,
+    Mmapped = 6,
+}
+
+impl State {
+    /// The state whose discriminant is `bits` (three bits; 7 is not a state).
+    #[inline]
+    fn from_bits(bits: u64) -> State {
+        match bits {
+            0 => State::InUse,
+            1 => State::Meta,
+            2 => State::Fence,
+            3 => State::Tcache,
+            4 => State::Fast,
+            5 => State::Bin,
+            _ => State::Mmapped,
+        }
+    }
 }
 
 /// One chunk's header and links. Top is not stored here (it is `Glibc::top`).
-#[derive(Copy, Clone, Debug, Default)]
+///
+/// A heap of 10^6 live blocks has about as many records, so a record is kept to four
+/// words, the four a free chunk of glibc's holds itself (`prev_size`, `size`, `fd`,
+/// `bk`):
+/// - the size and the model's flags share the head word, as glibc's size word shares
+///   its low bits with `PREV_INUSE`: a chunk size is below 2^48 (it fits in the user
+///   address space, 2^47 bytes), so bits 48 and up are free for the state (3 bits),
+///   the `PREV_INUSE` bit, the model's unsorted mark and a mark saying the chunk has
+///   nextsize links; the accessors ([`Chunk::size`], [`Chunk::state`], ...) take them
+///   apart;
+/// - `fd_nextsize` and `bk_nextsize`, which glibc keeps in the payload of a largebin
+///   chunk, are non-NULL only on the first chunk of each run of equal sizes in a
+///   largebin (and on such a chunk after it left the bin, as glibc leaves the words
+///   behind in its payload): they live in [`ChunkMap`]'s side table, keyed by
+///   address, and read as 0 (NULL) for a chunk without an entry there.
+#[derive(Copy, Clone)]
 pub(super) struct Chunk {
-    /// Chunk size, flags excluded.
-    pub(super) size: u64,
+    /// Bits 0-47: the chunk size, flags excluded; 48-50: the [`State`]; 51:
+    /// `PREV_INUSE`; 52: in the unsorted bin; 53: has an entry in the nextsize table.
+    head: u64,
     /// The previous chunk's size, meaningful only when `prev_inuse` is false; for a
     /// mapped chunk, the offset of the chunk in its mapping (always 0 on x86-64).
     pub(super) prev_size: u64,
@@ -51,18 +85,116 @@ pub(super) struct Chunk {
     pub(super) fd: u64,
     /// Backward link (bins).
     pub(super) bk: u64,
-    /// Largebins: next smaller size run (0 = NULL).
-    pub(super) fd_nextsize: u64,
-    /// Largebins: next larger size run (0 = NULL).
-    pub(super) bk_nextsize: u64,
+}
+
+// Four words, as the layout above says.
+const _: () = assert!(std::mem::size_of::<Chunk>() == 32);
+
+/// The head word's fields (see [`Chunk`]).
+const SIZE_MASK: u64 = (1 << 48) - 1;
+const STATE_SHIFT: u32 = 48;
+const STATE_MASK: u64 = 7 << STATE_SHIFT;
+const PREV_INUSE_BIT: u64 = 1 << 51;
+const UNSORTED_BIT: u64 = 1 << 52;
+const LINKS_BIT: u64 = 1 << 53;
+
+impl Chunk {
+    /// A record with no links: `size`, the `PREV_INUSE` bit and the state.
+    #[inline]
+    pub(super) const fn new(size: u64, prev_inuse: bool, state: State) -> Chunk {
+        let prev_inuse = if prev_inuse { PREV_INUSE_BIT } else { 0 };
+        Chunk {
+            head: (size & SIZE_MASK) | (state as u64) << STATE_SHIFT | prev_inuse,
+            prev_size: 0,
+            fd: 0,
+            bk: 0,
+        }
+    }
+
+    /// Chunk size, flags excluded.
+    #[inline]
+    pub(super) fn size(&self) -> u64 {
+        self.head & SIZE_MASK
+    }
+
+    /// Sets the chunk size (below 2^48, as every chunk size is).
+    #[inline]
+    pub(super) fn set_size(&mut self, size: u64) {
+        debug_assert!(size <= SIZE_MASK, "glibc model: chunk size {size:#x}");
+        self.head = (self.head & !SIZE_MASK) | (size & SIZE_MASK);
+    }
+
     /// What the chunk is.
-    pub(super) state: State,
+    #[inline]
+    pub(super) fn state(&self) -> State {
+        State::from_bits((self.head & STATE_MASK) >> STATE_SHIFT)
+    }
+
+    /// Sets what the chunk is (the statistics are the caller's: `Glibc::set_state`).
+    #[inline]
+    pub(super) fn set_state(&mut self, s: State) {
+        self.head = (self.head & !STATE_MASK) | (s as u64) << STATE_SHIFT;
+    }
+
     /// The PREV_INUSE bit: false when the chunk before is free (in a bin).
-    pub(super) prev_inuse: bool,
+    #[inline]
+    pub(super) fn prev_inuse(&self) -> bool {
+        self.head & PREV_INUSE_BIT != 0
+    }
+
+    /// Sets the PREV_INUSE bit.
+    #[inline]
+    pub(super) fn set_prev_inuse(&mut self, on: bool) {
+        self.set_bit(PREV_INUSE_BIT, on);
+    }
+
     /// In the unsorted bin (its size is counted in `Glibc::unsorted_sizes`). Not
     /// glibc's: the model's bookkeeping, so that `largest_free` need not walk the bin.
-    pub(super) unsorted: bool,
+    #[inline]
+    pub(super) fn unsorted(&self) -> bool {
+        self.head & UNSORTED_BIT != 0
+    }
+
+    /// Sets the unsorted mark.
+    #[inline]
+    pub(super) fn set_unsorted(&mut self, on: bool) {
+        self.set_bit(UNSORTED_BIT, on);
+    }
+
+    /// True when the chunk has an entry in the nextsize table.
+    #[inline]
+    fn has_links(&self) -> bool {
+        self.head & LINKS_BIT != 0
+    }
+
+    #[inline]
+    fn set_bit(&mut self, bit: u64, on: bool) {
+        if on {
+            self.head |= bit;
+        } else {
+            self.head &= !bit;
+        }
+    }
 }
+
+impl std::fmt::Debug for Chunk {
+    /// The fields glibc would show, the head word taken apart.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunk")
+            .field("size", &self.size())
+            .field("prev_size", &self.prev_size)
+            .field("fd", &self.fd)
+            .field("bk", &self.bk)
+            .field("state", &self.state())
+            .field("prev_inuse", &self.prev_inuse())
+            .field("unsorted", &self.unsorted())
+            .field("has_links", &self.has_links())
+            .finish()
+    }
+}
+
+/// A largebin chunk's `fd_nextsize` and `bk_nextsize`, in that order.
+type Links = [u64; 2];
 
 /// A cheap hasher for chunk addresses (16-byte aligned integers). The chunk map is
 /// never iterated into output in hash order.
@@ -96,6 +228,10 @@ const GROUP_MASK: u64 = (1 << GROUP_SHIFT) - 1;
 /// address not 16-byte aligned (none in glibc on x86-64) in a plain map. Against one
 /// hash entry per chunk this keeps no key and no empty bucket per chunk, and a
 /// chunk's neighbours, which malloc and free read next, sit beside it in memory.
+///
+/// The nextsize links of the few chunks that have any are in a hash map of their own
+/// (`links`), an entry living exactly as long as its record: a record enters the map
+/// without links, and leaves it (replaced or removed) with them.
 #[derive(Clone, Debug, Default)]
 pub(super) struct ChunkMap {
     /// The address of `dense[0]`'s group, once a heap chunk was added.
@@ -103,23 +239,75 @@ pub(super) struct ChunkMap {
     dense: Vec<Group>,
     sparse: HashMap<u64, Group, BuildHasherDefault<AddrHasher>>,
     odd: HashMap<u64, Chunk, BuildHasherDefault<AddrHasher>>,
+    /// The nextsize links of the records marked as having some.
+    links: HashMap<u64, Links, BuildHasherDefault<AddrHasher>>,
     len: usize,
 }
 
 /// The vector of heap groups grows at most this far past its end at once (2 GiB of
-/// address space, 80 MiB of empty groups); a chunk further away goes to the hash map.
+/// address space, 32 MiB of empty groups); a chunk further away goes to the hash map.
 const MAX_DENSE_GAP: u64 = 1 << 20;
 
 /// The chunks that start in one 2 KiB of address space.
+///
+/// The records sit in a boxed slice rather than a `Vec`: the bitmap already counts
+/// them, so the slice needs no length of its own (16 bytes against 24, in every group
+/// of the heap, empty ones included), and its capacity grows along a finer ladder
+/// than a `Vec`'s doubling ([`Group::capacity_for`]), which leaves a quarter of the
+/// slots spare on average where doubling leaves a third.
 #[derive(Clone, Debug, Default)]
 struct Group {
     /// Bit k (of 128) set: a chunk starts at granule k (16 bytes each).
     bits: [u64; 2],
-    /// Their records, in address order.
-    chunks: Vec<Chunk>,
+    /// Their records, in address order, in the first [`Group::len`] slots; the
+    /// others are spare.
+    slots: Box<[Chunk]>,
 }
 
 impl Group {
+    /// Records in the group.
+    #[inline]
+    fn len(&self) -> usize {
+        (self.bits[0].count_ones() + self.bits[1].count_ones()) as usize
+    }
+
+    /// The records, in address order.
+    #[inline]
+    fn chunks(&self) -> &[Chunk] {
+        &self.slots[..self.len()]
+    }
+
+    /// The slots for `n` records: 1, 2, 3, 4, 6, 8, 12, 16, ... (powers of two and
+    /// halfway between), up to 128, a chunk in every granule.
+    fn capacity_for(n: usize) -> usize {
+        let p = n.next_power_of_two();
+        if p / 4 * 3 >= n { p / 4 * 3 } else { p }
+    }
+
+    /// Puts `c` at index `i` of the records (`len` of them before).
+    #[inline]
+    fn insert_at(&mut self, i: usize, len: usize, c: Chunk) {
+        if len < self.slots.len() {
+            self.slots.copy_within(i..len, i + 1);
+            self.slots[i] = c;
+        } else {
+            let mut v = Vec::with_capacity(Self::capacity_for(len + 1));
+            v.extend_from_slice(&self.slots[..i]);
+            v.push(c);
+            v.extend_from_slice(&self.slots[i..len]);
+            v.resize(v.capacity(), EMPTY_CHUNK);
+            self.slots = v.into_boxed_slice();
+        }
+    }
+
+    /// Takes out the record at index `i` (`len` of them before).
+    #[inline]
+    fn remove_at(&mut self, i: usize, len: usize) -> Chunk {
+        let c = self.slots[i];
+        self.slots.copy_within(i + 1..len, i);
+        c
+    }
+
     /// `Ok(index)` of the chunk at granule `k`, or `Err(index)` where it would go.
     #[inline]
     fn find(&self, k: u32) -> Result<usize, usize> {
@@ -214,7 +402,7 @@ impl ChunkMap {
             return self.odd.get(a);
         };
         let v = self.group(g)?;
-        v.find(k).ok().map(|i| &v.chunks[i])
+        v.find(k).ok().map(|i| &v.slots[i])
     }
 
     #[inline]
@@ -224,13 +412,25 @@ impl ChunkMap {
         };
         let v = self.group_mut(g)?;
         match v.find(k) {
-            Ok(i) => Some(&mut v.chunks[i]),
+            Ok(i) => Some(&mut v.slots[i]),
             Err(_) => None,
         }
     }
 
-    /// Adds or replaces the record at `a`, returning the one replaced.
-    pub(super) fn insert(&mut self, a: u64, c: Chunk) -> Option<Chunk> {
+    /// Adds or replaces the record at `a`, returning the one replaced. The new record
+    /// has no nextsize links; the old one's are forgotten.
+    pub(super) fn insert(&mut self, a: u64, mut c: Chunk) -> Option<Chunk> {
+        c.set_bit(LINKS_BIT, false);
+        let old = self.insert_record(a, c);
+        if let Some(old) = &old
+            && old.has_links()
+        {
+            self.links.remove(&a);
+        }
+        old
+    }
+
+    fn insert_record(&mut self, a: u64, c: Chunk) -> Option<Chunk> {
         let Some((g, k)) = Self::split(a) else {
             let old = self.odd.insert(a, c);
             if old.is_none() {
@@ -238,19 +438,31 @@ impl ChunkMap {
             }
             return old;
         };
-        let v = self.group_for_insert(g, c.state);
+        let v = self.group_for_insert(g, c.state());
         match v.find(k) {
-            Ok(i) => Some(std::mem::replace(&mut v.chunks[i], c)),
+            Ok(i) => Some(std::mem::replace(&mut v.slots[i], c)),
             Err(i) => {
+                let len = v.len();
+                v.insert_at(i, len, c);
                 v.set(k, true);
-                v.chunks.insert(i, c);
                 self.len += 1;
                 None
             }
         }
     }
 
+    /// Removes the record at `a` (and its nextsize links), returning it.
     pub(super) fn remove(&mut self, a: &u64) -> Option<Chunk> {
+        let old = self.remove_record(a);
+        if let Some(old) = &old
+            && old.has_links()
+        {
+            self.links.remove(a);
+        }
+        old
+    }
+
+    fn remove_record(&mut self, a: &u64) -> Option<Chunk> {
         let Some((g, k)) = Self::split(*a) else {
             let old = self.odd.remove(a);
             if old.is_some() {
@@ -261,12 +473,13 @@ impl ChunkMap {
         let dense = self.dense_index(g).is_some();
         let v = self.group_mut(g)?;
         let i = v.find(k).ok()?;
+        let len = v.len();
+        let c = v.remove_at(i, len);
         v.set(k, false);
-        let c = v.chunks.remove(i);
-        if v.chunks.is_empty() {
+        if len == 1 {
             if dense {
                 // Give the emptied group's memory back.
-                v.chunks = Vec::new();
+                v.slots = Box::default();
             } else {
                 self.sparse.remove(&g);
             }
@@ -277,6 +490,36 @@ impl ChunkMap {
 
     pub(super) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The nextsize links of the chunk at `a`: `[fd_nextsize, bk_nextsize]`, NULL for
+    /// a chunk that never had any set.
+    #[inline]
+    pub(super) fn links(&self, a: u64) -> Links {
+        if self.links.is_empty() {
+            return [0, 0];
+        }
+        self.links.get(&a).copied().unwrap_or_default()
+    }
+
+    /// Sets link `which` (0: `fd_nextsize`, 1: `bk_nextsize`) of the chunk at `a`.
+    pub(super) fn set_link(&mut self, a: u64, which: usize, v: u64) {
+        let Some(c) = self.get_mut(&a) else {
+            debug_assert!(false, "glibc model: no chunk at {a:#x}");
+            return;
+        };
+        c.set_bit(LINKS_BIT, true);
+        self.links.entry(a).or_default()[which] = v;
+    }
+
+    /// Sets both links of the chunk at `a` to NULL.
+    pub(super) fn clear_links(&mut self, a: u64) {
+        if let Some(c) = self.get_mut(&a)
+            && c.has_links()
+        {
+            c.set_bit(LINKS_BIT, false);
+            self.links.remove(&a);
+        }
     }
 
     /// Every record with its address, in no particular order.
@@ -292,7 +535,7 @@ impl ChunkMap {
             .chain(sparse)
             .flat_map(|(g, v)| {
                 let mut bits = v.bits;
-                v.chunks.iter().map(move |c| {
+                v.chunks().iter().map(move |c| {
                     let w = usize::from(bits[0] == 0);
                     let k = bits[w].trailing_zeros() + 64 * w as u32;
                     bits[w] &= bits[w] - 1;
@@ -303,17 +546,7 @@ impl ChunkMap {
     }
 }
 
-pub(super) const EMPTY_CHUNK: Chunk = Chunk {
-    size: 0,
-    prev_size: 0,
-    fd: 0,
-    bk: 0,
-    fd_nextsize: 0,
-    bk_nextsize: 0,
-    state: State::InUse,
-    prev_inuse: true,
-    unsorted: false,
-};
+pub(super) const EMPTY_CHUNK: Chunk = Chunk::new(0, true, State::InUse);
 
 impl Glibc {
     // ----- the chunk map -------------------------------------------------------
@@ -339,20 +572,15 @@ impl Glibc {
     }
 
     pub(super) fn size_of(&self, a: u64) -> u64 {
-        self.ch(a).size
+        self.ch(a).size()
     }
 
     /// Adds a chunk record (its state counted in the statistics).
     pub(super) fn new_chunk(&mut self, a: u64, size: u64, prev_inuse: bool, state: State) {
-        let c = Chunk {
-            size,
-            prev_inuse,
-            state,
-            ..EMPTY_CHUNK
-        };
+        let c = Chunk::new(size, prev_inuse, state);
         self.count_in(state, size);
         if let Some(old) = self.chunks.insert(a, c) {
-            self.count_out(old.state, old.size);
+            self.count_out(old.state(), old.size());
             self.forget_unsorted(&old);
         }
     }
@@ -360,7 +588,7 @@ impl Glibc {
     /// Forgets a chunk that was merged into a neighbour.
     pub(super) fn drop_chunk(&mut self, a: u64) {
         if let Some(old) = self.chunks.remove(&a) {
-            self.count_out(old.state, old.size);
+            self.count_out(old.state(), old.size());
             self.forget_unsorted(&old);
         }
     }
@@ -368,43 +596,44 @@ impl Glibc {
     /// Counts chunk `a` (its size set) as a member of the unsorted bin.
     pub(super) fn unsorted_add(&mut self, a: u64) {
         let c = self.chm(a);
-        if c.unsorted {
+        if c.unsorted() {
             return;
         }
-        c.unsorted = true;
-        let size = c.size;
+        c.set_unsorted(true);
+        let size = c.size();
         *self.unsorted_sizes.entry(size).or_insert(0) += 1;
     }
 
     /// Chunk `a` leaves the unsorted bin (nothing happens when it was not in it).
     pub(super) fn unsorted_remove(&mut self, a: u64) {
         let c = self.chm(a);
-        if !c.unsorted {
+        if !c.unsorted() {
             return;
         }
         let old = *c;
-        c.unsorted = false;
+        c.set_unsorted(false);
         self.forget_unsorted(&old);
     }
 
     fn forget_unsorted(&mut self, old: &Chunk) {
-        if !old.unsorted {
+        if !old.unsorted() {
             return;
         }
-        if let Some(n) = self.unsorted_sizes.get_mut(&old.size) {
+        let size = old.size();
+        if let Some(n) = self.unsorted_sizes.get_mut(&size) {
             *n -= 1;
             if *n == 0 {
-                self.unsorted_sizes.remove(&old.size);
+                self.unsorted_sizes.remove(&size);
             }
         } else {
-            debug_assert!(false, "glibc model: unsorted size {} not counted", old.size);
+            debug_assert!(false, "glibc model: unsorted size {size} not counted");
         }
     }
 
     pub(super) fn set_state(&mut self, a: u64, s: State) {
         let c = self.chm(a);
-        let (old, size) = (c.state, c.size);
-        c.state = s;
+        let (old, size) = (c.state(), c.size());
+        c.set_state(s);
         self.count_out(old, size);
         self.count_in(s, size);
     }
@@ -504,7 +733,7 @@ impl Glibc {
     pub(super) fn set_inuse_bit_at_offset(&mut self, p: u64, size: u64) {
         let next = p + size;
         if next != self.top {
-            self.chm(next).prev_inuse = true;
+            self.chm(next).set_prev_inuse(true);
         }
         self.w_head(next);
     }
@@ -513,6 +742,71 @@ impl Glibc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A group's slots grow along 1, 2, 3, 4, 6, 8, 12, ... up to a chunk per granule.
+    #[test]
+    fn group_capacities_follow_the_ladder() {
+        let ladder: Vec<usize> = (1..=128).map(Group::capacity_for).collect();
+        let mut steps = ladder.clone();
+        steps.dedup();
+        assert_eq!(steps, [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]);
+        assert!((1..=128).all(|n| ladder[n - 1] >= n));
+    }
+
+    /// Nextsize links read as NULL until set, survive changes to the record, and go
+    /// with the record when it is replaced or removed.
+    #[test]
+    fn nextsize_links_live_as_long_as_their_record() {
+        let mut m = ChunkMap::default();
+        let (a, b) = (0x5555_5555_0000u64, 0x5555_5555_0400u64);
+        m.insert(a, Chunk::new(1024, true, State::Bin));
+        m.insert(b, Chunk::new(2048, true, State::Bin));
+        assert_eq!(m.links(a), [0, 0]);
+        m.set_link(a, 0, b);
+        m.set_link(a, 1, a);
+        m.set_link(b, 1, a);
+        assert_eq!((m.links(a), m.links(b)), ([b, a], [0, a]));
+        let c = m.get_mut(&a).unwrap();
+        c.set_size(4096);
+        c.set_state(State::InUse);
+        c.set_prev_inuse(false);
+        c.set_unsorted(true);
+        let c = *m.get(&a).unwrap();
+        assert_eq!(
+            (c.size(), c.state(), c.prev_inuse(), c.unsorted()),
+            (4096, State::InUse, false, true)
+        );
+        assert_eq!(m.links(a), [b, a], "the links stay while the record does");
+        m.clear_links(b);
+        assert_eq!(m.links(b), [0, 0]);
+        // A new record at the same address starts without links.
+        m.insert(a, Chunk::new(32, true, State::InUse));
+        assert_eq!(m.links(a), [0, 0]);
+        m.set_link(a, 0, 7);
+        m.remove(&a);
+        m.insert(a, Chunk::new(32, true, State::InUse));
+        assert_eq!(m.links(a), [0, 0]);
+        assert!(m.links.is_empty());
+        // The head word's fields do not disturb each other.
+        for s in [
+            State::InUse,
+            State::Meta,
+            State::Fence,
+            State::Tcache,
+            State::Fast,
+            State::Bin,
+            State::Mmapped,
+        ] {
+            for prev in [false, true] {
+                let size = (1 << 47) - 16;
+                let c = Chunk::new(size, prev, s);
+                assert_eq!(
+                    (c.size(), c.state(), c.prev_inuse(), c.unsorted()),
+                    (size, s, prev, false)
+                );
+            }
+        }
+    }
 
     /// The grouped map answers as a plain map does, for heap addresses, far mappings,
     /// addresses below the heap and unaligned ones, as chunks come and go.
@@ -539,25 +833,21 @@ mod tests {
             };
             if (x >> 33).is_multiple_of(3) {
                 assert_eq!(
-                    m.remove(&a).map(|c| c.size),
+                    m.remove(&a).map(|c| c.size()),
                     want.remove(&a),
                     "remove {a:#x}"
                 );
             } else {
-                let c = Chunk {
-                    size: step,
-                    state,
-                    ..EMPTY_CHUNK
-                };
-                assert_eq!(m.insert(a, c).map(|c| c.size), want.insert(a, step));
+                let c = Chunk::new(step, true, state);
+                assert_eq!(m.insert(a, c).map(|c| c.size()), want.insert(a, step));
             }
-            assert_eq!(m.get(&a).map(|c| c.size), want.get(&a).copied());
+            assert_eq!(m.get(&a).map(|c| c.size()), want.get(&a).copied());
             if let Some(c) = m.get_mut(&a) {
                 c.prev_size = a;
             }
             assert_eq!(m.len(), want.len());
         }
-        let mut got: Vec<(u64, u64)> = m.iter().map(|(a, c)| (a, c.size)).collect();
+        let mut got: Vec<(u64, u64)> = m.iter().map(|(a, c)| (a, c.size())).collect();
         got.sort_unstable();
         let mut all: Vec<(u64, u64)> = want.into_iter().collect();
         all.sort_unstable();

@@ -31,7 +31,7 @@ impl Glibc {
             let old = self.fastbins[idx];
             let c = self.chm(p);
             c.fd = old;
-            c.state = State::Fast;
+            c.set_state(State::Fast);
             self.count_in(State::Fast, size);
             self.w(p + 2 * SIZE_SZ, SIZE_SZ);
             self.fastbins[idx] = p;

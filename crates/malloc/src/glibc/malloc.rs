@@ -106,7 +106,7 @@ impl Glibc {
                     self.visit();
                     self.unsorted_remove(victim);
                     self.set_state(victim, State::InUse);
-                    self.chm(victim).size = nb;
+                    self.chm(victim).set_size(nb);
                     self.w_head(victim);
                     self.new_chunk(rem, size - nb, true, State::InUse);
                     self.bins[UNSORTED].fd = rem;
@@ -165,9 +165,9 @@ impl Glibc {
             if !in_smallbin_range(nb) {
                 let first = self.bins[idx].fd;
                 if !Self::is_bin(first) && self.size_of(first) >= nb {
-                    let mut victim = self.ch(first).bk_nextsize;
+                    let mut victim = self.bk_nextsize(first);
                     while self.size_of(victim) < nb {
-                        victim = self.ch(victim).bk_nextsize;
+                        victim = self.bk_nextsize(victim);
                         self.visit();
                     }
                     // Prefer the second chunk of a run so the skip list stays put.
@@ -270,8 +270,8 @@ impl Glibc {
         }
         let rem = victim + nb;
         self.visit();
-        self.chm(victim).size = nb;
-        self.chm(victim).prev_inuse = true;
+        self.chm(victim).set_size(nb);
+        self.chm(victim).set_prev_inuse(true);
         self.w_head(victim);
         self.new_chunk(rem, remainder_size, true, State::InUse);
         self.w_head(rem);
@@ -316,21 +316,21 @@ impl Glibc {
                     fwd = bck;
                     bck = smallest;
                     let first = self.bins[victim_index].fd;
-                    let first_bkn = self.ch(first).bk_nextsize;
+                    let first_bkn = self.bk_nextsize(first);
                     self.set_fd_nextsize(victim, first);
                     self.set_bk_nextsize(victim, first_bkn);
                     self.set_bk_nextsize(first, victim);
                     self.set_fd_nextsize(first_bkn, victim);
                 } else {
                     while size < self.size_of(fwd) {
-                        fwd = self.ch(fwd).fd_nextsize;
+                        fwd = self.fd_nextsize(fwd);
                         self.visit();
                     }
                     if size == self.size_of(fwd) {
                         // Always insert in the second position of the run.
                         fwd = self.ch(fwd).fd;
                     } else {
-                        let fwd_bkn = self.ch(fwd).bk_nextsize;
+                        let fwd_bkn = self.bk_nextsize(fwd);
                         self.set_fd_nextsize(victim, fwd);
                         self.set_bk_nextsize(victim, fwd_bkn);
                         self.set_bk_nextsize(fwd, victim);
@@ -376,7 +376,7 @@ impl Glibc {
     /// in the unsorted bin or merges it into top. Returns the merged size.
     pub(super) fn merge_free(&mut self, p: u64) -> u64 {
         let c = *self.ch(p);
-        let mut size = c.size;
+        let mut size = c.size();
         let nextchunk = p + size;
         let nextsize = if nextchunk == self.top {
             self.top_size
@@ -384,7 +384,7 @@ impl Glibc {
             self.size_of(nextchunk)
         };
         let mut p = p;
-        if !c.prev_inuse {
+        if !c.prev_inuse() {
             // Consolidate backward: prev_size tells where the free predecessor starts.
             let prevsize = c.prev_size;
             self.visit();
@@ -394,7 +394,7 @@ impl Glibc {
             self.unlink_chunk(p);
         }
         if nextchunk != self.top {
-            if self.ch(nextchunk).state == State::Bin {
+            if self.ch(nextchunk).state() == State::Bin {
                 // Consolidate forward.
                 self.visit();
                 self.unlink_chunk(nextchunk);
@@ -402,11 +402,11 @@ impl Glibc {
                 size += nextsize;
             } else {
                 // clear_inuse_bit_at_offset: the successor now has a free predecessor.
-                self.chm(nextchunk).prev_inuse = false;
+                self.chm(nextchunk).set_prev_inuse(false);
                 self.w_head(nextchunk);
             }
-            self.chm(p).size = size;
-            self.chm(p).prev_inuse = true;
+            self.chm(p).set_size(size);
+            self.chm(p).set_prev_inuse(true);
             self.w_head(p);
             self.link_unsorted_head(p);
             self.set_foot(p, size);

@@ -446,29 +446,29 @@ impl Glibc {
     fn owned_chunk(&self, ptr: Addr) -> Option<(u64, Chunk)> {
         let p = ptr.checked_sub(CHUNK_HDR_SZ)?;
         let c = self.chunks.get(&p)?;
-        matches!(c.state, State::InUse | State::Mmapped).then_some((p, *c))
+        matches!(c.state(), State::InUse | State::Mmapped).then_some((p, *c))
     }
 
     // ANCHOR: libc_free
     /// `__libc_free` of a chunk the program holds.
     fn libc_free(&mut self, k: &mut Kernel, p: u64, c: Chunk) {
-        self.allocated = self.allocated.wrapping_sub(c.size);
-        if c.state == State::Mmapped {
+        self.allocated = self.allocated.wrapping_sub(c.size());
+        if c.state() == State::Mmapped {
             // The dynamic threshold: a program that frees a mapped chunk of this
             // size will likely ask for it again, so serve such sizes from the heap.
             // glibc compares the raw size word, IS_MMAPPED bit (2) included.
-            let raw = c.size | 2;
+            let raw = c.size() | 2;
             if !self.p.no_dyn_threshold
                 && raw > self.p.mmap_threshold
                 && raw <= DEFAULT_MMAP_THRESHOLD_MAX
             {
-                self.p.mmap_threshold = c.size;
-                self.p.trim_threshold = 2 * c.size;
+                self.p.mmap_threshold = c.size();
+                self.p.trim_threshold = 2 * c.size();
             }
             self.munmap_chunk(k, p);
         } else {
             self.maybe_init_tcache(k);
-            self.int_free(k, p, c.size);
+            self.int_free(k, p, c.size());
         }
     }
     // ANCHOR_END: libc_free
@@ -607,7 +607,7 @@ impl Allocator for Glibc {
     fn blocks(&self, out: &mut Vec<Block>) {
         let start = out.len();
         for (addr, c) in self.chunks.iter() {
-            let kind = match c.state {
+            let kind = match c.state() {
                 State::InUse | State::Mmapped => BlockKind::Used,
                 State::Meta | State::Fence => BlockKind::Meta,
                 State::Tcache | State::Fast => BlockKind::Cached,
@@ -615,9 +615,9 @@ impl Allocator for Glibc {
             };
             out.push(Block {
                 addr,
-                size: c.size,
+                size: c.size(),
                 kind,
-                mapped: c.state == State::Mmapped || self.in_fallback_region(addr),
+                mapped: c.state() == State::Mmapped || self.in_fallback_region(addr),
             });
         }
         if self.top != 0 {

@@ -41,7 +41,7 @@ impl Glibc {
         let (oldp, old) = self
             .owned_chunk(ptr)
             .ok_or(AllocError::InvalidPointer { ptr })?;
-        if old.state != State::Mmapped {
+        if old.state() != State::Mmapped {
             self.maybe_init_tcache(k);
         }
         let Some(nb) = checked_request2size(bytes) else {
@@ -49,10 +49,10 @@ impl Glibc {
             return Err(AllocError::OutOfMemory { size: bytes });
         };
 
-        let newp = if old.state == State::Mmapped {
+        let newp = if old.state() == State::Mmapped {
             if let Some(np) = self.mremap_chunk(k, oldp, nb) {
                 Some(np)
-            } else if old.size - SIZE_SZ >= nb {
+            } else if old.size() - SIZE_SZ >= nb {
                 // Already big enough: keep it.
                 Some(oldp)
             } else {
@@ -60,7 +60,7 @@ impl Glibc {
                 match self.libc_malloc(k, bytes) {
                     None => None,
                     Some((np, _)) => {
-                        let copy = old.size - CHUNK_HDR_SZ;
+                        let copy = old.size() - CHUNK_HDR_SZ;
                         self.r(ptr, copy);
                         self.w(np + CHUNK_HDR_SZ, copy);
                         k.charge_user(k.write_cost(copy));
@@ -70,13 +70,13 @@ impl Glibc {
                 }
             }
         } else {
-            self.int_realloc(k, oldp, old.size, nb)
+            self.int_realloc(k, oldp, old.size(), nb)
         };
         match newp {
             Some(np) => {
                 self.allocated = self
                     .allocated
-                    .wrapping_sub(old.size)
+                    .wrapping_sub(old.size())
                     .wrapping_add(self.size_of(np));
                 self.finish(k, np + CHUNK_HDR_SZ)
             }
@@ -114,13 +114,15 @@ impl Glibc {
         if oldsize >= nb {
             newsize = oldsize;
         } else if next == self.top && oldsize + nextsize >= nb + MINSIZE {
-            self.chm(oldp).size = nb;
+            self.chm(oldp).set_size(nb);
             self.w_head(oldp);
             self.top = oldp + nb;
             self.top_size = oldsize + nextsize - nb;
             self.w_head(self.top);
             return Some(oldp);
-        } else if next != self.top && self.ch(next).state == State::Bin && oldsize + nextsize >= nb
+        } else if next != self.top
+            && self.ch(next).state() == State::Bin
+            && oldsize + nextsize >= nb
         {
             self.visit();
             self.unlink_chunk(next);
@@ -145,13 +147,13 @@ impl Glibc {
 
         let remainder_size = newsize - nb;
         if remainder_size < MINSIZE {
-            self.chm(newp).size = newsize;
+            self.chm(newp).set_size(newsize);
             self.w_head(newp);
             self.set_inuse_bit_at_offset(newp, newsize);
         } else {
             let rem = newp + nb;
             self.visit();
-            self.chm(newp).size = nb;
+            self.chm(newp).set_size(nb);
             self.w_head(newp);
             self.new_chunk(rem, remainder_size, true, State::InUse);
             self.w_head(rem);

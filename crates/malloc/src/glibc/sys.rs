@@ -291,7 +291,7 @@ impl Glibc {
     pub(super) fn munmap_chunk(&mut self, k: &mut Kernel, p: u64) {
         let c = *self.ch(p);
         let block = p - c.prev_size;
-        let total = c.prev_size + c.size;
+        let total = c.prev_size + c.size();
         self.n_mmaps = self.n_mmaps.wrapping_sub(1);
         self.mmapped_mem = self.mmapped_mem.wrapping_sub(total);
         self.drop_chunk(p);
@@ -311,7 +311,7 @@ impl Glibc {
         let c = *self.ch(p);
         let offset = c.prev_size;
         let block = p - offset;
-        let total = offset + c.size;
+        let total = offset + c.size();
         let new_size = align_up(nb.wrapping_add(offset).wrapping_add(SIZE_SZ), PAGE_SIZE);
         if total == new_size {
             return Some(p);

@@ -30,8 +30,8 @@ impl Glibc {
         let head = self.tc_entries[idx];
         let c = self.chm(p);
         c.fd = head;
-        let (old, size) = (c.state, c.size);
-        c.state = State::Tcache;
+        let (old, size) = (c.state(), c.size());
+        c.set_state(State::Tcache);
         self.count_out(old, size);
         self.w(p + CHUNK_HDR_SZ, 2 * SIZE_SZ);
         self.tc_entries[idx] = p;
@@ -43,7 +43,7 @@ impl Glibc {
     pub(super) fn tcache_get(&mut self, idx: usize) -> u64 {
         let e = self.tc_entries[idx];
         let c = self.chm(e);
-        c.state = State::InUse;
+        c.set_state(State::InUse);
         self.tc_entries[idx] = c.fd;
         self.tc_counts[idx] -= 1;
         self.w_tcache_slot(idx);
