@@ -225,7 +225,7 @@ mod linux {
     #[test]
     fn progress_reports_each_group_in_order_then_done() {
         let mut calls: Vec<(usize, usize, String)> = Vec::new();
-        let cal = calibrate(&BenchOptions::smoke(), &mut |done, total, name| {
+        let cal = calibrate(&BenchOptions::smoke(), None, &mut |done, total, name| {
             calls.push((done, total, name.to_string()))
         })
         .unwrap();
@@ -247,13 +247,13 @@ mod linux {
             effort: Effort::Smoke,
             cpu: Some(cpu),
         };
-        assert_eq!(calibrate(&opts, &mut |_, _, _| {}).unwrap().cpu, cpu);
+        assert_eq!(calibrate(&opts, None, &mut |_, _, _| {}).unwrap().cpu, cpu);
 
         let opts = BenchOptions {
             effort: Effort::Smoke,
             cpu: Some(1 << 20),
         };
-        match calibrate(&opts, &mut |_, _, _| {}) {
+        match calibrate(&opts, None, &mut |_, _, _| {}) {
             Err(BenchError::BadCpu { cpu, allowed }) => {
                 assert_eq!(cpu, 1 << 20);
                 assert!(allowed.contains(&smoke().cpu));

@@ -350,7 +350,7 @@ impl std::error::Error for BenchError {}
 /// arena call.
 pub fn calibrate(
     opts: &BenchOptions,
-    visits: Option<&dyn Fn(&[streams::Stream; 2]) -> streams::VisitCounts>,
+    visits: Option<streams::VisitCounter<'_>>,
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<Calibration, BenchError> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

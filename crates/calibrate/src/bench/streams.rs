@@ -59,6 +59,10 @@ pub struct Stream {
     pub pairs: usize,
 }
 
+/// What answers the visit counts of [`arena_streams`]' two streams (`sim`, which runs
+/// the glibc model on them).
+pub type VisitCounter<'a> = &'a dyn Fn(&[Stream; 2]) -> VisitCounts;
+
 /// The chunks the glibc model visited per timed free + malloc pair of each stream of
 /// [`arena_streams`] (the `alloc_step_ns` unit of `kernel::CostModel`).
 #[derive(Copy, Clone, Debug, PartialEq)]

@@ -22,7 +22,7 @@ use timing::Plan;
 use crate::sys::{self, SysError};
 
 use super::derive::{derive_cost_model, reference_ns};
-use super::streams::{Stream, VisitCounts, arena_streams};
+use super::streams::{VisitCounter, arena_streams};
 use super::{BenchError, BenchOptions, Calibration, Measurement, SizeCost, keys, stats};
 
 /// Why a benchmark stopped inside its child process.
@@ -211,7 +211,7 @@ const GROUPS: &[(&str, Group)] = &[
 
 pub(crate) fn calibrate(
     opts: &BenchOptions,
-    visits: Option<&dyn Fn(&[Stream; 2]) -> VisitCounts>,
+    visits: Option<VisitCounter<'_>>,
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<Calibration, BenchError> {
     let mut ctx = Ctx::new(opts)?;
