@@ -257,6 +257,27 @@ impl Blocks {
 
     #[inline]
     fn insert(&mut self, id: BlockId, held: Held) {
+        // The common case inline: a block that packs, into a slot the table has, not
+        // replacing a spilled block.
+        if let Some(packed) = Slot::pack(held)
+            && let Some(page) = self.pages.get_mut((id >> Self::PAGE_BITS) as usize)
+        {
+            let slot = &mut page[id as usize & (Self::PAGE - 1)];
+            match slot.code() {
+                0 => self.count += 1,
+                Slot::SPILLED_CODE => return self.insert_slow(id, held),
+                _ => self.live -= slot.unpack().size,
+            }
+            *slot = packed;
+            self.live += held.size;
+            return;
+        }
+        self.insert_slow(id, held);
+    }
+
+    /// [`Blocks::insert`] in every case: growing the table, the map, spilled blocks.
+    #[inline(never)]
+    fn insert_slow(&mut self, id: BlockId, held: Held) {
         let len = self.covered();
         if id >= len && id < len.saturating_mul(2).saturating_add(Self::DENSE_SLACK) {
             self.grow_to(id);
@@ -313,18 +334,31 @@ impl Blocks {
 
     #[inline]
     fn remove(&mut self, id: BlockId) -> Option<Held> {
-        let h = if id < self.covered() {
-            let slot = *self.slot_mut(id);
-            let h = match slot.code() {
+        // The common case inline: a packed block, or none.
+        if let Some(page) = self.pages.get_mut((id >> Self::PAGE_BITS) as usize) {
+            let slot = &mut page[id as usize & (Self::PAGE - 1)];
+            match slot.code() {
                 0 => return None,
-                Slot::SPILLED_CODE => self.sparse.remove(&id)?,
-                _ => slot.unpack(),
-            };
+                Slot::SPILLED_CODE => {}
+                _ => {
+                    let h = slot.unpack();
+                    *slot = Slot::EMPTY;
+                    self.count -= 1;
+                    self.live -= h.size;
+                    return Some(h);
+                }
+            }
+        }
+        self.remove_slow(id)
+    }
+
+    /// [`Blocks::remove`] of a block in the map (spilled or far).
+    #[inline(never)]
+    fn remove_slow(&mut self, id: BlockId) -> Option<Held> {
+        let h = self.sparse.remove(&id)?;
+        if id < self.covered() {
             *self.slot_mut(id) = Slot::EMPTY;
-            h
-        } else {
-            self.sparse.remove(&id)?
-        };
+        }
         self.count -= 1;
         self.live -= h.size;
         Some(h)

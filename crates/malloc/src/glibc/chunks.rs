@@ -504,6 +504,11 @@ impl ChunkMap {
 
     /// Sets link `which` (0: `fd_nextsize`, 1: `bk_nextsize`) of the chunk at `a`.
     pub(super) fn set_link(&mut self, a: u64, which: usize, v: u64) {
+        if let Some(links) = self.links.get_mut(&a) {
+            // An entry exists only for a record marked as having one.
+            links[which] = v;
+            return;
+        }
         let Some(c) = self.get_mut(&a) else {
             debug_assert!(false, "glibc model: no chunk at {a:#x}");
             return;
@@ -514,11 +519,10 @@ impl ChunkMap {
 
     /// Sets both links of the chunk at `a` to NULL.
     pub(super) fn clear_links(&mut self, a: u64) {
-        if let Some(c) = self.get_mut(&a)
-            && c.has_links()
+        if self.links.remove(&a).is_some()
+            && let Some(c) = self.get_mut(&a)
         {
             c.set_bit(LINKS_BIT, false);
-            self.links.remove(&a);
         }
     }
 
