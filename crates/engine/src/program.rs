@@ -123,7 +123,7 @@ pub struct Held {
 /// The table costs 8 bytes per id below its length, live or not, and a generator that
 /// numbers every malloc afresh leaves most of them dead (a churn around 10^6 live
 /// blocks over 8 * 10^6 calls uses 4 * 10^6 ids), so a slot is one packed word
-/// ([`Slot`]): the pointer and the size of a [`Held`] take 16 bytes, but a pointer
+/// (`Slot`): the pointer and the size of a [`Held`] take 16 bytes, but a pointer
 /// malloc returns is 16-byte aligned and below 2^48 (44 significant bits) and almost
 /// every request is below 1 MiB (20 bits). A block that does not fit (a larger
 /// request, an allocator returning an odd pointer) keeps its slot marked and its

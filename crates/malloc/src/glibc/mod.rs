@@ -67,7 +67,7 @@
 //! Each public call charges `alloc_op_ns` of the kernel's cost model once (the real
 //! tcache fast path costs about that). A call that goes on into `_int_malloc` or
 //! `_int_free` also pays `alloc_arena_ns`, and `alloc_step_ns` for each further chunk
-//! it visits ([`Glibc::visit`]: bins sorted, size lists walked, neighbours merged,
+//! it visits (`Glibc::visit`: bins sorted, size lists walked, neighbours merged,
 //! remainders split, fastbins consolidated, chunks moved into the tcache); syscalls and
 //! faults are charged by the kernel.
 //! Every metadata write glibc makes (size words, footers, list links, the tcache
