@@ -642,7 +642,13 @@ fn validate_times_the_real_side_from_unobserved_runs() {
         .lines()
         .find(|l| l.starts_with("minor faults"))
         .expect("a faults row");
-    assert!(faults.trim_end().ends_with("1.000"), "{faults}");
+    // The real count is process-wide: now and then it includes a fault or two of the
+    // child's own outside the replayed memory.
+    let n: Vec<u64> = faults
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(n.len() >= 2 && n[1] >= n[0] && n[1] <= n[0] + 2, "{faults}");
     let csv = std::fs::read_to_string(out.join("validate-timelines.csv")).unwrap();
     let real: Vec<(u64, f64)> = csv
         .lines()
