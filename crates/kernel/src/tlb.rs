@@ -200,6 +200,15 @@ impl Tlb {
         self
     }
 
+    /// The first step of [`Tlb::lookup`] alone: `vpn` as a 4 KiB entry of the first
+    /// level, its age refreshed on a hit; `Some(writable)` when it is there. A miss
+    /// changes nothing, so the caller may go on with the full lookup.
+    #[inline]
+    pub fn lookup_l1_page(&mut self, asid: u32, vpn: u64) -> Option<bool> {
+        let slot = self.l1.probe(asid, vpn, vpn << 1, &mut self.clock)?;
+        Some(self.l1.entries[slot].writable)
+    }
+
     /// Looks `vpn` up for process `asid`: in the first level, as a 4 KiB page and then
     /// as part of a 2 MiB page, then in the second level, which moves a hit up into the
     /// first. A hit refreshes the entry's LRU age.
