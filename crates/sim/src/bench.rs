@@ -21,8 +21,10 @@
 //!
 //! CPU time (user + system, `CLOCK_PROCESS_CPUTIME_ID`) rather than wall time: on a
 //! shared 2-core machine a process that waits for a CPU does not accumulate it, so
-//! other builds do not inflate the figures. Medians of several repetitions (`--reps`)
-//! take out the rest.
+//! other builds do not inflate the figures. Both sides run pinned to the CPU `sim
+//! bench` started on (the children inherit the affinity mask), so neither gets a
+//! faster core or pays for migrations the other did not. Medians of several
+//! repetitions (`--reps`) take out the rest.
 
 use crate::choice;
 use crate::cli::Source;
@@ -126,6 +128,8 @@ struct Report<'a> {
     clock: &'static str,
     parse: &'static str,
     rows: &'a [Row],
+    /// The CPU both sides were pinned to, when pinning worked.
+    cpu: Option<usize>,
     geomean_ratio: Option<f64>,
     /// This process's peak resident memory (the simulator's host memory).
     host_peak_rss: u64,
@@ -174,6 +178,12 @@ pub fn run(args: &BenchArgs) -> CliResult {
         Some(strategy)
     };
     let exe = self_exe()?;
+    // Both sides on one CPU, the one this process is on: the real children inherit the
+    // mask, so simulator and real replay take turns on the same core. Left to the
+    // scheduler, a run may migrate mid-way or land on the sibling of a busy
+    // hyperthread, and on a 2-core virtual machine that moved single ratios by 1.5x
+    // between runs of the same command.
+    let cpu = calibrate::sys::current_cpu().filter(|&c| calibrate::sys::pin_to(c).is_ok());
 
     let mut rows = Vec::new();
     if args.all {
@@ -216,6 +226,7 @@ pub fn run(args: &BenchArgs) -> CliResult {
                 clock: "CLOCK_PROCESS_CPUTIME_ID (user + system)",
                 parse: "out of both sides (load_ns_per_op)",
                 rows: &rows,
+                cpu,
                 geomean_ratio: geomean,
                 host_peak_rss,
             };
@@ -224,7 +235,7 @@ pub fn run(args: &BenchArgs) -> CliResult {
             json.push('\n');
             emit(&json);
         }
-        BenchFormat::Table => emit(&table(args, real, &rows, geomean, host_peak_rss)),
+        BenchFormat::Table => emit(&table(args, real, &rows, geomean, host_peak_rss, cpu)),
     }
     Ok(())
 }
@@ -424,6 +435,7 @@ fn table(
     rows: &[Row],
     geomean: Option<f64>,
     host_peak_rss: u64,
+    cpu: Option<usize>,
 ) -> String {
     let real_title = match real {
         Some(s) => format!("real {} ns/op", s.name()),
@@ -472,10 +484,14 @@ fn table(
         }
     }
     out.push_str(&format!(
-        "CPU time (user + system), medians of {} repetitions, alternating; {}; trace \
+        "CPU time (user + system), medians of {} repetitions, alternating{}; {}; trace \
          loading out of both sides (load column); real: a fresh process per repetition; \
          host peak RSS {}\n",
         args.reps,
+        match cpu {
+            Some(c) => format!(" on CPU {c}"),
+            None => String::new(),
+        },
         if args.no_write {
             "neither side writes the blocks"
         } else {
