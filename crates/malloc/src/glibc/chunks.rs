@@ -148,7 +148,7 @@ impl Chunk {
         self.set_bit(PREV_INUSE_BIT, on);
     }
 
-    /// In the unsorted bin (its size is counted in `Glibc::unsorted_sizes`). Not
+    /// In the unsorted bin (its size bounds `Glibc::unsorted_max`). Not
     /// glibc's: the model's bookkeeping, so that `largest_free` need not walk the bin.
     #[inline]
     pub(super) fn unsorted(&self) -> bool {
@@ -605,7 +605,7 @@ impl Glibc {
         }
         c.set_unsorted(true);
         let size = c.size();
-        *self.unsorted_sizes.entry(size).or_insert(0) += 1;
+        self.unsorted_max.set(self.unsorted_max.get().max(size));
     }
 
     /// Chunk `a` leaves the unsorted bin (nothing happens when it was not in it).
@@ -619,18 +619,11 @@ impl Glibc {
         self.forget_unsorted(&old);
     }
 
-    fn forget_unsorted(&mut self, old: &Chunk) {
-        if !old.unsorted() {
-            return;
-        }
-        let size = old.size();
-        if let Some(n) = self.unsorted_sizes.get_mut(&size) {
-            *n -= 1;
-            if *n == 0 {
-                self.unsorted_sizes.remove(&size);
-            }
-        } else {
-            debug_assert!(false, "glibc model: unsorted size {size} not counted");
+    /// Chunk record `old` left the unsorted bin: when it may have been the largest
+    /// there, the kept largest becomes a bound to check by a walk.
+    fn forget_unsorted(&self, old: &Chunk) {
+        if old.unsorted() && old.size() >= self.unsorted_max.get() {
+            self.unsorted_stale.set(true);
         }
     }
 

@@ -101,7 +101,7 @@ use chunks::{Chunk, ChunkMap, EMPTY_CHUNK, State};
 use kernel::{Access, Addr, Fault, Kernel};
 use layout::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::cell::Cell;
 
 /// glibc's `struct mallinfo2`: the allocator's own statistics.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,9 +202,12 @@ pub struct Glibc {
     /// Stand-in written to when a chunk is unexpectedly missing (a model bug; debug
     /// builds assert instead), so that no op sequence can panic.
     scratch: Chunk,
-    /// Sizes of the chunks in the unsorted bin, with their counts: the bin is
-    /// unordered, and `largest_free` reads its largest here instead of walking it.
-    unsorted_sizes: BTreeMap<u64, u32>,
+    /// The largest chunk of the unsorted bin, or a bound above it once that chunk
+    /// left (`unsorted_stale`): the bin is unordered, and `largest_free` (read only
+    /// when a sample is taken) walks it only when the bound went stale. Kept in
+    /// cells because that walk happens behind `&self`.
+    unsorted_max: Cell<u64>,
+    unsorted_stale: Cell<bool>,
     bins: [BinHead; NBINS],
     binmap: [u32; 4],
     fastbins: [u64; NFASTBINS],
@@ -293,7 +296,8 @@ impl Glibc {
             p,
             chunks: ChunkMap::default(),
             scratch: EMPTY_CHUNK,
-            unsorted_sizes: BTreeMap::new(),
+            unsorted_max: Cell::new(0),
+            unsorted_stale: Cell::new(false),
             bins,
             binmap: [0; 4],
             fastbins: [0; NFASTBINS],
@@ -478,22 +482,36 @@ impl Glibc {
         self.fallback_regions.iter().any(|&(s, e)| a >= s && a < e)
     }
 
+    /// The largest chunk of the unsorted bin, by walking it (0 when it is empty).
+    fn unsorted_walk_max(&self) -> u64 {
+        let mut largest = 0;
+        let mut p = self.bins[UNSORTED].bk;
+        while !Self::is_bin(p) {
+            largest = largest.max(self.size_of(p));
+            p = self.bk(p);
+        }
+        largest
+    }
+
     /// The largest chunk a malloc could reuse without a syscall.
     fn largest_free(&self) -> u64 {
         let mut best = self.top_size;
-        // The unsorted bin is unordered: its sizes are counted as chunks come and go.
-        let unsorted = self.unsorted_sizes.keys().next_back().copied().unwrap_or(0);
-        #[cfg(debug_assertions)]
-        {
-            // Debug builds (the tests) check the count against a walk of the bin.
-            let mut walked = 0;
-            let mut p = self.bins[UNSORTED].bk;
-            while !Self::is_bin(p) {
-                walked = walked.max(self.size_of(p));
-                p = self.bk(p);
-            }
-            debug_assert_eq!(walked, unsorted, "glibc model: unsorted sizes");
-        }
+        // The unsorted bin is unordered: its largest is kept as chunks come, and
+        // found again by a walk when it left.
+        let unsorted = if self.unsorted_stale.get() {
+            let walked = self.unsorted_walk_max();
+            self.unsorted_max.set(walked);
+            self.unsorted_stale.set(false);
+            walked
+        } else {
+            self.unsorted_max.get()
+        };
+        // Debug builds (the tests) check the kept figure against a walk of the bin.
+        debug_assert_eq!(
+            self.unsorted_walk_max(),
+            unsorted,
+            "glibc model: unsorted largest"
+        );
         best = best.max(unsorted);
         // Bins hold ever larger sizes (a smallbin one size, a largebin a range above
         // the bin before it) and a largebin is sorted largest first: the largest binned
