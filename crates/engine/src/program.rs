@@ -190,9 +190,12 @@ impl Blocks {
     /// How far past twice the table's length an id may be and still grow the table.
     pub const DENSE_SLACK: u64 = 1 << 16;
 
-    /// Ids per page of the table (64 KiB of slots).
+    /// Ids per page of the table (8 KiB of slots): small enough that a short trace
+    /// pays little to clear its first page (a 64 KiB page was 40% of the instructions
+    /// of a 21-op trace), large enough that 10^6 live blocks need only some thousands
+    /// of page pointers.
     pub const PAGE: usize = 1 << Self::PAGE_BITS;
-    const PAGE_BITS: u32 = 13;
+    const PAGE_BITS: u32 = 10;
 
     /// Requested bytes of the blocks held.
     pub fn live(&self) -> u64 {

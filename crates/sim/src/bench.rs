@@ -484,10 +484,11 @@ fn table(
         }
     }
     out.push_str(&format!(
-        "CPU time (user + system), medians of {} repetitions, alternating{}; {}; trace \
+        "CPU time (user + system), medians of {} repetitions{}{}; {}; trace \
          loading out of both sides (load column); real: a fresh process per repetition; \
          host peak RSS {}\n",
         args.reps,
+        if real.is_some() { ", alternating" } else { "" },
         match cpu {
             Some(c) => format!(" on CPU {c}"),
             None => String::new(),
