@@ -79,13 +79,20 @@ impl Glibc {
     pub(super) fn link_unsorted_head(&mut self, p: u64) {
         let bck = UNSORTED as u64;
         let fwd = self.bins[UNSORTED].fd;
-        let size = self.size_of(p);
-        {
-            let c = self.chm(p);
-            c.fd = fwd;
-            c.bk = bck;
+        // One lookup of p's record for its links, state and unsorted mark (this is
+        // on every free that reaches the bins and every consolidated chunk).
+        let c = self.chm(p);
+        c.fd = fwd;
+        c.bk = bck;
+        let (size, old, was_unsorted, links) = (c.size(), c.state(), c.unsorted(), c.has_links());
+        c.set_state(State::Bin);
+        c.set_unsorted(true);
+        self.count_out(old, size);
+        self.count_in(State::Bin, size);
+        if !was_unsorted {
+            self.unsorted_max.set(self.unsorted_max.get().max(size));
         }
-        if !in_smallbin_range(size) {
+        if !in_smallbin_range(size) && links {
             self.chunks.clear_links(p);
         }
         self.w(
@@ -94,15 +101,20 @@ impl Glibc {
         );
         self.bins[UNSORTED].fd = p;
         self.set_bk(fwd, p);
-        self.set_state(p, State::Bin);
-        self.unsorted_add(p);
     }
 
     /// `unlink_chunk`: takes a free chunk out of whatever bin list it is in, keeping
     /// a largebin's nextsize skip list consistent.
     pub(super) fn unlink_chunk(&mut self, p: u64) {
-        self.unsorted_remove(p);
-        let c = *self.ch(p);
+        // One lookup of p's record: it leaves the unsorted mark and becomes in use
+        // here, before the neighbours' links change (none of which is p's record).
+        let rec = self.chm(p);
+        let c = *rec;
+        rec.set_unsorted(false);
+        rec.set_state(State::InUse);
+        self.forget_unsorted(&c);
+        self.count_out(c.state(), c.size());
+        self.count_in(State::InUse, c.size());
         let (fd, bk) = (c.fd, c.bk);
         self.set_bk(fd, bk);
         self.set_fd(bk, fd);
@@ -127,7 +139,6 @@ impl Glibc {
                 self.set_fd_nextsize(bk_nextsize, fd_nextsize);
             }
         }
-        self.set_state(p, State::InUse);
     }
 
     pub(super) fn mark_bin(&mut self, i: usize) {

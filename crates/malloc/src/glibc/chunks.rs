@@ -163,7 +163,7 @@ impl Chunk {
 
     /// True when the chunk has an entry in the nextsize table.
     #[inline]
-    fn has_links(&self) -> bool {
+    pub(super) fn has_links(&self) -> bool {
         self.head & LINKS_BIT != 0
     }
 
@@ -555,6 +555,7 @@ pub(super) const EMPTY_CHUNK: Chunk = Chunk::new(0, true, State::InUse);
 impl Glibc {
     // ----- the chunk map -------------------------------------------------------
 
+    #[inline]
     pub(super) fn ch(&self, a: u64) -> &Chunk {
         match self.chunks.get(&a) {
             Some(c) => c,
@@ -565,6 +566,7 @@ impl Glibc {
         }
     }
 
+    #[inline]
     pub(super) fn chm(&mut self, a: u64) -> &mut Chunk {
         match self.chunks.get_mut(&a) {
             Some(c) => c,
@@ -575,6 +577,7 @@ impl Glibc {
         }
     }
 
+    #[inline]
     pub(super) fn size_of(&self, a: u64) -> u64 {
         self.ch(a).size()
     }
@@ -621,12 +624,13 @@ impl Glibc {
 
     /// Chunk record `old` left the unsorted bin: when it may have been the largest
     /// there, the kept largest becomes a bound to check by a walk.
-    fn forget_unsorted(&self, old: &Chunk) {
+    pub(super) fn forget_unsorted(&self, old: &Chunk) {
         if old.unsorted() && old.size() >= self.unsorted_max.get() {
             self.unsorted_stale.set(true);
         }
     }
 
+    #[inline]
     pub(super) fn set_state(&mut self, a: u64, s: State) {
         let c = self.chm(a);
         let (old, size) = (c.state(), c.size());
