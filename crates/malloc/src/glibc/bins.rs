@@ -87,10 +87,9 @@ impl Glibc {
         let (size, old, was_unsorted, links) = (c.size(), c.state(), c.unsorted(), c.has_links());
         c.set_state(State::Bin);
         c.set_unsorted(true);
-        self.count_out(old, size);
-        self.count_in(State::Bin, size);
+        self.recount(old, State::Bin, size);
         if !was_unsorted {
-            self.unsorted_max.set(self.unsorted_max.get().max(size));
+            self.unsorted_joined(size);
         }
         if !in_smallbin_range(size) && links {
             self.chunks.clear_links(p);
@@ -113,8 +112,7 @@ impl Glibc {
         rec.set_unsorted(false);
         rec.set_state(State::InUse);
         self.forget_unsorted(&c);
-        self.count_out(c.state(), c.size());
-        self.count_in(State::InUse, c.size());
+        self.recount(c.state(), State::InUse, c.size());
         let (fd, bk) = (c.fd, c.bk);
         self.set_bk(fd, bk);
         self.set_fd(bk, fd);

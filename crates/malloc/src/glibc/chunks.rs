@@ -608,6 +608,12 @@ impl Glibc {
         }
         c.set_unsorted(true);
         let size = c.size();
+        self.unsorted_joined(size);
+    }
+
+    /// A chunk of `size` joined the unsorted bin: it may be the new largest there.
+    #[inline]
+    pub(super) fn unsorted_joined(&self, size: u64) {
         self.unsorted_max.set(self.unsorted_max.get().max(size));
     }
 
@@ -635,8 +641,14 @@ impl Glibc {
         let c = self.chm(a);
         let (old, size) = (c.state(), c.size());
         c.set_state(s);
-        self.count_out(old, size);
-        self.count_in(s, size);
+        self.recount(old, s, size);
+    }
+
+    /// A chunk of `size` went from state `from` to `to`: the running sums follow.
+    #[inline]
+    pub(super) fn recount(&mut self, from: State, to: State, size: u64) {
+        self.count_out(from, size);
+        self.count_in(to, size);
     }
 
     pub(super) fn count_in(&mut self, s: State, size: u64) {
