@@ -70,6 +70,10 @@ pub fn run(args: &ValidateArgs) -> CliResult {
         args.allocator
     ));
     let exe = self_exe()?;
+    // The timed children run on the CPU this process is on (they inherit the mask), as
+    // `sim bench`'s do: a run that migrates mid-way or lands next to a busy sibling
+    // moved single totals by 1.5x between runs of the same command on a 2-core VM.
+    let _cpu = calibrate::sys::current_cpu().filter(|&c| calibrate::sys::pin_to(c).is_ok());
     let real = replay_real(&exe, &w, &opts).map_err(replay_error);
     // The observed replay's clock is no measure of time: after every op it calls
     // mallinfo2 (which walks glibc's free lists) and formats a row, so the next op
