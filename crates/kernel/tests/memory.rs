@@ -469,6 +469,8 @@ fn tlb_evicts_the_least_recently_used_entry_of_a_set() {
             entries: 4,
             ways: 4,
             pcid: false,
+            // One level, so that an evicted page is a page walk again.
+            l2_entries: 0,
             ..TlbConfig::default()
         }
     });

@@ -24,6 +24,7 @@ impl<A: Allocator> Contract<A> {
         let mut counters = self.kernel.counters().clone();
         counters.tlb_hits = 0;
         counters.tlb_misses = 0;
+        counters.tlb_l2_hits = 0;
         let mut ledger = self.kernel.ledger().clone();
         ledger.ns[CostCategory::User as usize] = 0.0;
         ledger.ns[CostCategory::Tlb as usize] = 0.0;

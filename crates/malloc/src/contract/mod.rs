@@ -48,10 +48,11 @@
 //! [`Allocator::blocks`] and [`Allocator::describe`] are the same before and after;
 //! the kernel's memory figures ([`kernel::MemStats`]: mapped, resident and page-table
 //! bytes, VMA count, break), its VMAs and the free frames are the same; its event
-//! counters are the same except TLB hits and misses; and its cost ledger is the same
-//! except the `User` and `Tlb` categories. So a refusal may cost time (the lookup that
-//! found the pointer bad, glibc's call overhead) and may read the allocator's own
-//! metadata, but it makes no syscall, takes no fault and changes no memory.
+//! counters are the same except TLB hits and misses (second-level hits included); and
+//! its cost ledger is the same except the `User` and `Tlb` categories. So a refusal may
+//! cost time (the lookup that found the pointer bad, glibc's call overhead) and may read
+//! the allocator's own metadata, but it makes no syscall, takes no fault and changes no
+//! memory.
 //!
 //! # With contents, and a heap checker of the allocator's own
 //! [`Contract::check_contents`] makes the program write a pattern into every block and

@@ -35,8 +35,8 @@ nodes in a random cyclic order (fixed seed). A memfd of F pages is mapped M time
 by side (MADV_NOHUGEPAGE) and each node is one cache line in its own virtual page: node \
 s lives in frame s mod F, reached through copy s div F, at a line chosen so that no two \
 nodes share a line. In quick and full mode, with N = 16384 pages (64 MiB of address \
-space) the chase runs far past the second-level TLB (1.5-2 K entries on current x86 \
-cores), while the data (N lines, 1 MiB) and the page-table entries (128 KiB) stay in the \
+space) the chase runs far past the second-level TLB (1.5-4 K entries on current x86 \
+cores, about 4 K on the machine of the book's Appendix B), while the data (N lines, 1 MiB) and the page-table entries (128 KiB) stay in the \
 caches. Time per step.";
 
 const DENSE_METHOD: &str = "The same nodes, same physical cache lines, same order, \
@@ -57,7 +57,7 @@ two-dimensional (guest and host tables), which is much dearer than on bare metal
 
 const SPREAD_METHOD: &str = "A random cyclic chase over F nodes (512 in quick and full \
 mode), one cache line in each of the F pages of the memfd's single mapping: more pages \
-than the first-level data TLB holds (64 entries on current x86 cores), fewer than the \
+than the first-level data TLB holds (64 to 96 entries on current x86 cores), fewer than the \
 second level's, so a load misses the first level and the second level serves it. Time \
 per step.";
 
