@@ -25,6 +25,20 @@ fn the_appendix_is_the_computed_key() {
          --out book/src/appendix-answer-key.md` (if you edited crates/student/src/mm.rs, \
          this is expected: the key quotes the baseline as shipped)"
     );
+    // The handout of assignment 1 quotes three totals in its prose; they are the key's.
+    let handout_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../book/src/assignments.md");
+    let handout = std::fs::read_to_string(&handout_path).unwrap_or_default();
+    let (b, g, f) = (k.baseline.total, k.glibc.total, k.first_fit.total);
+    for quote in [
+        format!("The baseline scores {b:.1}, glibc {g:.1}"),
+        format!("exceed the baseline's {b:.1}."),
+        format!("from {b:.1} towards the textbook `first-fit` model's {f:.1}"),
+    ] {
+        assert!(
+            handout.replace('\n', " ").contains(&quote),
+            "book/src/assignments.md should say `{quote}` (the key's totals): edit it by hand"
+        );
+    }
     // What the handouts rely on, so that a change of the model shows here first.
     assert!(
         k.first_fit.total > k.baseline.total,
