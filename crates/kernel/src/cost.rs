@@ -157,13 +157,21 @@ pub struct CostModel {
     /// writes every byte it asks for, as `memset` would), per block written: the
     /// call and the first cache misses. `sim calibrate` fits it with `write_byte_ns`
     /// to the write time of blocks replaced among 4096 live ones, for two size mixes
-    /// (the `churn` small objects and 4 to 16 KiB). Default from the same C loop as
-    /// `alloc_arena_ns`, written and unwritten: about 45 ns per block of 648 bytes on
-    /// average, split as 12 + 0.05 per byte.
+    /// (the `churn` small objects and 4 to 16 KiB): a line through the two mixes'
+    /// (mean size, write time) points. On the machine of the book's Appendix B, five
+    /// calibrations in a quiet hour (2026-12-07) measured 11 to 24 ns (median 12.5) for
+    /// a churn block of 939 bytes on average and 184 to 275 (median 215) for one of
+    /// 10 KiB: a small block costs less per byte than a large one, the line through
+    /// the two points meets zero at about 370 bytes, and the per-block part came out
+    /// below zero each time, so it is 0 (a model choice: small blocks are charged a
+    /// few ns too much, about 8 for a churn block). (An
+    /// earlier C loop had found 12 + 0.05 per byte, while another tenant of the host
+    /// was loading its memory: on such a day `sim calibrate` measured 0.10 to 0.14 ns
+    /// per byte. The program's writes are the cost that contention moves most.)
     pub write_call_ns: f64,
-    /// The program's writes, per byte (cache misses included: a block just allocated
-    /// is rarely in the cache). See `write_call_ns`: 0.05 (20 GB/s; a `memset` of
-    /// memory already in the cache runs at 100 GB/s and more on that machine).
+    /// The program's writes, per byte. See `write_call_ns`: 0.0185 to 0.0269 in the
+    /// five quiet calibrations, median 0.022 (45 GB/s: a block just freed and
+    /// allocated again, as glibc's bins and tcache hand out, is mostly in the cache).
     pub write_byte_ns: f64,
 }
 // ANCHOR_END: cost_model
@@ -192,8 +200,8 @@ impl Default for CostModel {
             alloc_op_ns: 2.6,
             alloc_arena_ns: 6.0,
             alloc_step_ns: 30.0,
-            write_call_ns: 12.0,
-            write_byte_ns: 0.05,
+            write_call_ns: 0.0,
+            write_byte_ns: 0.022,
         }
     }
 }
