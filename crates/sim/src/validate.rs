@@ -79,18 +79,30 @@ pub fn run(args: &ValidateArgs) -> CliResult {
     // mallinfo2 (which walks glibc's free lists) and formats a row, so the next op
     // starts with caches the observer filled. The time comes from runs that observe
     // nothing but the CPU clock at the sample points (calibrate's benchmark mode).
+    // Two kinds of timed run, taking turns: one reads the clock at every sample point
+    // (the real timeline), the other only at its start and end (the total). A read of
+    // the process CPU clock is a system call (about 0.4 us on the machine of the
+    // book's Appendix B), so on a short workload with many samples the first kind
+    // counted several percent of clock reads that the simulated program never makes.
+    let untimed_samples = ReplayOptions {
+        sample_interval: 0,
+        ..opts.clone()
+    };
     let timed = real.and_then(|real| {
-        let mut runs = Vec::new();
+        let (mut lines, mut runs) = (Vec::new(), Vec::new());
         for _ in 0..args.reps {
-            runs.push(bench_real(&exe, &w, &opts).map_err(replay_error)?);
+            lines.push(bench_real(&exe, &w, &opts).map_err(replay_error)?);
+            runs.push(bench_real(&exe, &w, &untimed_samples).map_err(replay_error)?);
         }
-        Ok((real, runs))
+        Ok((real, lines, runs))
     });
     if let Some(s) = spin {
         s.finish_and_clear();
     }
-    let (mut real, runs) = timed?;
-    let real_total = timed_line(&mut real.timeline, &runs)?;
+    let (mut real, lines, runs) = timed?;
+    timed_line(&mut real.timeline, &lines)?;
+    let totals: Vec<u64> = runs.iter().map(|r| r.cpu_ns).collect();
+    let real_total = median(&totals);
 
     let s_last = last(&sim.timeline);
     let r_last = last(&real.timeline);
@@ -190,7 +202,9 @@ pub fn run(args: &ValidateArgs) -> CliResult {
         text,
         "\nreal time is the CPU time (user + system) of the ops alone (allocator calls and \
          the writes of every allocated byte), median of {} fresh processes that observe \
-         nothing else (they took {} to {}); simulated time is the cost model's total.\n\n",
+         nothing else and read the clock only at the start and the end (they took {} to \
+         {}; the real timeline comes from as many runs that also read it at every sample); \
+         simulated time is the cost model's total.\n\n",
         args.reps,
         nanos(fastest as f64),
         nanos(slowest as f64)
@@ -205,7 +219,7 @@ pub fn run(args: &ValidateArgs) -> CliResult {
 /// Puts the timed runs' clock into the observed run's samples (the median at each
 /// sample point) and returns the median total. The two kinds of run sample at the same
 /// ops; if they did not, the replay and the benchmark would disagree about the stream.
-fn timed_line(line: &mut Timeline, runs: &[RealBench]) -> CliResult<f64> {
+fn timed_line(line: &mut Timeline, runs: &[RealBench]) -> CliResult<()> {
     for r in runs {
         let ops = r.checkpoints.iter().map(|c| c.0);
         if !ops.eq(line.samples.iter().map(|s| s.op)) {
@@ -219,8 +233,7 @@ fn timed_line(line: &mut Timeline, runs: &[RealBench]) -> CliResult<f64> {
         let at: Vec<u64> = runs.iter().map(|r| r.checkpoints[i].1).collect();
         s.time_ns = median(&at);
     }
-    let totals: Vec<u64> = runs.iter().map(|r| r.cpu_ns).collect();
-    Ok(median(&totals))
+    Ok(())
 }
 
 fn last(t: &Timeline) -> Sample {
