@@ -219,6 +219,15 @@ impl std::fmt::Display for CostError {
 impl std::error::Error for CostError {}
 
 impl CostModel {
+    /// The user-space time of writing `bytes` bytes into memory already mapped (the
+    /// stores themselves; the faults they cause are charged separately). 0 for 0 bytes.
+    pub fn write_ns(&self, bytes: u64) -> f64 {
+        if bytes == 0 {
+            return 0.0;
+        }
+        self.write_call_ns + bytes as f64 * self.write_byte_ns
+    }
+
     /// Parses a cost model from JSON. Missing fields keep their defaults; unknown
     /// fields are an error, so a typo in a calibration file is not silently ignored.
     /// A file from before the teardown/shootdown split loads as it was meant: its

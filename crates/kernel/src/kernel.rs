@@ -261,11 +261,7 @@ impl Kernel {
     /// The user-space time of writing `bytes` bytes into memory already mapped (the
     /// stores themselves; the faults they cause are charged by `touch`). 0 for 0 bytes.
     pub fn write_cost(&self, bytes: u64) -> f64 {
-        if bytes == 0 {
-            return 0.0;
-        }
-        let c = &self.config().cost;
-        c.write_call_ns + bytes as f64 * c.write_byte_ns
+        self.config().cost.write_ns(bytes)
     }
 
     /// Charges the program's own writes of `bytes` bytes into a block it allocated

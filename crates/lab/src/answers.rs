@@ -1260,7 +1260,7 @@ fn costs() -> R<Vec<String>> {
         + 16.0 * (fault + c.free_page_ns + c.unmap_teardown_ns / 16.0);
     // The writes of every byte, which both pay (the table has no figure for them; the
     // cost model's `write_byte_ns` is the rate of a block reused in the cache).
-    let writes = c.write_call_ns + 65536.0 * c.write_byte_ns;
+    let writes = c.write_ns(65536);
     check(
         (g.time_ns / cycles as f64) < est_mmap / 4.0,
         "a resident heap buffer is far cheaper than a fresh mapping",

@@ -78,29 +78,29 @@ pub fn run(args: &ValidateArgs) -> CliResult {
     // The observed replay's clock is no measure of time: after every op it calls
     // mallinfo2 (which walks glibc's free lists) and formats a row, so the next op
     // starts with caches the observer filled. The time comes from runs that observe
-    // nothing but the CPU clock at the sample points (calibrate's benchmark mode).
-    // Two kinds of timed run, taking turns: one reads the clock at every sample point
-    // (the real timeline), the other only at its start and end (the total). A read of
-    // the process CPU clock is a system call (about 0.4 us on the machine of the
-    // book's Appendix B), so on a short workload with many samples the first kind
-    // counted several percent of clock reads that the simulated program never makes.
-    let untimed_samples = ReplayOptions {
+    // nothing but the CPU clock (calibrate's benchmark mode), of two kinds taking
+    // turns: one reads it at every sample point (the real timeline), the other only at
+    // its start and end (the total). A read of the process CPU clock is a system call
+    // (about 0.4 us on the machine of the book's Appendix B): on a short workload with
+    // many samples the first kind counted several percent of reads that the simulated
+    // program never makes.
+    let total_only = ReplayOptions {
         sample_interval: 0,
         ..opts.clone()
     };
     let timed = real.and_then(|real| {
-        let (mut lines, mut runs) = (Vec::new(), Vec::new());
+        let (mut line_runs, mut total_runs) = (Vec::new(), Vec::new());
         for _ in 0..args.reps {
-            lines.push(bench_real(&exe, &w, &opts).map_err(replay_error)?);
-            runs.push(bench_real(&exe, &w, &untimed_samples).map_err(replay_error)?);
+            line_runs.push(bench_real(&exe, &w, &opts).map_err(replay_error)?);
+            total_runs.push(bench_real(&exe, &w, &total_only).map_err(replay_error)?);
         }
-        Ok((real, lines, runs))
+        Ok((real, line_runs, total_runs))
     });
     if let Some(s) = spin {
         s.finish_and_clear();
     }
-    let (mut real, lines, runs) = timed?;
-    timed_line(&mut real.timeline, &lines)?;
+    let (mut real, line_runs, runs) = timed?;
+    timed_line(&mut real.timeline, &line_runs)?;
     let totals: Vec<u64> = runs.iter().map(|r| r.cpu_ns).collect();
     let real_total = median(&totals);
 
@@ -216,9 +216,9 @@ pub fn run(args: &ValidateArgs) -> CliResult {
     Ok(())
 }
 
-/// Puts the timed runs' clock into the observed run's samples (the median at each
-/// sample point) and returns the median total. The two kinds of run sample at the same
-/// ops; if they did not, the replay and the benchmark would disagree about the stream.
+/// Puts the timeline runs' clock into the observed run's samples (the median at each
+/// sample point). The observed run and the timeline runs sample at the same ops; if
+/// they did not, the replay and the benchmark would disagree about the stream.
 fn timed_line(line: &mut Timeline, runs: &[RealBench]) -> CliResult<()> {
     for r in runs {
         let ops = r.checkpoints.iter().map(|c| c.0);
