@@ -615,7 +615,8 @@ fn verbose_glibc_prints_its_bins_after_each_op() {
 }
 
 /// `sim validate` sets the model beside the real run: equal counts, and a real time
-/// taken from runs that observe nothing but the clock, drawn on the same sample points.
+/// taken from runs that observe nothing but the clock, less their replay loop's own
+/// time, drawn on the same sample points.
 #[test]
 fn validate_times_the_real_side_from_unobserved_runs() {
     if let Some(why) = calibrate::sys::unavailable_reason() {
@@ -638,6 +639,17 @@ fn validate_times_the_real_side_from_unobserved_runs() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("median of 3 fresh processes"), "{text}");
+    // The replayer's own loop is timed by a dry pass and left out of the real total.
+    let total = |prefix: &str| {
+        let line = text.lines().find(|l| l.starts_with(prefix));
+        line.and_then(|l| l.split_whitespace().rev().nth(1).map(str::to_string))
+            .unwrap_or_default()
+    };
+    assert!(!total("total time").is_empty(), "{text}");
+    assert!(
+        ["ns", "µs", "ms"].contains(&total("(replayer's loop, left out)").as_str()),
+        "{text}"
+    );
     let faults = text
         .lines()
         .find(|l| l.starts_with("minor faults"))

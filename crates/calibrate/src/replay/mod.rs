@@ -170,6 +170,13 @@ pub struct RealBench {
     pub wall_ns: u64,
     /// Minor page faults during the loop.
     pub minor_faults: u64,
+    /// CPU time of the same loop over the same ops with every call and write left out
+    /// (a second, *dry* pass in the same child, after the timed one): decoding the
+    /// ops and keeping the block table. It is the replayer's own work, which a model of
+    /// the allocator, the kernel and the program's writes does not stand for, so a
+    /// comparison with such a model subtracts it from `cpu_ns`
+    /// ([`RealBench::calls_cpu_ns`]).
+    pub loop_cpu_ns: u64,
     /// `(ops done, CPU ns since the loop began)` where a replay with the same
     /// `sample_interval` would have sampled (every interval, at each phase marker, at
     /// the end); empty with an interval of 0. One clock read per checkpoint, so an
@@ -177,6 +184,14 @@ pub struct RealBench {
     pub checkpoints: Vec<(u64, u64)>,
     /// The glibc version the child ran on, e.g. `2.36`.
     pub glibc_version: String,
+}
+
+impl RealBench {
+    /// The CPU time of the calls and the writes alone: the timed loop less its dry
+    /// pass ([`RealBench::loop_cpu_ns`]), never below zero.
+    pub fn calls_cpu_ns(&self) -> u64 {
+        self.cpu_ns.saturating_sub(self.loop_cpu_ns)
+    }
 }
 
 /// Why a real replay did not happen or did not finish.
@@ -352,8 +367,11 @@ pub fn replay_real(
 /// else: no per-op row, no `mallinfo2`, no samples, no clock reads. The memory cap
 /// ([`ReplayOptions::cap`]) is checked before the child starts against the estimated
 /// peak, as for a replay, and in the child by the kernel (`RLIMIT_DATA`), not per op.
-/// `opts.sample_interval` is ignored. Every call of [`bench_real`] is a new process,
-/// so each measurement starts from a pristine heap and cold caches, as a program does.
+/// With a non-zero `opts.sample_interval` the child also reads its CPU clock where a
+/// replay would sample ([`RealBench::checkpoints`]). After the timed loop it runs the
+/// ops once more without the calls and writes, to time the loop's own work
+/// ([`RealBench::loop_cpu_ns`]). Every call of [`bench_real`] is a new process, so
+/// each measurement starts from a pristine heap and cold caches, as a program does.
 pub fn bench_real(
     exe: &Path,
     workload: &Workload,

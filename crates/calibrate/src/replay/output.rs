@@ -162,8 +162,8 @@ pub(crate) fn parse(
     })
 }
 
-/// Parses a benchmark child's answer: one `#bench <cpu_ns> <wall_ns> <faults> <version>`
-/// line (`exe` names the child in the message for an empty answer).
+/// Parses a benchmark child's answer: one
+/// `#bench <cpu_ns> <wall_ns> <faults> <loop_cpu_ns> <version>` line (`exe` names the child in the message for an empty answer).
 pub(crate) fn parse_bench(stdout: &str, exe: &std::path::Path) -> Result<RealBench, ReplayError> {
     if stdout.is_empty() {
         return Err(bad(format!(
@@ -184,10 +184,11 @@ pub(crate) fn parse_bench(stdout: &str, exe: &std::path::Path) -> Result<RealBen
             .and_then(|w| w.parse().ok())
             .ok_or_else(|| bad(format!("`#bench` line without {what}: {line:?}")))
     };
-    let (cpu_ns, wall_ns, minor_faults) = (
+    let (cpu_ns, wall_ns, minor_faults, loop_cpu_ns) = (
         num("the CPU time")?,
         num("the wall time")?,
         num("the fault count")?,
+        num("the dry pass's CPU time")?,
     );
     let mut checkpoints = Vec::new();
     let mut lines = stdout.lines();
@@ -206,6 +207,7 @@ pub(crate) fn parse_bench(stdout: &str, exe: &std::path::Path) -> Result<RealBen
         cpu_ns,
         wall_ns,
         minor_faults,
+        loop_cpu_ns,
         checkpoints,
         glibc_version: words.next().unwrap_or("unknown").to_string(),
     })
@@ -332,21 +334,25 @@ mod tests {
     }
 
     #[test]
-    fn a_bench_answer_gives_cpu_wall_and_faults() {
+    fn a_bench_answer_gives_cpu_wall_faults_and_the_dry_pass() {
         let exe = std::path::Path::new("sim");
-        let b = parse_bench("#bench 1200 1500 7 2.36\n", exe).unwrap();
+        let b = parse_bench("#bench 1200 1500 7 300 2.36\n", exe).unwrap();
         assert_eq!((b.cpu_ns, b.wall_ns, b.minor_faults), (1200, 1500, 7));
+        assert_eq!((b.loop_cpu_ns, b.calls_cpu_ns()), (300, 900));
         assert_eq!(b.glibc_version, "2.36");
         assert!(b.checkpoints.is_empty());
         let b = parse_bench(
-            "#checkpoints\n2,500\n3,1200\n#bench 1200 1500 7 2.36\n",
+            "#checkpoints\n2,500\n3,1200\n#bench 1200 1500 7 0 2.36\n",
             exe,
         );
         assert_eq!(b.unwrap().checkpoints, [(2, 500), (3, 1200)]);
-        let err = parse_bench("#checkpoints\n2;5\n#bench 1 1 1 2.36\n", exe).unwrap_err();
+        let err = parse_bench("#checkpoints\n2;5\n#bench 1 1 1 0 2.36\n", exe).unwrap_err();
         assert!(err.to_string().contains("not op,ns"), "{err}");
         let err = parse_bench("#bench 12 x\n", exe).unwrap_err();
         assert!(err.to_string().contains("without the wall time"), "{err}");
+        // An answer of the previous protocol (no dry pass) is refused, not misread.
+        let err = parse_bench("#bench 1200 1500 7 2.36\n", exe).unwrap_err();
+        assert!(err.to_string().contains("dry pass"), "{err}");
         let err = parse_bench("hello\n", exe).unwrap_err();
         assert!(err.to_string().contains("no `#bench` line"), "{err}");
         let err = parse_bench("", exe).unwrap_err();

@@ -31,7 +31,7 @@ pub const MODE_KERNEL_SCRIPT: &str = "kernel-script";
 /// First header word: "BRKMAPR1" read as a little-endian number.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"BRKMAPR1");
 /// Protocol version; bump when the encoding changes.
-pub const VERSION: u64 = 2;
+pub const VERSION: u64 = 3;
 
 /// Words in the request header.
 pub const HEADER_WORDS: usize = 12;
@@ -159,7 +159,8 @@ pub const END_PREFIX: &str = "#end ";
 pub const CHECKPOINTS_LINE: &str = "#checkpoints\n";
 
 /// The line that ends a benchmark child's answer:
-/// `#bench <cpu_ns> <wall_ns> <minor_faults> <glibc version>`.
+/// `#bench <cpu_ns> <wall_ns> <minor_faults> <loop_cpu_ns> <glibc version>`, where
+/// `loop_cpu_ns` is the CPU time of the same loop with the calls and writes left out.
 pub const BENCH_PREFIX: &str = "#bench ";
 
 /// Child exit code: the request on stdin was malformed.

@@ -18,6 +18,10 @@ use crate::sys::{self, MallInfo};
 /// the writes visible in a debugger).
 const FILL: u8 = 0xA5;
 
+/// The address a dry pass puts in the table for a block it did not allocate: not null,
+/// so the table's live checks behave as in the real pass, and never dereferenced.
+const DRY_BLOCK: *mut u8 = std::ptr::without_provenance_mut(16);
+
 /// Stack the child pre-touches before the first op.
 const STACK_PREFAULT: usize = 64 * 1024;
 
@@ -118,6 +122,9 @@ pub(super) struct Replayer<'a> {
     minflt0: u64,
     /// A benchmark's CPU clock at the start of its loop (its checkpoints count from here).
     cpu0: u64,
+    /// The benchmark's second pass: the same loop with every call and write left out
+    /// (see [`Replayer::bench`]).
+    dry: bool,
 }
 
 impl<'a> Replayer<'a> {
@@ -153,6 +160,7 @@ impl<'a> Replayer<'a> {
             clock_ns: 0,
             minflt0: 0,
             cpu0: 0,
+            dry: false,
         }
     }
 
@@ -200,13 +208,20 @@ impl<'a> Replayer<'a> {
     }
 
     /// Runs every op of `words` as a benchmark and writes one line,
-    /// `#bench <cpu_ns> <wall_ns> <minor_faults> <glibc version>`.
+    /// `#bench <cpu_ns> <wall_ns> <minor_faults> <loop_cpu_ns> <glibc version>`.
     ///
     /// The loop is the replay's own (decode an op, find its block in the table, make
     /// the call, write the bytes the touch policy asks for) without anything else: no
     /// row, no `mallinfo2`, no sample, no clock read and no cap check per op. It is
     /// timed once, as a whole, in CPU time (`CLOCK_PROCESS_CPUTIME_ID`: user and
     /// system, so page faults count), which a busy machine does not inflate.
+    ///
+    /// Then the same ops go through the same loop a second time with the calls and
+    /// the writes left out (a *dry pass*: the block table is filled with stand-in
+    /// addresses instead), timed the same way: `loop_cpu_ns`, what reading the op
+    /// stream and keeping the table cost. A program has work of its own between its
+    /// allocator calls too, but not this work; a comparison of the calls and writes
+    /// alone subtracts it (see `RealBench::loop_cpu_ns`).
     pub(super) fn bench(&mut self, words: &[u64]) -> Result<(), Failure> {
         // The same warm-up as a replay: the loop's first use of a call neither faults
         // nor, for glibc, changes the heap (mallinfo2 initialises malloc's state as the
@@ -235,6 +250,7 @@ impl<'a> Replayer<'a> {
         if cursor != words.len() {
             return Err(Failure::protocol("the op stream is longer than announced"));
         }
+        let loop_cpu = self.dry_pass(words)?;
         if self.interval > 0 {
             let last = self
                 .n_samples
@@ -254,7 +270,7 @@ impl<'a> Replayer<'a> {
             }
         }
         self.out.put(wire::BENCH_PREFIX.as_bytes())?;
-        for n in [cpu, wall, faults] {
+        for n in [cpu, wall, faults, loop_cpu] {
             self.out.num(n)?;
             self.out.put(b" ")?;
         }
@@ -262,6 +278,30 @@ impl<'a> Replayer<'a> {
             .put(sys::glibc_version().unwrap_or("unknown").as_bytes())?;
         self.out.put(b"\n")?;
         Ok(self.out.flush()?)
+    }
+
+    /// The benchmark's dry pass over `words` (see [`Replayer::bench`]): its CPU time.
+    ///
+    /// The real blocks stay allocated (the process ends right after); only the table
+    /// forgets them, so that the pass finds every slot as the first pass did. It takes
+    /// no checkpoints.
+    fn dry_pass(&mut self, words: &[u64]) -> Result<u64, Failure> {
+        self.table.fill(0);
+        self.live = 0;
+        self.info = Info::default();
+        self.dry = true;
+        let interval = std::mem::replace(&mut self.interval, 0);
+        let mut cursor = 0usize;
+        let mut index = 0u64;
+        let cpu0 = sys::process_cpu_ns();
+        while index < self.n_ops {
+            self.step(index, words, &mut cursor)?;
+            index += 1;
+        }
+        let cpu = sys::process_cpu_ns().saturating_sub(cpu0);
+        self.interval = interval;
+        self.dry = false;
+        Ok(cpu)
     }
 
     /// Writes the samples and the `#end` line, and flushes.
@@ -474,6 +514,7 @@ impl<'a> Replayer<'a> {
                 self.check_cap(index, self.held().saturating_add(need))?;
                 let t0 = self.clock();
                 let (ptr, call) = match how {
+                    _ if self.dry => (DRY_BLOCK, ""),
                     How::Malloc => (sys::malloc(size as usize), "malloc returned NULL"),
                     How::Calloc { count, each } => (
                         sys::calloc(count as usize, each as usize),
@@ -497,7 +538,7 @@ impl<'a> Replayer<'a> {
                 if ptr.is_null() {
                     return Err(Failure::new(wire::EXIT_OOM, Some(index), call));
                 }
-                if self.write_all {
+                if self.write_all && !self.dry {
                     // SAFETY: the call returned at least `size` writable bytes at `ptr`.
                     unsafe { ptr.write_bytes(FILL, size as usize) };
                 }
@@ -508,9 +549,13 @@ impl<'a> Replayer<'a> {
                 let len = real_block_bytes(Strategy::Mmap, size);
                 self.check_cap(index, self.held().saturating_add(len))?;
                 let t0 = self.clock();
-                let ptr = sys::mmap_anon(len as usize, libc::PROT_READ | libc::PROT_WRITE, 0)
-                    .map_err(|e| Failure::oom(index, e))?;
-                if self.write_all {
+                let ptr = if self.dry {
+                    DRY_BLOCK
+                } else {
+                    sys::mmap_anon(len as usize, libc::PROT_READ | libc::PROT_WRITE, 0)
+                        .map_err(|e| Failure::oom(index, e))?
+                };
+                if self.write_all && !self.dry {
                     // SAFETY: the mapping holds `len >= size` writable bytes.
                     unsafe { ptr.write_bytes(FILL, size as usize) };
                 }
@@ -530,6 +575,7 @@ impl<'a> Replayer<'a> {
         let s = self.live_slot(slot, index)?;
         let t0 = self.clock();
         match self.strategy {
+            _ if self.dry => {}
             // SAFETY: `s.ptr` came from malloc/realloc and has not been freed (the table
             // clears a slot when its block is freed).
             Strategy::Glibc => unsafe { sys::free(s.ptr as *mut u8) },
@@ -564,8 +610,10 @@ impl<'a> Replayer<'a> {
             match self.strategy {
                 Strategy::Glibc => {
                     let t0 = self.clock();
-                    // SAFETY: `s.ptr` is live; realloc(p, 0) frees it and returns NULL.
-                    unsafe { sys::realloc(s.ptr as *mut u8, 0) };
+                    if !self.dry {
+                        // SAFETY: `s.ptr` is live; realloc(p, 0) frees it, returns NULL.
+                        unsafe { sys::realloc(s.ptr as *mut u8, 0) };
+                    }
                     self.stop_clock(t0);
                     self.live = self.live.saturating_sub(s.size);
                     self.set_slot(
@@ -588,9 +636,13 @@ impl<'a> Replayer<'a> {
                     real_block_bytes(Strategy::Glibc, size).saturating_add(GLIBC_GROWTH_SLACK);
                 self.check_cap(index, self.held().saturating_add(need))?;
                 let t0 = self.clock();
-                // SAFETY: `s.ptr` is a live block from malloc/realloc; on failure realloc
-                // returns NULL and leaves it valid.
-                let ptr = unsafe { sys::realloc(s.ptr as *mut u8, size as usize) };
+                let ptr = if self.dry {
+                    DRY_BLOCK
+                } else {
+                    // SAFETY: `s.ptr` is a live block from malloc/realloc; on failure
+                    // realloc returns NULL and leaves it valid.
+                    unsafe { sys::realloc(s.ptr as *mut u8, size as usize) }
+                };
                 if ptr.is_null() {
                     return Err(Failure::new(
                         wire::EXIT_OOM,
@@ -598,7 +650,7 @@ impl<'a> Replayer<'a> {
                         "realloc returned NULL",
                     ));
                 }
-                if self.write_all && grow > 0 {
+                if self.write_all && grow > 0 && !self.dry {
                     // SAFETY: the block now has `size` bytes; bytes `s.size..size` are
                     // inside it.
                     unsafe { ptr.add(s.size as usize).write_bytes(FILL, grow) };
@@ -610,7 +662,7 @@ impl<'a> Replayer<'a> {
                 let len = real_block_bytes(Strategy::Mmap, size);
                 let t0 = self.clock();
                 let mut ptr = s.ptr as *mut u8;
-                if len != s.map_len {
+                if len != s.map_len && !self.dry {
                     self.check_cap(
                         index,
                         self.held().saturating_sub(s.map_len).saturating_add(len),
@@ -630,7 +682,7 @@ impl<'a> Replayer<'a> {
                         .saturating_sub(s.map_len)
                         .saturating_add(len);
                 }
-                if self.write_all && grow > 0 {
+                if self.write_all && grow > 0 && !self.dry {
                     // SAFETY: the mapping now has `len >= size` bytes; `s.size..size` is
                     // inside it.
                     unsafe { ptr.add(s.size as usize).write_bytes(FILL, grow) };
@@ -660,7 +712,7 @@ impl<'a> Replayer<'a> {
                 "touch outside its block",
             ));
         }
-        if len == 0 {
+        if len == 0 || self.dry {
             return Ok(());
         }
         let t0 = self.clock();
@@ -688,7 +740,7 @@ impl<'a> Replayer<'a> {
     }
 
     fn trim(&mut self, pad: u64) {
-        if self.strategy == Strategy::Glibc {
+        if self.strategy == Strategy::Glibc && !self.dry {
             let t0 = self.clock();
             sys::malloc_trim(pad as usize);
             self.stop_clock(t0);
