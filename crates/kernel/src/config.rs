@@ -155,6 +155,14 @@ pub struct KernelConfig {
     pub thp_align: bool,
     /// The TLB's shape.
     pub tlb: TlbConfig,
+    /// The CPU cache that keeps a program's recently used memory close, in bytes: the
+    /// reference machine's level-2 cache per core (1 MiB, as
+    /// `/sys/devices/system/cpu/cpu0/cache/index2/size` reports). The model keeps no
+    /// cache contents; an allocator model uses the size to price what it touches
+    /// elsewhere in its heap: in a heap no larger than the cache a visit to another
+    /// chunk finds it there, in a heap of `h` bytes a share `1 - cache_bytes / h` of
+    /// such visits miss (see `CostModel::alloc_step_ns`). 0: every visit misses.
+    pub cache_bytes: u64,
     /// What each event costs.
     pub cost: CostModel,
     /// Keep the bytes written to memory from the start (the byte-storing mode of
@@ -183,6 +191,7 @@ impl Default for KernelConfig {
             huge_pages: false,
             thp_align: true,
             tlb: TlbConfig::default(),
+            cache_bytes: 1 << 20,
             cost: CostModel::default(),
             store_bytes: false,
         }

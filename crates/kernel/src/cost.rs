@@ -139,19 +139,30 @@ pub struct CostModel {
     /// the book's Appendix B (16 to 19 ns per pair in six runs; 17.2 taken): (17.2 -
     /// 5.2) / 2 = 6.
     pub alloc_arena_ns: f64,
-    /// Each further chunk an arena call visits: one taken off glibc's unsorted bin, a
-    /// step along a largebin's list of sizes, a free neighbour merged, a remainder
-    /// split off, a fastbin chunk consolidated, a chunk moved into the tcache. The
-    /// visit reads and writes another chunk's header and links, elsewhere in the
-    /// heap, so in a large heap it is mostly cache misses; this is what makes a call
-    /// among thousands of live blocks of mixed sizes cost several times a call that
-    /// takes the chunk it just freed back. `sim calibrate` divides what malloc + free
-    /// among 4096 live blocks of 1,100 to 4,000 bytes costs beyond `alloc_op_ns` and
-    /// `alloc_arena_ns` by the visits the glibc model makes for the same calls.
-    /// Default from C loops on the machine of the book's Appendix B: that steady pair
-    /// cost 128 to 187 ns in six runs (about 140 typical), the one-chunk pair 17.2 (see
-    /// `alloc_arena_ns`), and the model visits 4.12 chunks per pair of the steady
-    /// loop: (140 - 17.2) / 4.12 = 30.
+    /// Each further chunk an arena call visits that is not in the CPU's cache: one
+    /// taken off glibc's unsorted bin, a step along a largebin's list of sizes, a free
+    /// neighbour merged, a remainder split off, a fastbin chunk consolidated, a chunk
+    /// moved into the tcache. The visit reads and writes another chunk's header and
+    /// links, elsewhere in the heap: a few ns when that chunk is in the cache, tens
+    /// when it is not, which is what makes a call among thousands of live blocks of
+    /// mixed sizes cost several times a call that takes the chunk it just freed back.
+    /// The model keeps no cache contents: it charges each visit this cost times the
+    /// share of the heap the cache cannot hold ([`cache_miss_share`] with
+    /// `KernelConfig::cache_bytes`), nothing in a heap that fits. `sim calibrate`
+    /// divides what malloc + free among 4096 live blocks of 1,100 to 4,000 bytes (a
+    /// heap of about 10 MiB) costs beyond `alloc_op_ns` and `alloc_arena_ns` by the
+    /// visits the glibc model makes for the same calls, each weighted so. Default from
+    /// C loops on the machine of the book's Appendix B: that steady pair cost 128 to
+    /// 187 ns in six runs (about 140 typical), the one-chunk pair 17.2 (see
+    /// `alloc_arena_ns`), and the model makes 3.73 weighted visits per pair of the
+    /// steady loop (4.12 visits, about 90% of a 10 MiB heap outside a 1 MiB cache):
+    /// (140 - 17.2) / 3.73 = 33.
+    ///
+    /// Why the cache's share: with one price per visit, whatever the heap, the model
+    /// charged glibc on `sawtooth` (a heap of 1.8 MiB) 1.25 times the real time and on
+    /// `churn` (3.6 MiB) 0.97 times, and a loop of 1000 `malloc(64)` then 1000 `free`
+    /// (80 KiB, its 34,000 tcache refills all in the cache) 34 ns per pair against 8.4
+    /// measured.
     pub alloc_step_ns: f64,
     /// The program's own writes into a block it allocated (the simulated program
     /// writes every byte it asks for, as `memset` would), per block written: the
@@ -199,7 +210,7 @@ impl Default for CostModel {
             context_switch_ns: 1600.0,
             alloc_op_ns: 2.6,
             alloc_arena_ns: 6.0,
-            alloc_step_ns: 30.0,
+            alloc_step_ns: 33.0,
             write_call_ns: 0.0,
             write_byte_ns: 0.022,
         }
@@ -217,6 +228,20 @@ impl std::fmt::Display for CostError {
 }
 
 impl std::error::Error for CostError {}
+
+/// The share of an allocator's visits to other chunks of a heap of `heap_bytes` that
+/// miss a cache of `cache_bytes` ([`crate::KernelConfig::cache_bytes`]): 0 while the
+/// heap fits, else `1 - cache_bytes / heap_bytes` (the cache holds that much of the
+/// heap, and a visit lands anywhere in it). A model choice, first order only: a real
+/// cache also holds the program's own data, and what it keeps depends on the order
+/// of the accesses, not only on the heap's size.
+pub fn cache_miss_share(heap_bytes: u64, cache_bytes: u64) -> f64 {
+    if heap_bytes <= cache_bytes {
+        0.0
+    } else {
+        1.0 - cache_bytes as f64 / heap_bytes as f64
+    }
+}
 
 impl CostModel {
     /// The user-space time of writing `bytes` bytes into memory already mapped (the

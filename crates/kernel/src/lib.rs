@@ -64,7 +64,7 @@ pub use config::{
     ConfigError, KernelConfig, MAX_PHYS_BYTES, Overcommit, OvercommitPolicy, TlbConfig,
 };
 pub use contents::{ByteStats, CACHE_LINE};
-pub use cost::{CostError, CostModel};
+pub use cost::{CostError, CostModel, cache_miss_share};
 pub use kernel::{ConsistencyError, Kernel, PageState};
 pub use limits::Resource;
 pub use oom::OomKill;

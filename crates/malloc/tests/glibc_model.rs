@@ -329,7 +329,7 @@ fn largest_free_is_the_largest_reusable_block() {
 
 /// The arena's time is charged by the chunks a call visits besides its own
 /// (`alloc_step_ns` each): counted with a cost model that charges 1 ns per visit and
-/// nothing else.
+/// nothing else, on a machine without a cache (every visit misses).
 #[test]
 fn arena_calls_are_charged_for_the_chunks_they_visit() {
     let mut k = Kernel::new(kernel::KernelConfig {
@@ -337,6 +337,7 @@ fn arena_calls_are_charged_for_the_chunks_they_visit() {
             alloc_step_ns: 1.0,
             ..kernel::CostModel::zero()
         },
+        cache_bytes: 0,
         ..kernel::KernelConfig::default()
     });
     let mut g = Glibc::new();
@@ -364,4 +365,54 @@ fn arena_calls_are_charged_for_the_chunks_they_visit() {
     // is sorted (a visit), then split (a visit).
     g.malloc(&mut k, 2000).unwrap();
     assert_eq!(visits(&k), 6.0);
+}
+
+/// A visit is charged for the share of the heap the cache cannot hold: nothing while the
+/// heap fits in the cache, half of `alloc_step_ns` in a heap twice the cache's size.
+#[test]
+fn chunk_visits_cost_the_share_of_the_heap_outside_the_cache() {
+    // Three neighbours freed so that the middle one merges with both: two visits.
+    let merge = |cache_bytes: Option<u64>| {
+        let mut g = Glibc::new();
+        let mut k = Kernel::new(kernel::KernelConfig {
+            cost: kernel::CostModel {
+                alloc_step_ns: 1.0,
+                ..kernel::CostModel::zero()
+            },
+            ..kernel::KernelConfig::default()
+        });
+        let a = g.malloc(&mut k, 2000).unwrap();
+        let b = g.malloc(&mut k, 2000).unwrap();
+        let c = g.malloc(&mut k, 2000).unwrap();
+        let _guard = g.malloc(&mut k, 16).unwrap();
+        let heap = g.mallinfo2().arena;
+        // The cache's size is the kernel's; a configuration is fixed at its start, so
+        // each case runs the same calls on a kernel of its own.
+        let mut k = Kernel::new(kernel::KernelConfig {
+            cost: kernel::CostModel {
+                alloc_step_ns: 1.0,
+                ..kernel::CostModel::zero()
+            },
+            cache_bytes: cache_bytes.unwrap_or(heap / 2),
+            ..kernel::KernelConfig::default()
+        });
+        let mut g = Glibc::new();
+        let [a2, b2, c2] = [0; 3].map(|_| g.malloc(&mut k, 2000).unwrap());
+        let _guard = g.malloc(&mut k, 16).unwrap();
+        assert_eq!((a2, b2, c2), (a, b, c), "the same heap");
+        g.free(&mut k, a2).unwrap();
+        g.free(&mut k, c2).unwrap();
+        g.free(&mut k, b2).unwrap();
+        k.ledger().get(kernel::CostCategory::User)
+    };
+    assert_eq!(merge(Some(0)), 2.0, "no cache: every visit misses");
+    assert_eq!(
+        merge(Some(1 << 20)),
+        0.0,
+        "a 132 KiB heap fits a 1 MiB cache"
+    );
+    assert!(
+        (merge(None) - 1.0).abs() < 1e-9,
+        "half the heap outside the cache"
+    );
 }

@@ -85,8 +85,9 @@ pub fn run(args: &CalibrateArgs) -> CliResult {
     Ok(())
 }
 
-/// How many chunks the glibc model visits per timed pair of each arena benchmark
-/// (`CostModel::alloc_step_ns`), from the benchmarks' own calls: each stream runs
+/// How many chunks the glibc model visits per timed pair of each arena benchmark,
+/// each weighted by the share of the heap the cache cannot hold, as the model charges
+/// `CostModel::alloc_step_ns` (from the benchmarks' own calls): each stream runs
 /// once with its set-up alone and once whole, under a cost model that charges 1 ns
 /// per visit and nothing else, so the difference of the user times is the count.
 fn arena_visits(streams: &[bench::streams::Stream; 2]) -> bench::streams::VisitCounts {
@@ -123,12 +124,15 @@ mod visit_tests {
     use super::*;
 
     /// The one-chunk loop visits nothing but its own chunk; replacements among live
-    /// blocks of 1,100 to 4,000 bytes sort, merge and split several chunks per pair.
+    /// blocks of 1,100 to 4,000 bytes sort, merge and split several chunks per pair,
+    /// most of which miss the cache in the 10 MiB heap of 4096 of them, none in the
+    /// heap of 256, which fits.
     #[test]
     fn the_arena_loops_visit_what_the_derivation_expects() {
-        let streams = bench::streams::arena_streams(256, 2000);
-        let v = arena_visits(&streams);
+        let v = arena_visits(&bench::streams::arena_streams(4096, 1000));
         assert_eq!(v.one_chunk, 0.0);
         assert!(v.steady > 2.0 && v.steady < 8.0, "{v:?}");
+        let small = arena_visits(&bench::streams::arena_streams(256, 1000));
+        assert_eq!(small.steady, 0.0, "{small:?}");
     }
 }
