@@ -307,8 +307,9 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "FILE")]
     pub cost: Option<PathBuf>,
     /// Timed real runs (fresh processes, nothing observed but the CPU clock): the real
-    /// total is their median, and as many runs again that also read the clock at every
-    /// sample give the real timeline.
+    /// total is the fastest of them (a busy machine only ever adds time), and as many
+    /// runs again that also read the clock at every sample give the real timeline (the
+    /// fastest at each sample).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub reps: u32,
     /// The output directory for both timelines (replaced as a whole, as a run's).
