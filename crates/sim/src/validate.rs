@@ -87,8 +87,9 @@ pub fn run(args: &ValidateArgs) -> CliResult {
     // Of each kind the fastest run counts (at each sample point, for the timeline).
     // The ops are the same in every run; what differs is what else the machine did
     // meanwhile, and that only adds time: on the 2-vCPU machine of the book's
-    // Appendix B, neighbours on the host made the same command's median run 2.2 ms one
-    // minute and 4.4 ms the next, while its fastest stayed within a few percent.
+    // Appendix B, ten validations of glibc on churn within 25 minutes had a median run
+    // of 2.24 to 4.32 ms and a fastest of 2.18 to 3.43 (the fastest is disturbed only
+    // when the whole validation falls into a busy minute).
     let total_only = ReplayOptions {
         sample_interval: 0,
         ..opts.clone()
