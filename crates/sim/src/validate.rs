@@ -234,8 +234,9 @@ pub fn run(args: &ValidateArgs) -> CliResult {
 }
 
 /// Puts the timeline runs' clock into the observed run's samples (the fastest at each
-/// sample point, less its share of that run's replay loop). The observed run and the timeline runs sample at the same ops; if
-/// they did not, the replay and the benchmark would disagree about the stream.
+/// sample point, less its share of that run's replay loop). The observed run and the
+/// timeline runs sample at the same ops; if they did not, the replay and the benchmark
+/// would disagree about the stream.
 fn timed_line(line: &mut Timeline, runs: &[RealBench]) -> CliResult<()> {
     for r in runs {
         let ops = r.checkpoints.iter().map(|c| c.0);
