@@ -364,9 +364,10 @@ fn measure(
         s.finish_and_clear();
     }
     let per_op = |ns: f64| if ops == 0 { 0.0 } else { ns / ops as f64 };
-    let sim_ns = per_op(median(&sim));
+    let sim_ns = per_op(median(sim.iter().map(|&n| n as f64)));
     let real_cpu: Vec<u64> = real_runs.iter().map(|b| b.cpu_ns).collect();
-    let real_ns = (!real_cpu.is_empty()).then(|| per_op(median(&real_cpu)));
+    let real_ns =
+        (!real_cpu.is_empty()).then(|| per_op(median(real_cpu.iter().map(|&n| n as f64))));
     let faults: Vec<u64> = real_runs.iter().map(|b| b.minor_faults).collect();
     Ok(Row {
         name,
@@ -377,7 +378,8 @@ fn measure(
         ratio: real_ns.filter(|&r| r > 0.0).map(|r| round(sim_ns / r, 2)),
         sim_cpu_ns: sim,
         real_cpu_ns: real_cpu,
-        real_minor_faults: (!faults.is_empty()).then(|| median(&faults) as u64),
+        real_minor_faults: (!faults.is_empty())
+            .then(|| median(faults.iter().map(|&n| n as f64)) as u64),
         sim_host_bytes: sim_memory,
         sim_host_bytes_per_block: sim_memory
             .zip(live)
@@ -406,14 +408,15 @@ fn live_set(n: u64, src: &Source) -> CliResult<Workload> {
     Ok(w)
 }
 
-/// The median of `xs` (the mean of the two middle values for an even count).
-pub(crate) fn median(xs: &[u64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_unstable();
+/// The median of `xs` (the mean of the two middle values for an even count; 0 for
+/// none).
+pub(crate) fn median(xs: impl IntoIterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = xs.into_iter().collect();
+    v.sort_by(f64::total_cmp);
     match v.len() {
         0 => 0.0,
-        n if n % 2 == 1 => v[n / 2] as f64,
-        n => (v[n / 2 - 1] as f64 + v[n / 2] as f64) / 2.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 
@@ -509,9 +512,9 @@ mod tests {
 
     #[test]
     fn medians_and_geometric_means() {
-        assert_eq!(median(&[5, 1, 3]), 3.0);
-        assert_eq!(median(&[4, 1, 3, 2]), 2.5);
-        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median([5.0, 1.0, 3.0]), 3.0);
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median([]), 0.0);
         assert_eq!(geomean(&[2.0, 8.0]), 4.0);
         assert_eq!(geomean(&[1.0, 1.0, 1.0]), 1.0);
     }

@@ -306,6 +306,11 @@ pub struct ValidateArgs {
     /// A cost model JSON (from `sim calibrate` on this machine).
     #[arg(long, value_name = "FILE")]
     pub cost: Option<PathBuf>,
+    /// Every workload generator through both glibc and mmap, one row each: simulated
+    /// and real total time and faults (also written to validate-all.csv). --seed and
+    /// --ops apply to every generator.
+    #[arg(long, conflicts_with_all = ["workload", "trace", "params", "allocator"])]
+    pub all: bool,
     /// Timed real runs (fresh processes, nothing observed but the CPU clock): the real
     /// total is the fastest of them (a busy machine only ever adds time), and as many
     /// runs again that also read the clock at every sample give the real timeline (the

@@ -321,6 +321,12 @@ fn cases(dir: &Path) -> Vec<Case> {
             &["validate", "-w", "churn", "--cost", "$D/cost-array.json"],
             "JSON object",
         ),
+        c(&["validate", "--all", "-w", "churn"], "--all"),
+        c(&["validate", "--all", "-a", "mmap"], "--all"),
+        c(
+            &["validate", "--all", "--cost", "$D/cost-array.json"],
+            "JSON object",
+        ),
         // calibrate.
         c(
             &["calibrate", "--out", "/proc/x/c.json"],

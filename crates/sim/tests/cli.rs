@@ -614,6 +614,72 @@ fn verbose_glibc_prints_its_bins_after_each_op() {
     assert!(text.contains("  top "), "{text}");
 }
 
+/// `sim validate --all` is the whole check in one command: every generator through
+/// both allocators with a real counterpart, one row each in the table and in the CSV,
+/// the faults equal on both sides and a time ratio for every row.
+#[test]
+fn validate_all_checks_every_generator_through_both_allocators() {
+    if let Some(why) = calibrate::sys::unavailable_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = scratch("validate-all");
+    let out = dir.join("v");
+    let o = sim(&[
+        "validate",
+        "--all",
+        "--ops",
+        "1500",
+        "--reps",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("of 14 within 25%"), "{text}");
+    assert!(text.contains("the fastest of 1 fresh process "), "{text}");
+    let csv = std::fs::read_to_string(out.join("validate-all.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "allocator,workload,ops,sim_ns,real_ns,ratio,real_slowest_ns,real_loop_ns,\
+             sim_minor_faults,real_minor_faults"
+        )
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let mut seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r[0].to_string(), r[1].to_string()))
+        .collect();
+    seen.sort();
+    let mut want: Vec<(String, String)> = ["glibc", "mmap"]
+        .iter()
+        .flat_map(|a| {
+            workload::GENERATORS
+                .iter()
+                .map(move |g| (a.to_string(), g.name.to_string()))
+        })
+        .collect();
+    want.sort();
+    assert_eq!(seen, want, "{csv}");
+    for r in &rows {
+        // Each row is in the printed table too.
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().take(2).eq([r[0], r[1]])),
+            "{text}"
+        );
+        let ratio: f64 = r[5].parse().unwrap();
+        assert!(ratio > 0.0, "{csv}");
+        // The real count is process-wide: now and then a fault or two of the child's
+        // own outside the replayed memory.
+        let (sf, rf): (u64, u64) = (r[8].parse().unwrap(), r[9].parse().unwrap());
+        assert!(sf > 0 && rf >= sf && rf <= sf + 2, "{csv}");
+    }
+}
+
 /// `sim validate` sets the model beside the real run: equal counts, and a real time
 /// taken from runs that observe nothing but the clock, less their replay loop's own
 /// time, drawn on the same sample points.
