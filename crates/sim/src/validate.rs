@@ -188,8 +188,8 @@ fn run_all(args: &ValidateArgs) -> CliResult {
         "simulated",
         "real",
         "sim / real",
-        "faults: sim",
-        "real",
+        "sim faults",
+        "real faults",
     ]);
     let mut csv = String::from(
         "allocator,workload,ops,sim_ns,real_ns,ratio,real_slowest_ns,real_loop_ns,sim_minor_faults,real_minor_faults\n",
