@@ -372,7 +372,7 @@ fn map_fixed_replaces_what_was_there() {
 }
 
 #[test]
-fn map_populate_fills_pages_without_faults() {
+fn map_populate_fills_pages_and_counts_a_fault_for_each() {
     let mut k = kernel();
     let c = k.config().cost.clone();
     let a = k.mmap(0, 8 * P, Prot::RW, MapFlags::POPULATE).unwrap();
