@@ -160,14 +160,15 @@ mod linux {
             "{} vs {touched}",
             cycle.median_ns
         );
-        // The model's one-page block costs exactly the measured cycle: the mapping
-        // fields are derived from it.
+        // The model's one-page block of a steady state (its fault follows an unmap)
+        // costs exactly the measured cycle: the mapping fields are derived from it.
         let c = &cal.cost;
         let block = 2.0 * c.mode_switch_ns
             + c.mmap_ns
             + c.munmap_ns
             + c.fault_ns
             + c.zero_page_ns
+            + c.fault_after_unmap_ns
             + c.free_page_ns
             + c.unmap_teardown_ns;
         // (Unless noise drove one of them below zero and it was clamped.)
@@ -176,6 +177,7 @@ mod linux {
             "munmap_ns",
             "fault_ns",
             "zero_page_ns",
+            "fault_after_unmap_ns",
             "free_page_ns",
             "unmap_teardown_ns",
         ];

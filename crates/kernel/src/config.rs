@@ -273,7 +273,7 @@ impl TlbConfig {
 
 /// The JSON names of the cost fields, in declaration order, and their paths in a
 /// kernel configuration (for error messages).
-const COST_FIELDS: [(&str, &str); 23] = [
+const COST_FIELDS: [(&str, &str); 24] = [
     ("mode_switch_ns", "cost.mode_switch_ns"),
     ("brk_ns", "cost.brk_ns"),
     ("mmap_ns", "cost.mmap_ns"),
@@ -290,6 +290,7 @@ const COST_FIELDS: [(&str, &str); 23] = [
     ("tlb_miss_ns", "cost.tlb_miss_ns"),
     ("tlb_l2_hit_ns", "cost.tlb_l2_hit_ns"),
     ("unmap_teardown_ns", "cost.unmap_teardown_ns"),
+    ("fault_after_unmap_ns", "cost.fault_after_unmap_ns"),
     ("tlb_shootdown_ns", "cost.tlb_shootdown_ns"),
     ("context_switch_ns", "cost.context_switch_ns"),
     ("alloc_op_ns", "cost.alloc_op_ns"),
@@ -311,8 +312,8 @@ impl CostModel {
     }
 
     /// Every cost as (JSON field name, value), in declaration order.
-    pub fn fields(&self) -> [(&'static str, f64); 23] {
-        let mut out = [("", 0.0); 23];
+    pub fn fields(&self) -> [(&'static str, f64); 24] {
+        let mut out = [("", 0.0); 24];
         for (slot, (v, (name, _))) in out
             .iter_mut()
             .zip(self.values().into_iter().zip(COST_FIELDS))
@@ -322,7 +323,7 @@ impl CostModel {
         out
     }
 
-    fn values(&self) -> [f64; 23] {
+    fn values(&self) -> [f64; 24] {
         [
             self.mode_switch_ns,
             self.brk_ns,
@@ -340,6 +341,7 @@ impl CostModel {
             self.tlb_miss_ns,
             self.tlb_l2_hit_ns,
             self.unmap_teardown_ns,
+            self.fault_after_unmap_ns,
             self.tlb_shootdown_ns,
             self.context_switch_ns,
             self.alloc_op_ns,
@@ -350,7 +352,7 @@ impl CostModel {
         ]
     }
 
-    fn values_mut(&mut self) -> [&mut f64; 23] {
+    fn values_mut(&mut self) -> [&mut f64; 24] {
         [
             &mut self.mode_switch_ns,
             &mut self.brk_ns,
@@ -368,6 +370,7 @@ impl CostModel {
             &mut self.tlb_miss_ns,
             &mut self.tlb_l2_hit_ns,
             &mut self.unmap_teardown_ns,
+            &mut self.fault_after_unmap_ns,
             &mut self.tlb_shootdown_ns,
             &mut self.context_switch_ns,
             &mut self.alloc_op_ns,

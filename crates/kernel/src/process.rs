@@ -38,6 +38,9 @@ pub struct Process {
     pub oom_score_adj: i32,
     /// Killed by the OOM killer: its memory is gone, it waits to be reaped.
     pub killed: bool,
+    /// A call tore down translations of resident pages since this process's last page
+    /// fault: the next fault pays `fault_after_unmap_ns` on top (see that cost).
+    pub unmapped_since_fault: bool,
 }
 
 impl Process {
@@ -58,6 +61,7 @@ impl Process {
             rlimit_as: None,
             oom_score_adj: 0,
             killed: false,
+            unmapped_since_fault: false,
         }
     }
 

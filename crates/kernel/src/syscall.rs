@@ -75,10 +75,11 @@ impl Kernel {
 
     /// The end of a call that removed the translations of mapped pages in `[start,
     /// end)`: their teardown (`unmap_teardown_ns`, once per call) and the TLB
-    /// invalidation.
+    /// invalidation; the process's next page fault pays `fault_after_unmap_ns`.
     fn teardown(&mut self, start: Addr, end: Addr) {
         let ns = self.config.cost.unmap_teardown_ns;
         self.cur.charge(CostCategory::Teardown, ns);
+        self.cur.unmapped_since_fault = true;
         self.invalidate(start, end);
     }
 

@@ -536,6 +536,45 @@ fn unmapping_mapped_pages_charges_a_teardown_and_a_shootdown_only_with_other_cpu
     assert_eq!(k.ledger().get(CostCategory::Teardown), c.unmap_teardown_ns);
 }
 
+/// The remainder of a steady mmap + write + munmap cycle is paid by the fault after
+/// the unmap: once per unmap that tore down translations, by the next fault whenever
+/// it comes, and never by a run of faults or by unmaps alone.
+#[test]
+fn the_first_fault_after_an_unmap_of_resident_pages_pays_the_aftermath_once() {
+    let mut k = kernel_with(|c| c.cost.fault_after_unmap_ns = 1000.0);
+    let c = k.config().cost.clone();
+    let per_fault = c.fault_ns;
+    let fault_cost = |k: &kernel::Kernel| k.ledger().get(CostCategory::Fault);
+    let a = k.mmap(0, 8 * P, Prot::RW, MapFlags::NONE).unwrap();
+    write(&mut k, a, 2 * P);
+    assert_eq!(
+        fault_cost(&k),
+        2.0 * per_fault,
+        "a run of faults pays no aftermath"
+    );
+    // Unmapping untouched pages and restricting resident ones tear nothing down.
+    let b = k.mmap(0, 2 * P, Prot::RW, MapFlags::NONE).unwrap();
+    k.munmap(b, 2 * P).unwrap();
+    k.mprotect(a + P, P, Prot::READ).unwrap();
+    write(&mut k, a + 2 * P, P);
+    assert_eq!(fault_cost(&k), 3.0 * per_fault);
+    // Two unmaps of resident pages, then three faults: the first one pays, once.
+    k.munmap(a, P).unwrap();
+    k.munmap(a + P, P).unwrap();
+    assert_eq!(
+        fault_cost(&k),
+        3.0 * per_fault,
+        "an unmap alone pays no aftermath"
+    );
+    write(&mut k, a + 3 * P, 3 * P);
+    assert_eq!(fault_cost(&k), 6.0 * per_fault + 1000.0);
+    // A read fault after an unmap pays it too.
+    k.munmap(a + 3 * P, P).unwrap();
+    read(&mut k, a + 6 * P, 1);
+    assert_eq!(fault_cost(&k), 6.0 * per_fault + c.read_fault_ns + 2000.0);
+    consistent(&k);
+}
+
 #[test]
 fn a_second_level_tlb_serves_first_level_misses_at_its_own_cost() {
     let run = |l2: u32| {
@@ -749,6 +788,7 @@ fn distinct_costs() -> CostModel {
         tlb_miss_ns: 8192.0,
         tlb_l2_hit_ns: 131072.0,
         unmap_teardown_ns: 16384.0,
+        fault_after_unmap_ns: 8388608.0,
         tlb_shootdown_ns: 262144.0,
         context_switch_ns: 32768.0,
         alloc_op_ns: 65536.0,
