@@ -3,7 +3,8 @@
 //! Every call enters the kernel once (a *mode switch*, `mode_switch_ns`, charged even
 //! when the call fails) and does its bookkeeping (`<call>_ns`). Calls that remove the
 //! translations of mapped pages also free their frames (`free_page_ns` each) and tear
-//! them down (`unmap_teardown_ns` once per call); every call that removes or restricts
+//! them down (`unmap_teardown_ns` once per call, and the process's next page fault pays
+//! `fault_after_unmap_ns`); every call that removes or restricts
 //! translations invalidates the TLB, which costs a shootdown (`tlb_shootdown_ns`) only
 //! when other CPUs run the address space.
 //!
