@@ -307,8 +307,8 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "FILE")]
     pub cost: Option<PathBuf>,
     /// Every workload generator through both glibc and mmap, one row each: simulated
-    /// and real total time and faults (also written to validate-all.csv). --seed and
-    /// --ops apply to every generator.
+    /// and real total time and faults (also written to validate-all.csv). --seed,
+    /// --ops, --cost and --reps apply to every generator.
     #[arg(long, conflicts_with_all = ["workload", "trace", "params", "allocator"])]
     pub all: bool,
     /// Timed real runs (fresh processes, nothing observed but the CPU clock): the real
@@ -317,7 +317,8 @@ pub struct ValidateArgs {
     /// fastest at each sample).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub reps: u32,
-    /// The output directory for both timelines (replaced as a whole, as a run's).
+    /// The output directory: both timelines and their chart, or with --all
+    /// validate-all.csv (replaced as a whole, as a run's).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Replace the output directory even when it holds files sim did not write.
