@@ -241,21 +241,17 @@ impl Kernel {
         let leaf = self.cur.pt.translate(vpn);
         let e = leaf.entry;
         let oom = Fault::OutOfMemory { addr: at };
-        if e == 0 || (write && !leaf.huge && e & pte::ZERO != 0) {
-            if e != 0 {
-                self.cow_zero(vpn, vma_start, vma).map_err(|_| oom)?;
-            } else if write {
+        if e == 0 {
+            if write {
                 self.map_anon(vpn, vma_start, vma, Via::Trap)
                     .map_err(|_| oom)?;
             } else {
                 self.map_zero(vpn, vma, Via::Trap).map_err(|_| oom)?;
             }
-            // The first fault after an unmap of resident pages is dearer than one in a
-            // run of faults (see `fault_after_unmap_ns`).
-            if std::mem::take(&mut self.cur.unmapped_since_fault) {
-                let ns = self.config.cost.fault_after_unmap_ns;
-                self.cur.charge(CostCategory::Fault, ns);
-            }
+            self.charge_unmap_aftermath();
+        } else if write && !leaf.huge && e & pte::ZERO != 0 {
+            self.cow_zero(vpn, vma_start, vma).map_err(|_| oom)?;
+            self.charge_unmap_aftermath();
         } else {
             // Mapped and allowed: the hardware path should have served it. Bring the
             // entry in line with the VMA (and cancel MADV_FREE on a store), then cache it.
@@ -278,6 +274,16 @@ impl Kernel {
         Ok(())
     }
     // ANCHOR_END: page_fault
+
+    /// After a fault that made a page present: the first one since an unmap of resident
+    /// pages pays `fault_after_unmap_ns` on top (it is dearer than a fault in a run of
+    /// faults; see that cost).
+    fn charge_unmap_aftermath(&mut self) {
+        if std::mem::take(&mut self.cur.unmapped_since_fault) {
+            let ns = self.config.cost.fault_after_unmap_ns;
+            self.cur.charge(CostCategory::Fault, ns);
+        }
+    }
 
     /// Makes sure `need(self)` frames are free: reclaims `MADV_FREE` pages (oldest
     /// first) while they are not, and when none is left lets the OOM killer end another

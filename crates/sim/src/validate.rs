@@ -42,7 +42,7 @@ pub fn run(args: &ValidateArgs) -> CliResult {
         // The default directory is sim's own (under target/brkmap): replaced freely.
         None => RunDir::prepare(&out_dir, true, "--out")?,
     };
-    let v = validate(&w, &args.allocator, strategy, &cost, args.reps)?;
+    let v = validate(&w, &args.allocator, &cost, args.reps)?;
     let (sim, real) = (&v.sim, &v.real);
 
     let s_last = last(&sim.timeline);
@@ -77,7 +77,7 @@ pub fn run(args: &ValidateArgs) -> CliResult {
         bytes(r_last.rss),
         ratio(s_last.rss as f64, r_last.rss as f64),
     ]);
-    let (st, rt) = (sim.summary.time_ns, v.real_total);
+    let (st, rt) = (sim.summary.time_ns, v.fastest() as f64);
     t.row(vec![
         "total time".into(),
         nanos(st),
@@ -202,7 +202,7 @@ fn run_all(args: &ValidateArgs) -> CliResult {
         .flat_map(|a| workloads.iter().map(move |w| (*a, w)))
         .enumerate()
     {
-        let v = validate(w, name, strategy(name)?, &cost, args.reps).map_err(|e| CliError {
+        let v = validate(w, name, &cost, args.reps).map_err(|e| CliError {
             message: format!(
                 "{} through {name} ({} of {n}): {}",
                 w.name,
@@ -211,7 +211,7 @@ fn run_all(args: &ValidateArgs) -> CliResult {
             ),
             ..e
         })?;
-        let (st, rt) = (v.sim.summary.time_ns, v.real_total);
+        let (st, rt) = (v.sim.summary.time_ns, v.fastest() as f64);
         let (sf, rf) = (
             last(&v.sim.timeline).minor_faults,
             last(&v.real.timeline).minor_faults,
@@ -325,10 +325,9 @@ struct Validation {
     sim: engine::RunResult,
     /// The observed real run, its timeline's clock taken from the timed runs.
     real: RealRun,
-    /// Each total-only timed run's calls and writes, in CPU nanoseconds.
+    /// Each total-only timed run's calls and writes, in CPU nanoseconds; the fastest
+    /// is the real total time.
     totals: Vec<u64>,
-    /// The fastest of `totals`: the real total time.
-    real_total: f64,
     /// The replayer's own loop (already left out of every total).
     real_loop: f64,
 }
@@ -349,10 +348,10 @@ impl Validation {
 fn validate(
     w: &workload::Workload,
     allocator: &str,
-    strategy: Strategy,
     cost: &kernel::CostModel,
     reps: u32,
 ) -> CliResult<Validation> {
+    let strategy = strategy(allocator)?;
     let built = registry::build(allocator, &[]).map_err(|e| CliError::usage(e.to_string()))?;
     let config = RunConfig {
         kernel: KernelConfig {
@@ -415,7 +414,6 @@ fn validate(
     timed_line(&mut real.timeline, &line_runs, loop_ns)?;
     let totals = calls_alone(&runs, loop_ns);
     Ok(Validation {
-        real_total: totals.iter().copied().min().unwrap_or(0) as f64,
         totals,
         real_loop: loop_ns as f64,
         sim,
